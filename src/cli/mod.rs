@@ -1,0 +1,45 @@
+//! The command line: clap arguments, one file per subcommand, and the edge where errors
+//! become messages and exit codes.
+
+use crate::error::CliError;
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+/// Moves a Deephaven cluster's configuration from a backup bundle onto a newly installed
+/// cluster.
+#[derive(Debug, Parser)]
+#[command(name = "dh-migrate", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {}
+
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() { 2 } else { 0 };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => report_error(&e),
+    }
+}
+
+fn run(cli: Cli) -> Result<ExitCode, CliError> {
+    match cli.command {}
+}
+
+fn report_error(e: &CliError) -> ExitCode {
+    eprintln!("error: {}", e.message);
+    for h in &e.hints {
+        eprintln!("  hint: {h}");
+    }
+    e.exit_code()
+}

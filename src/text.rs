@@ -1,0 +1,153 @@
+//! Byte spans and positions in source text: the vocabulary every lossless model shares.
+//!
+//! All spans are byte offsets into the original file text. Lines and columns are 1-based;
+//! a column counts characters (not bytes) from the start of its line, which is what an
+//! editor shows.
+
+use std::fmt;
+use std::ops::Range;
+
+/// A half-open byte range `[start, end)` into a source text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, serde::Serialize)]
+pub struct Span {
+    pub start: usize,
+    pub end: usize,
+}
+
+impl Span {
+    pub fn new(start: usize, end: usize) -> Span {
+        debug_assert!(start <= end, "span {start}..{end} is reversed");
+        Span { start, end }
+    }
+
+    pub fn len(&self) -> usize {
+        self.end - self.start
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.start == self.end
+    }
+
+    pub fn range(&self) -> Range<usize> {
+        self.start..self.end
+    }
+
+    /// True when `other` lies entirely inside this span.
+    pub fn contains_span(&self, other: Span) -> bool {
+        self.start <= other.start && other.end <= self.end
+    }
+
+    /// The text this span covers in `src`.
+    pub fn slice<'a>(&self, src: &'a str) -> &'a str {
+        &src[self.range()]
+    }
+}
+
+impl From<Range<usize>> for Span {
+    fn from(r: Range<usize>) -> Span {
+        Span::new(r.start, r.end)
+    }
+}
+
+/// A line and column, both 1-based; the column counts characters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+pub struct Position {
+    pub line: usize,
+    pub col: usize,
+}
+
+impl fmt::Display for Position {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.line, self.col)
+    }
+}
+
+/// Maps byte offsets of one text to line/column positions.
+///
+/// A line ends after `\n`; a lone `\r` is not a line end (so CRLF files count lines like
+/// LF files, and the `\r` is the last character of its line).
+#[derive(Debug, Clone)]
+pub struct LineIndex {
+    line_starts: Vec<usize>,
+}
+
+impl LineIndex {
+    pub fn new(src: &str) -> LineIndex {
+        let mut line_starts = vec![0];
+        line_starts.extend(src.match_indices('\n').map(|(i, _)| i + 1));
+        LineIndex { line_starts }
+    }
+
+    /// The position of byte `offset` in `src` (the text this index was built from).
+    /// An offset past the end maps to the end; an offset inside a UTF-8 sequence counts
+    /// as the character it belongs to.
+    pub fn position(&self, src: &str, offset: usize) -> Position {
+        let offset = offset.min(src.len());
+        let line = match self.line_starts.binary_search(&offset) {
+            Ok(i) => i,
+            Err(i) => i - 1,
+        };
+        let start = self.line_starts[line];
+        let col = src.as_bytes()[start..offset]
+            .iter()
+            .filter(|b| (**b & 0xC0) != 0x80)
+            .count();
+        Position { line: line + 1, col: col + 1 }
+    }
+
+    /// The byte offset where 1-based `line` starts, if the text has that line.
+    pub fn line_start(&self, line: usize) -> Option<usize> {
+        line.checked_sub(1).and_then(|i| self.line_starts.get(i).copied())
+    }
+
+    pub fn line_count(&self) -> usize {
+        self.line_starts.len()
+    }
+}
+
+/// Convenience: the position of `offset` in `src` without keeping an index.
+pub fn position_of(src: &str, offset: usize) -> Position {
+    LineIndex::new(src).position(src, offset)
+}
+
+/// A syntax error from one of the format parsers: where (byte offset into the parsed
+/// text) and what (the parser's own typed error kind).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Located<K> {
+    pub offset: usize,
+    pub kind: K,
+}
+
+impl<K> Located<K> {
+    pub fn new(offset: usize, kind: K) -> Located<K> {
+        Located { offset, kind }
+    }
+}
+
+impl<K: fmt::Display> fmt::Display for Located<K> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "byte {}: {}", self.offset, self.kind)
+    }
+}
+
+impl<K: fmt::Debug + fmt::Display> std::error::Error for Located<K> {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn positions_count_characters_and_lines() {
+        let src = "ab\nçd\r\nx";
+        let idx = LineIndex::new(src);
+        assert_eq!(idx.position(src, 0), Position { line: 1, col: 1 });
+        assert_eq!(idx.position(src, 2), Position { line: 1, col: 3 });
+        assert_eq!(idx.position(src, 3), Position { line: 2, col: 1 });
+        // 'ç' is two bytes; 'd' is the second character.
+        assert_eq!(idx.position(src, 5), Position { line: 2, col: 2 });
+        assert_eq!(idx.position(src, 8), Position { line: 3, col: 1 });
+        assert_eq!(idx.position(src, 99), Position { line: 3, col: 2 });
+        assert_eq!(idx.line_start(2), Some(3));
+        assert_eq!(idx.line_count(), 3);
+    }
+}
