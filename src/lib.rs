@@ -8,5 +8,6 @@ pub mod cli;
 pub mod error;
 pub mod etcd;
 pub mod formats;
+pub mod roles;
 pub mod scan;
 pub mod text;

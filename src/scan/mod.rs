@@ -1,2 +1,5 @@
-//! Finding old-node references: which hosts the old cluster had, and where the migrated
-//! files name them.
+//! Finding old-node references: which hosts the old cluster had (`inventory`), how text
+//! splits into host tokens (`tokens`), and where the migrated files name old hosts, with
+//! the context that decides each reference's role (`refs`).
+
+pub mod tokens;
