@@ -1,0 +1,187 @@
+#!/usr/bin/env bash
+# Rebuild a bundle's etcd/snapshot.db from the bundle's own config files.
+#
+# Starts a throwaway single-member etcd (Debian etcd 3.4: /usr/bin/etcd, /usr/bin/etcdctl)
+# on free 127.0.0.1 ports with a temporary data dir, stores every config item of the
+# bundle at the key the etcd layout file gives it (value = the file's bytes, unchanged),
+# adds a few runtime keys and etcd users the way a live cluster has them, saves a v3
+# snapshot with `etcdctl snapshot save`, and stops etcd again.
+#
+# Usage: scripts/make-fixture-snapshot.sh [BUNDLE_DIR [LAYOUT_FILE]]
+#   BUNDLE_DIR   default: fixtures/old-cluster
+#   LAYOUT_FILE  default: templates/etcd-layout.yaml
+#
+# Afterwards run scripts/pack-fixture.sh to refresh MANIFEST.sha256 and the tarball.
+# Note: never name shell variables ETCD_*: etcd reads such environment variables as flags.
+set -euo pipefail
+
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+bundle="$(cd "${1:-$repo/fixtures/old-cluster}" && pwd)"
+layout="${2:-$repo/templates/etcd-layout.yaml}"
+etcd_bin="${FIXTURE_ETCD_BIN:-/usr/bin/etcd}"
+etcdctl_bin="${FIXTURE_ETCDCTL_BIN:-/usr/bin/etcdctl}"
+
+work="$(mktemp -d)"
+etcd_pid=""
+cleanup() {
+    if [[ -n "$etcd_pid" ]]; then
+        kill "$etcd_pid" 2>/dev/null || true
+        wait "$etcd_pid" 2>/dev/null || true
+    fi
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+# Two free loopback ports, picked by the kernel.
+read -r client_port peer_port < <(python3 - <<'PY'
+import socket
+socks = []
+for _ in range(2):
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    socks.append(s)
+print(" ".join(str(s.getsockname()[1]) for s in socks))
+PY
+)
+client_url="http://127.0.0.1:${client_port}"
+peer_url="http://127.0.0.1:${peer_port}"
+
+"$etcd_bin" \
+    --name fixture \
+    --data-dir "$work/data" \
+    --listen-client-urls "$client_url" \
+    --advertise-client-urls "$client_url" \
+    --listen-peer-urls "$peer_url" \
+    --initial-advertise-peer-urls "$peer_url" \
+    --initial-cluster "fixture=$peer_url" \
+    --initial-cluster-token dh-migrate-fixture \
+    --heartbeat-interval=10 \
+    --election-timeout=100 \
+    >"$work/etcd.log" 2>&1 &
+etcd_pid=$!
+
+ctl() { "$etcdctl_bin" --endpoints="$client_url" --dial-timeout=2s "$@"; }
+
+# Poll until the member answers (a readiness check, not a timing assumption).
+healthy=""
+for _ in $(seq 1 200); do
+    if ! kill -0 "$etcd_pid" 2>/dev/null; then
+        echo "etcd exited early; log follows:" >&2
+        cat "$work/etcd.log" >&2
+        exit 1
+    fi
+    if ctl endpoint health >/dev/null 2>&1; then
+        healthy=yes
+        break
+    fi
+    sleep 0.1
+done
+if [[ -z "$healthy" ]]; then
+    echo "etcd did not become healthy; log follows:" >&2
+    cat "$work/etcd.log" >&2
+    exit 1
+fi
+
+# Load the config items through the v3 JSON gateway so that values are the files' exact
+# bytes (CRLF, trailing newlines and all), then read every key back and compare.
+python3 - "$client_url" "$bundle" "$layout" <<'PY'
+import base64, json, os, re, sys, urllib.request
+
+url, bundle, layout_path = sys.argv[1:4]
+
+def parse_layout(text):
+    """Reads the small subset of YAML the layout file uses: `prefix:` and a list of
+    items with `bundle:` and `key:` patterns."""
+    prefix, items, cur = None, [], None
+    for line in text.splitlines():
+        line = line.split(" #", 1)[0].rstrip()
+        m = re.match(r"^prefix:\s*(\S+)$", line)
+        if m:
+            prefix = m.group(1)
+            continue
+        m = re.match(r"^\s*(-\s+)?(kind|bundle|key):\s*(\S+)$", line)
+        if m:
+            if m.group(1):
+                cur = {}
+                items.append(cur)
+            cur[m.group(2)] = m.group(3)
+    if prefix is None or not items:
+        sys.exit(f"{layout_path}: no prefix or no items found")
+    return prefix, items
+
+def pattern_regex(pattern):
+    out, names = "", []
+    for part in re.split(r"(\{[a-z_]+\})", pattern):
+        if part.startswith("{") and part.endswith("}"):
+            name = part[1:-1]
+            if name in names:
+                out += f"(?P={name})"
+            else:
+                names.append(name)
+                out += f"(?P<{name}>[^/]+?)"
+        else:
+            out += re.escape(part)
+    return re.compile("^" + out + "$")
+
+def post(path, body):
+    req = urllib.request.Request(url + path, data=json.dumps(body).encode(),
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        return json.loads(resp.read())
+
+def b64(b):
+    return base64.b64encode(b).decode()
+
+prefix, items = parse_layout(open(layout_path).read())
+compiled = [(it["kind"], pattern_regex(it["bundle"]), it["key"]) for it in items]
+
+files = []
+for root, _dirs, names in os.walk(bundle):
+    for n in names:
+        files.append(os.path.relpath(os.path.join(root, n), bundle).replace(os.sep, "/"))
+
+puts = {}
+for rel in sorted(files):
+    for kind, rx, key_pattern in compiled:
+        m = rx.match(rel)
+        if m:
+            key = prefix + key_pattern.format(**m.groupdict())
+            if key in puts:
+                sys.exit(f"two files map to {key}: {puts[key]} and {rel}")
+            puts[key] = rel
+            break
+
+for key, rel in sorted(puts.items()):
+    with open(os.path.join(bundle, rel), "rb") as f:
+        value = f.read()
+    post("/v3/kv/put", {"key": b64(key.encode()), "value": b64(value)})
+    got = post("/v3/kv/range", {"key": b64(key.encode())})
+    kvs = got.get("kvs", [])
+    if len(kvs) != 1 or base64.b64decode(kvs[0].get("value", "")) != value:
+        sys.exit(f"read-back mismatch for {key}")
+    print(f"  {key}  <-  {rel}")
+print(f"{len(puts)} config items stored")
+PY
+
+# Runtime keys a live cluster carries besides configuration (presence, leader election).
+# They name old hosts on purpose: a migration must not carry them over.
+ctl put /deephaven/runtime/presence/dh-query-1.old.example.com '{"host":"dh-query-1.old.example.com","ip":"10.1.2.21","services":["db_query_server","db_dis"],"since":"2024-05-02T06:00:12Z"}' >/dev/null
+ctl put /deephaven/runtime/presence/dh-infra-1.old.example.com '{"host":"dh-infra-1.old.example.com","ip":"10.1.2.11","services":["configuration_server","authentication_server","iris_controller"],"since":"2024-05-02T05:59:40Z"}' >/dev/null
+ctl put /deephaven/runtime/leader/iris_controller 'dh-infra-1.old.example.com:20126' >/dev/null
+
+# etcd's own users and roles travel inside a snapshot too (auth stays disabled here).
+ctl user add root:fake-etcd-root-password-Old2023 >/dev/null
+ctl role add deephaven-config >/dev/null
+ctl role grant-permission deephaven-config --prefix=true readwrite /deephaven/ >/dev/null
+ctl user add iris-config:fake-iris-config-password >/dev/null
+ctl user grant-role iris-config deephaven-config >/dev/null
+
+mkdir -p "$bundle/etcd"
+if ! ctl snapshot save "$work/snapshot.db" >"$work/save.log" 2>&1; then
+    cat "$work/save.log" >&2
+    exit 1
+fi
+"$etcdctl_bin" snapshot status "$work/snapshot.db" --write-out=table
+mv "$work/snapshot.db" "$bundle/etcd/snapshot.db"
+chmod 0644 "$bundle/etcd/snapshot.db"
+echo "wrote $bundle/etcd/snapshot.db"
