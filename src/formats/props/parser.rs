@@ -158,7 +158,7 @@ impl<'a> Parser<'a> {
                 other => other,
             };
         }
-        for c in ll.conts[next_cont..].to_vec() {
+        for c in ll.conts[next_cont..].iter().copied() {
             self.part(PartKind::Continuation, c.start, c.end, ctx);
         }
         if let Some(d) = ll.dangling {
