@@ -1,0 +1,311 @@
+//! The rules every bundle source shares, applied one entry at a time while streaming:
+//! which entries are safe, how paths are normalized, which files are duplicates, whether
+//! the tree sits under one top-level folder, and which files keep their content in memory.
+//!
+//! Archive and directory readers feed entries in; [`Collector::finish`] hands back the
+//! files keyed by their bundle-relative path and every problem found.
+
+use std::collections::{BTreeMap, HashSet};
+
+use super::error::{Problem, UnsafeReason};
+use super::{BundleFile, MANIFEST, MAX_LOADED_SIZE};
+
+/// The top-level names of a bundle's parts: a folder with one of these names is part of
+/// the bundle itself, never a wrapping folder to strip.
+pub(crate) const PART_NAMES: &[&str] = &[
+    MANIFEST,
+    "etcd",
+    "config",
+    "files",
+    "nodes",
+    "workspace",
+    "mysql",
+    "cluster",
+];
+
+/// Parts whose files are parsed later and so are kept in memory. Everything else
+/// (`etcd/snapshot.db`, `workspace/`, `mysql/`) may be large and is only hashed.
+const LOADED_PARTS: &[&str] = &["config", "files", "nodes", "cluster"];
+
+/// What a source says an entry is, before any path checks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum EntryKind {
+    File,
+    Dir,
+    Rejected(UnsafeReason),
+}
+
+/// A safe entry's normalized path components (no `.`, no empty components).
+pub(crate) type Components = Vec<String>;
+
+/// Splits a raw entry name into normalized components, reporting every reason it is
+/// unsafe. `None` when the name cannot be used as a key.
+fn normalize(raw: &[u8], reasons: &mut Vec<UnsafeReason>) -> Option<Components> {
+    let Ok(name) = std::str::from_utf8(raw) else {
+        reasons.push(UnsafeReason::NotUtf8Name);
+        return None;
+    };
+    if name.starts_with('/') {
+        reasons.push(UnsafeReason::Absolute);
+    }
+    let mut parts = Vec::new();
+    let mut parent = false;
+    for part in name.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => parent = true,
+            _ => parts.push(part.to_owned()),
+        }
+    }
+    if parent {
+        reasons.push(UnsafeReason::ParentDir);
+    }
+    reasons.is_empty().then_some(parts)
+}
+
+/// Whether the whole tree sits under one wrapping folder, as far as the entries seen so far
+/// tell.
+#[derive(Debug)]
+enum Prefix {
+    /// No entry yet.
+    Undecided,
+    /// Every entry so far is this folder or lies under it.
+    Candidate(String),
+    /// The tree is not wrapped.
+    No,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Collected {
+    pub prefix: Option<String>,
+    /// Keyed by the bundle-relative path (prefix stripped).
+    pub files: BTreeMap<String, BundleFile>,
+    pub problems: Vec<Problem>,
+}
+
+/// Accumulates entries from one source.
+#[derive(Debug)]
+pub(crate) struct Collector {
+    prefix: Prefix,
+    /// Normalized full paths (prefix included) of every accepted entry, files and
+    /// directories, to find duplicates.
+    seen: HashSet<String>,
+    files: Vec<(Components, BundleFile)>,
+    problems: Vec<Problem>,
+}
+
+/// The decision for one accepted regular file.
+#[derive(Debug)]
+pub(crate) struct Accepted {
+    components: Components,
+    /// Keep the content in memory (otherwise hash only).
+    pub load: bool,
+}
+
+impl Collector {
+    pub fn new() -> Collector {
+        Collector {
+            prefix: Prefix::Undecided,
+            seen: HashSet::new(),
+            files: Vec::new(),
+            problems: Vec::new(),
+        }
+    }
+
+    /// Checks one entry. For a safe regular file, returns what to do with its content (the
+    /// caller then reads it and calls [`Collector::add_file`]); for anything else records
+    /// problems (if any) and returns `None`. `display` is the entry's name for messages.
+    pub fn entry(
+        &mut self,
+        raw_name: &[u8],
+        display: &str,
+        kind: EntryKind,
+        size: u64,
+    ) -> Option<Accepted> {
+        let mut reasons = Vec::new();
+        if let EntryKind::Rejected(reason) = kind {
+            reasons.push(reason);
+        }
+        let components = normalize(raw_name, &mut reasons);
+        if !reasons.is_empty() {
+            self.problems
+                .extend(reasons.into_iter().map(|reason| Problem::Unsafe {
+                    entry: display.to_owned(),
+                    reason,
+                }));
+            return None;
+        }
+        let components = components?;
+        if components.is_empty() {
+            // `./` (the root itself) is a harmless directory entry; a regular file with no
+            // name is not.
+            if kind == EntryKind::File {
+                self.problems.push(Problem::Unsafe {
+                    entry: display.to_owned(),
+                    reason: UnsafeReason::EmptyName,
+                });
+            }
+            return None;
+        }
+        let joined = components.join("/");
+        if !self.seen.insert(joined.clone()) {
+            self.problems.push(Problem::Duplicate { entry: joined });
+            return None;
+        }
+        self.update_prefix(&components, kind == EntryKind::Dir);
+        if kind != EntryKind::File {
+            return None;
+        }
+        let relative = match &self.prefix {
+            Prefix::Candidate(_) => &components[1..],
+            _ => &components[..],
+        };
+        let load = size <= MAX_LOADED_SIZE && wants_content(relative);
+        Some(Accepted { components, load })
+    }
+
+    fn update_prefix(&mut self, components: &[String], is_dir: bool) {
+        // A wrapping folder holds everything: a file at the top level, or a top-level name
+        // that is itself a bundle part, means there is none.
+        let first = &components[0];
+        let can_wrap = (is_dir || components.len() > 1) && !PART_NAMES.contains(&first.as_str());
+        match &self.prefix {
+            Prefix::Undecided => {
+                self.prefix = if can_wrap {
+                    Prefix::Candidate(first.clone())
+                } else {
+                    Prefix::No
+                };
+            }
+            Prefix::Candidate(p) => {
+                if !(can_wrap && p == first) {
+                    // Files read so far were judged with the folder stripped. Unstripped,
+                    // they all start with a non-part name, so none of them is parsed:
+                    // drop any content kept on the wrong assumption.
+                    for (_, file) in &mut self.files {
+                        file.content = None;
+                    }
+                    self.prefix = Prefix::No;
+                }
+            }
+            Prefix::No => {}
+        }
+    }
+
+    /// Records a safe regular file after its content was read.
+    pub fn add_file(&mut self, accepted: Accepted, file: BundleFile) {
+        self.files.push((accepted.components, file));
+    }
+
+    pub fn finish(self) -> Collected {
+        let (strip, prefix) = match self.prefix {
+            Prefix::Candidate(p) => (1, Some(p)),
+            _ => (0, None),
+        };
+        let files = self
+            .files
+            .into_iter()
+            .map(|(components, mut file)| {
+                let path = components[strip..].join("/");
+                file.path.clone_from(&path);
+                (path, file)
+            })
+            .collect();
+        Collected {
+            prefix,
+            files,
+            problems: self.problems,
+        }
+    }
+}
+
+/// True for the files later stages parse: everything under the loaded parts, and the
+/// manifest.
+fn wants_content(relative: &[String]) -> bool {
+    match relative {
+        [only] => only == MANIFEST,
+        [first, ..] => LOADED_PARTS.contains(&first.as_str()),
+        [] => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reasons_of(raw: &str) -> Vec<UnsafeReason> {
+        let mut reasons = Vec::new();
+        normalize(raw.as_bytes(), &mut reasons);
+        reasons
+    }
+
+    #[test]
+    fn normalize_drops_dot_and_empty_components() {
+        let mut r = Vec::new();
+        assert_eq!(
+            normalize(b"./config//props/./a.prop", &mut r),
+            Some(vec!["config".into(), "props".into(), "a.prop".into()])
+        );
+        assert!(r.is_empty());
+    }
+
+    #[test]
+    fn normalize_reports_absolute_and_parent_together() {
+        assert_eq!(
+            reasons_of("/etc/../passwd"),
+            vec![UnsafeReason::Absolute, UnsafeReason::ParentDir]
+        );
+        assert_eq!(reasons_of("a/../../b"), vec![UnsafeReason::ParentDir]);
+        // `..b` is an ordinary name, not a parent reference.
+        assert!(reasons_of("a/..b/c").is_empty());
+    }
+
+    #[test]
+    fn normalize_rejects_non_utf8() {
+        let mut r = Vec::new();
+        assert_eq!(normalize(b"config/\xff", &mut r), None);
+        assert_eq!(r, vec![UnsafeReason::NotUtf8Name]);
+    }
+
+    #[test]
+    fn prefix_dropped_when_a_second_top_level_name_appears() {
+        let mut c = Collector::new();
+        let a = c
+            .entry(
+                b"wrap/config/a.prop",
+                "wrap/config/a.prop",
+                EntryKind::File,
+                3,
+            )
+            .expect("accepted");
+        assert!(a.load, "judged under the candidate prefix");
+        c.add_file(a, BundleFile::for_test(Some(b"abc".to_vec())));
+        let b = c
+            .entry(b"other/x", "other/x", EntryKind::File, 1)
+            .expect("accepted");
+        assert!(!b.load);
+        c.add_file(b, BundleFile::for_test(None));
+        let done = c.finish();
+        assert_eq!(done.prefix, None);
+        let kept = &done.files["wrap/config/a.prop"];
+        assert_eq!(
+            kept.content, None,
+            "content kept on a wrong assumption is dropped"
+        );
+    }
+
+    #[test]
+    fn part_name_is_never_a_prefix() {
+        let mut c = Collector::new();
+        let a = c
+            .entry(
+                b"config/props/a.prop",
+                "config/props/a.prop",
+                EntryKind::File,
+                1,
+            )
+            .expect("accepted");
+        c.add_file(a, BundleFile::for_test(None));
+        assert_eq!(c.finish().prefix, None);
+    }
+}

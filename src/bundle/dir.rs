@@ -1,0 +1,153 @@
+//! Reading a directory bundle: a walk that never follows symbolic links (entries are looked
+//! at with `symlink_metadata`), applying the same rules as for an archive. Only the bundle
+//! root itself may be reached through a link, since the user named it.
+
+use std::cell::Cell;
+use std::fs::{self, File, Metadata};
+use std::io;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::path::{Path, PathBuf};
+
+use super::collect::{Collected, Collector, EntryKind};
+use super::error::{BundleError, UnsafeReason};
+use super::stream::{hash_stream, Counting, Reporter};
+use super::{BundleFile, Progress, BUFFER_SIZE};
+
+/// One entry found by the walk.
+struct Found {
+    /// Path relative to the root, components joined with `/`, as raw bytes.
+    relative: Vec<u8>,
+    absolute: PathBuf,
+    kind: EntryKind,
+    metadata: Metadata,
+}
+
+fn io_error(path: &Path) -> impl FnOnce(io::Error) -> BundleError + '_ {
+    move |source| BundleError::Io {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+fn kind_of(metadata: &Metadata) -> EntryKind {
+    let t = metadata.file_type();
+    if t.is_symlink() {
+        EntryKind::Rejected(UnsafeReason::Symlink)
+    } else if t.is_dir() {
+        EntryKind::Dir
+    } else if t.is_file() {
+        EntryKind::File
+    } else if t.is_fifo() {
+        EntryKind::Rejected(UnsafeReason::Fifo)
+    } else if t.is_socket() {
+        EntryKind::Rejected(UnsafeReason::Socket)
+    } else if t.is_char_device() || t.is_block_device() {
+        EntryKind::Rejected(UnsafeReason::Device)
+    } else {
+        EntryKind::Rejected(UnsafeReason::OtherType('?'))
+    }
+}
+
+/// Lists every entry under `root`, sorted by relative path so the order (and so the
+/// problem list) is stable.
+fn walk(root: &Path) -> Result<Vec<Found>, BundleError> {
+    let mut found = Vec::new();
+    let mut stack: Vec<(PathBuf, Vec<u8>)> = vec![(root.to_owned(), Vec::new())];
+    while let Some((dir, relative)) = stack.pop() {
+        let mut children = Vec::new();
+        for entry in fs::read_dir(&dir).map_err(io_error(&dir))? {
+            let entry = entry.map_err(io_error(&dir))?;
+            children.push(entry.path());
+        }
+        children.sort();
+        let mut subdirs = Vec::new();
+        for absolute in children {
+            let metadata = fs::symlink_metadata(&absolute).map_err(io_error(&absolute))?;
+            let name = absolute.file_name().map(OsStrExt::as_bytes).unwrap_or(b"");
+            let mut child_relative = relative.clone();
+            if !child_relative.is_empty() {
+                child_relative.push(b'/');
+            }
+            child_relative.extend_from_slice(name);
+            let kind = kind_of(&metadata);
+            if kind == EntryKind::Dir {
+                subdirs.push((absolute.clone(), child_relative.clone()));
+            }
+            found.push(Found {
+                relative: child_relative,
+                absolute,
+                kind,
+                metadata,
+            });
+        }
+        stack.extend(subdirs);
+    }
+    // Report in path order, like a sorted listing (a directory's files and its
+    // subdirectories' files interleave by name).
+    found.sort_by(|a, b| a.relative.cmp(&b.relative));
+    Ok(found)
+}
+
+pub(crate) fn read(
+    root: &Path,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<Collected, BundleError> {
+    let found = walk(root)?;
+    let total = found
+        .iter()
+        .filter(|f| f.kind == EntryKind::File)
+        .map(|f| f.metadata.len())
+        .sum();
+    progress(Progress::Started {
+        total_bytes: Some(total),
+    });
+    let count = Cell::new(0);
+    let mut reporter = Reporter::new(progress, &count);
+    let mut collector = Collector::new();
+    let mut buf = vec![0u8; BUFFER_SIZE];
+    for f in found {
+        let display = String::from_utf8_lossy(&f.relative).into_owned();
+        let size = f.metadata.len();
+        let Some(accepted) = collector.entry(&f.relative, &display, f.kind, size) else {
+            continue;
+        };
+        let file = File::open(&f.absolute).map_err(io_error(&f.absolute))?;
+        // The entry could have been swapped (for a link or a FIFO) since it was looked at;
+        // read it only if the opened file is the regular file that was checked.
+        let opened = file.metadata().map_err(io_error(&f.absolute))?;
+        if !opened.is_file() || opened.dev() != f.metadata.dev() || opened.ino() != f.metadata.ino()
+        {
+            return Err(BundleError::Io {
+                path: f.absolute,
+                source: io::Error::other("the file was replaced while the bundle was read"),
+            });
+        }
+        let mut counting = Counting {
+            inner: file,
+            count: &count,
+        };
+        let hashed = hash_stream(
+            &mut counting,
+            accepted.load.then_some(size),
+            &mut buf,
+            &mut reporter,
+        )
+        .map_err(io_error(&f.absolute))?;
+        collector.add_file(
+            accepted,
+            BundleFile {
+                path: String::new(),
+                size: hashed.size,
+                sha256: hashed.sha256,
+                mode: f.metadata.mode() & 0o7777,
+                mtime: u64::try_from(f.metadata.mtime()).ok(),
+                uid: Some(u64::from(f.metadata.uid())),
+                gid: Some(u64::from(f.metadata.gid())),
+                uname: None,
+                content: hashed.content,
+            },
+        );
+    }
+    Ok(collector.finish())
+}

@@ -1,0 +1,91 @@
+//! Streaming helpers shared by the archive and directory readers: counting the bytes read
+//! from the bundle source, reporting that count as progress, and hashing a stream with a
+//! fixed buffer (so memory does not grow with file size).
+
+use std::cell::Cell;
+use std::io::{self, Read};
+
+use sha2::{Digest, Sha256};
+
+use super::Progress;
+
+/// Counts the bytes read from the bundle source (the compressed file for an archive).
+pub(crate) struct Counting<'c, R> {
+    pub inner: R,
+    pub count: &'c Cell<u64>,
+}
+
+impl<R: Read> Read for Counting<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.count.set(self.count.get() + n as u64);
+        Ok(n)
+    }
+}
+
+/// Reports the byte count as [`Progress::Advanced`] whenever it moved since the last
+/// report. The count lives in a `Cell` because the reader that updates it is owned by the
+/// decompressor and tar reader, while the reports come from the entry loop.
+pub(crate) struct Reporter<'p, 'c> {
+    progress: &'p mut dyn FnMut(Progress),
+    count: &'c Cell<u64>,
+    reported: u64,
+}
+
+impl<'p, 'c> Reporter<'p, 'c> {
+    pub fn new(progress: &'p mut dyn FnMut(Progress), count: &'c Cell<u64>) -> Self {
+        Reporter {
+            progress,
+            count,
+            reported: 0,
+        }
+    }
+
+    pub fn tick(&mut self) {
+        let now = self.count.get();
+        if now != self.reported {
+            self.reported = now;
+            (self.progress)(Progress::Advanced { bytes: now });
+        }
+    }
+}
+
+/// What [`hash_stream`] found.
+pub(crate) struct Hashed {
+    pub sha256: [u8; 32],
+    pub size: u64,
+    pub content: Option<Vec<u8>>,
+}
+
+/// Hashes a stream to its end with the caller's buffer. With `keep = Some(expected size)`
+/// the bytes are also collected; otherwise only the digest and the length survive.
+pub(crate) fn hash_stream(
+    reader: &mut dyn Read,
+    keep: Option<u64>,
+    buf: &mut [u8],
+    reporter: &mut Reporter<'_, '_>,
+) -> io::Result<Hashed> {
+    let mut hasher = Sha256::new();
+    // The capacity is only a hint; never trust a header's size for a huge allocation.
+    let mut content = keep.map(|size| Vec::with_capacity(usize::try_from(size).unwrap_or(0)));
+    let mut size = 0u64;
+    loop {
+        let n = match reader.read(buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        hasher.update(&buf[..n]);
+        if let Some(c) = content.as_mut() {
+            c.extend_from_slice(&buf[..n]);
+        }
+        size += n as u64;
+        reporter.tick();
+    }
+    Ok(Hashed {
+        sha256: hasher.finalize().into(),
+        size,
+        content,
+    })
+}
