@@ -104,6 +104,12 @@ fn valid_corpus_semantics() {
     assert_eq!(value(&f, "odd").as_deref(), Some("a\\b"));
     assert_eq!(value(&f, "key.split.across").as_deref(), Some("lines"));
     assert_eq!(value(&f, "empty.continued").as_deref(), Some(""));
+    assert_eq!(
+        value(&f, "between").as_deref(),
+        Some("value on the next line")
+    );
+    assert_eq!(f.scopes()[0].items[1].key, "host");
+    assert_eq!(f.declarations().last().map(|d| d.scope), Some(Some(0)));
 
     let (_, f) = load("escapes.prop");
     assert_eq!(value(&f, "unicode").as_deref(), Some("café été"));

@@ -205,10 +205,16 @@ pub(super) fn find_unescaped(
     to: usize,
     pred: impl Fn(char) -> bool,
 ) -> Option<usize> {
-    units(text, from, to)
-        .into_iter()
-        .find(|u| !u.escaped && pred(u.ch))
-        .map(|u| u.start)
+    // A lazy scan (not `units`): splitting calls this once per separator.
+    let mut it = text[from..to].char_indices();
+    while let Some((i, c)) = it.next() {
+        if c == '\\' {
+            it.next();
+        } else if pred(c) {
+            return Some(from + i);
+        }
+    }
+    None
 }
 
 /// `[from, to)` with unescaped whitespace trimmed from both ends.
