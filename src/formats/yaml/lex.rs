@@ -107,6 +107,16 @@ pub(super) fn skip_properties(src: &str, pos: usize) -> (usize, usize) {
     }
 }
 
+/// From `pos`, skips a trailing `,`, blanks, breaks and comments: where a flow
+/// collection's closing bracket should be.
+pub(super) fn skip_to_flow_close(src: &str, pos: usize) -> usize {
+    let mut p = skip_space_and_comments(src, pos);
+    if char_at(src, p) == Some(',') {
+        p = skip_space_and_comments(src, p + 1);
+    }
+    p
+}
+
 /// Skips blanks, line breaks and `#` comments (a `#` after a blank or at a line start).
 fn skip_space_and_comments(src: &str, mut pos: usize) -> usize {
     loop {
@@ -153,7 +163,7 @@ fn match_plain(src: &str, start: usize, value: &str) -> Option<usize> {
         let here = char_at(src, pos)?;
         let blank_run_end = skip_blanks(src, pos);
         let folds = break_len(src, blank_run_end) > 0;
-        if here == c && !(folds && is_blank(here)) {
+        if here == c && !is_break(here) && !(folds && is_blank(here)) {
             pos += c.len_utf8();
             rest = &rest[c.len_utf8()..];
             continue;
@@ -336,6 +346,35 @@ fn double_escape(rest: &[char]) -> Option<(char, usize)> {
     Some((simple, 1))
 }
 
+/// The byte offset of the first invalid escape in the double-quoted scalar starting at
+/// `quote` (the parser reports the opening quote; the escape itself is more useful).
+pub(super) fn first_bad_escape(src: &str, quote: usize) -> Option<usize> {
+    if char_at(src, quote)? != '"' {
+        return None;
+    }
+    let body = &src[quote + 1..];
+    let chars: Vec<(usize, char)> = body.char_indices().collect();
+    let mut i = 0;
+    while let Some(&(at, c)) = chars.get(i) {
+        match c {
+            '"' => return None,
+            '\\' => {
+                let rest: Vec<char> = chars[i + 1..].iter().take(9).map(|&(_, c)| c).collect();
+                if rest.first().is_some_and(|&e| is_break(e)) {
+                    i += 2;
+                    continue;
+                }
+                match double_escape(&rest) {
+                    Some((_, used)) => i += 1 + used,
+                    None => return Some(quote + 1 + at),
+                }
+            }
+            _ => i += 1,
+        }
+    }
+    None
+}
+
 fn hex_escape(rest: &[char], digits: usize) -> Option<(char, usize)> {
     let hex = rest.get(1..=digits)?;
     let mut value = 0u32;
@@ -447,6 +486,9 @@ mod tests {
         let src = "k: one  \r\n   two # c\n";
         assert_eq!(match_plain(src, 3, "one two"), Some(16));
         assert_eq!(match_plain(src, 3, "one  two"), None);
+        // An empty line folds to a newline, which must not be matched literally.
+        let src = "k: a\n\n  b\n";
+        assert_eq!(match_plain(src, 3, "a\nb"), Some(9));
     }
 
     #[test]

@@ -569,12 +569,14 @@ impl<'s> Builder<'s> {
             let name = self.src[offset..end].trim_start_matches('*').to_string();
             return Located::new(offset, YamlError::UndefinedAlias { name });
         }
-        Located::new(
-            offset,
-            YamlError::Syntax {
-                problem: SyntaxProblem::classify(e.info()),
-            },
-        )
+        let problem = SyntaxProblem::classify(e.info());
+        let offset = match problem {
+            SyntaxProblem::InvalidEscape => {
+                lex::first_bad_escape(self.src, offset).unwrap_or(offset)
+            }
+            _ => offset,
+        };
+        Located::new(offset, YamlError::Syntax { problem })
     }
 
     fn event(&mut self, event: Event<'_>, span: Span) -> BuildResult<()> {
@@ -851,18 +853,18 @@ impl<'s> Builder<'s> {
                 } else {
                     b']'
                 };
-                if self.src.as_bytes().get(span.start) != Some(&close) {
+                // The parser's end event may start at a trailing `,` and run over comments.
+                let at = lex::skip_to_flow_close(self.src, span.start);
+                if self.src.as_bytes().get(at) != Some(&close) {
                     return Err(unlocated);
                 }
-                Some(Span::new(open.start, span.start + 1))
+                Some(Span::new(open.start, at + 1))
             }
             _ => None,
         };
         if let Some(s) = flow_end {
             self.nodes[node].span = s;
         }
-        // A map whose last key got no value event cannot happen (the parser emits an
-        // empty scalar), but keep the frame consistent regardless.
         let role = if self.stack.is_empty() {
             Role::Root
         } else {
