@@ -397,9 +397,9 @@ pub(super) enum GapToken {
     BlockHeader(usize),
 }
 
-/// Lexes `src[from..to]`, a stretch that holds no scalar content. `at_line_start` says
-/// whether `from` begins a line. Returns the byte of the first character that cannot
-/// appear between scalars (which means a scalar span is wrong) as an error.
+/// Lexes `src[from..to]`, a stretch that holds no scalar content. Returns, as the error,
+/// the byte of the first character that cannot appear between scalars (which means a
+/// scalar span is wrong).
 pub(super) fn lex_gap(
     src: &str,
     from: usize,

@@ -111,7 +111,8 @@ pub struct Scalar {
     /// The decoded value.
     pub value: String,
     /// The exact token bytes, quotes included; never the anchor, tag or a comment. An
-    /// implicit null (`key:` with no value) has an empty span.
+    /// implicit null (`key:` with no value) has an empty span: after its properties if it
+    /// has any, else where the parser reports it (right after the key).
     pub span: Span,
     pub style: ScalarStyle,
     pub is_key: bool,
