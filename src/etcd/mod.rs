@@ -1,1 +1,20 @@
-//! (placeholder: being written)
+//! The etcd seam: everything dh-migrate knows about talking to a cluster's etcd (v3).
+//!
+//! - [`settings`] resolves *where* and *as whom* to connect (flags > `ETCDCTL_*` env >
+//!   Deephaven client directory), from inputs captured once at the command-line edge.
+//! - [`store`] defines the small synchronous [`KvStore`] trait the rest of the tool uses,
+//!   the real implementation [`RealEtcd`] (etcd-client on its own current-thread tokio
+//!   runtime), the in-memory [`MemStore`] for unit tests, and [`batches`], which splits a
+//!   write set into transactions etcd will accept.
+//! - [`error`] holds [`EtcdError`], the typed classification of everything that can go
+//!   wrong on the wire (unreachable, auth, TLS, conflict, too large, timeout, server).
+//!
+//! No other module touches etcd-client or tokio directly.
+
+pub mod error;
+pub mod settings;
+pub mod store;
+
+pub use error::EtcdError;
+pub use settings::{resolve, EtcdFlags, EtcdSettings, Secret, SettingsError};
+pub use store::{batches, Expect, Kv, KvStore, Limits, MemStore, Op, RealEtcd};

@@ -1,0 +1,721 @@
+//! The key-value seam the rest of dh-migrate uses to read and write etcd: the synchronous
+//! [`KvStore`] trait, its real implementation [`RealEtcd`], the in-memory [`MemStore`] for
+//! unit tests of other modules, and [`batches`], which splits a write set into
+//! transactions etcd accepts.
+//!
+//! Why synchronous: the tool does one thing at a time (read the target, plan, write in
+//! order), so async would only spread `.await` through the core. [`RealEtcd`] owns a
+//! current-thread tokio runtime and blocks on each call; every call is bounded by the
+//! configured timeout, so nothing can hang on a dead endpoint.
+//!
+//! Writes are compare-and-swap: every [`Op`] carries an [`Expect`] guard, and
+//! [`KvStore::commit`] sends one transaction holding all guards and all operations, so a
+//! batch is written entirely or not at all.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use etcd_client::{
+    Certificate, Client, Compare, CompareOp, ConnectOptions, GetOptions, Identity, KvClient,
+    TlsOptions, Txn, TxnOp, TxnOpResponse,
+};
+
+use super::error::{key_display, ErrorContext, EtcdError, Phase};
+use super::settings::{EtcdSettings, Secret};
+
+/// One key as stored in etcd.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Kv {
+    pub key: Vec<u8>,
+    pub value: Vec<u8>,
+    /// Revision of the last write of this key: what [`Expect::ModRevision`] compares.
+    pub mod_revision: i64,
+    pub create_revision: i64,
+}
+
+/// The guard of one key in a transaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expect {
+    /// The key must not exist.
+    Absent,
+    /// The key must exist and not have been written since this revision was read.
+    ModRevision(i64),
+}
+
+/// One guarded write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Op {
+    Put {
+        key: Vec<u8>,
+        value: Vec<u8>,
+        expect: Expect,
+    },
+    Delete {
+        key: Vec<u8>,
+        expect: Expect,
+    },
+}
+
+impl Op {
+    pub fn key(&self) -> &[u8] {
+        match self {
+            Op::Put { key, .. } | Op::Delete { key, .. } => key,
+        }
+    }
+
+    pub fn expect(&self) -> Expect {
+        match self {
+            Op::Put { expect, .. } | Op::Delete { expect, .. } => *expect,
+        }
+    }
+
+    /// Upper estimate of what this op adds to a transaction request: the key appears in
+    /// the compare, in the operation and in the failure-branch read, plus the value and
+    /// protobuf framing for the three messages.
+    pub fn request_bytes(&self) -> usize {
+        const FRAMING: usize = 64;
+        match self {
+            Op::Put { key, value, .. } => 3 * key.len() + value.len() + FRAMING,
+            Op::Delete { key, .. } => 3 * key.len() + FRAMING,
+        }
+    }
+}
+
+/// How big one transaction may be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Operations (and, separately, compares) per transaction: etcd's `--max-txn-ops`.
+    pub max_ops: usize,
+    /// Estimated request size per transaction (sum of [`Op::request_bytes`]).
+    pub max_request_bytes: usize,
+}
+
+impl Limits {
+    /// etcd's defaults: 128 ops per txn and `--max-request-bytes` of 1.5 MiB, minus 64 KiB
+    /// headroom for the raft request envelope that etcd measures against that limit.
+    pub const ETCD_DEFAULT: Limits = Limits {
+        max_ops: 128,
+        max_request_bytes: 1536 * 1024 - 64 * 1024,
+    };
+}
+
+/// The synchronous key-value interface the rest of dh-migrate uses.
+pub trait KvStore {
+    /// Every key under `prefix` (all keys for an empty prefix), in key order, read at one
+    /// revision, which is returned alongside. Paged, so arbitrarily large totals work.
+    fn get_prefix(&mut self, prefix: &[u8]) -> Result<(Vec<Kv>, i64), EtcdError>;
+    /// One key, if it exists.
+    fn get(&mut self, key: &[u8]) -> Result<Option<Kv>, EtcdError>;
+    /// One transaction: all guards, then all ops. A failed guard returns
+    /// [`EtcdError::Conflict`] naming the keys that no longer match, and nothing is
+    /// written. Returns the revision after the transaction.
+    fn commit(&mut self, ops: &[Op]) -> Result<i64, EtcdError>;
+    /// What one [`KvStore::commit`] may hold; feed it to [`batches`].
+    fn limits(&self) -> Limits;
+}
+
+/// Split `ops` (in order) into transactions within `limits`. An op that alone exceeds
+/// the request size is [`EtcdError::TooLarge`]; nothing is split in that case.
+pub fn batches(ops: Vec<Op>, limits: Limits) -> Result<Vec<Vec<Op>>, EtcdError> {
+    let max_ops = limits.max_ops.max(1);
+    let mut out: Vec<Vec<Op>> = Vec::new();
+    let mut current: Vec<Op> = Vec::new();
+    let mut current_bytes = 0usize;
+    for op in ops {
+        let bytes = op.request_bytes();
+        if bytes > limits.max_request_bytes {
+            return Err(EtcdError::TooLarge {
+                key: key_display(op.key()),
+                bytes,
+            });
+        }
+        if !current.is_empty()
+            && (current.len() >= max_ops || current_bytes + bytes > limits.max_request_bytes)
+        {
+            out.push(std::mem::take(&mut current));
+            current_bytes = 0;
+        }
+        current_bytes += bytes;
+        current.push(op);
+    }
+    if !current.is_empty() {
+        out.push(current);
+    }
+    Ok(out)
+}
+
+/// Which of `ops`' guards `current` (the key's state now, by key) violates, as display keys.
+fn violated_guards<'a>(ops: &[Op], current: impl Fn(&[u8]) -> Option<&'a Kv>) -> Vec<String> {
+    let mut keys: Vec<String> = Vec::new();
+    for op in ops {
+        let now = current(op.key());
+        let holds = match (op.expect(), now) {
+            (Expect::Absent, None) => true,
+            (Expect::ModRevision(r), Some(kv)) => kv.mod_revision == r,
+            _ => false,
+        };
+        let shown = key_display(op.key());
+        if !holds && !keys.contains(&shown) {
+            keys.push(shown);
+        }
+    }
+    keys
+}
+
+/// The first key after every key that starts with `prefix`, as etcd's `range_end`;
+/// `[0]` (meaning "to the end of the keyspace") when there is none.
+fn prefix_end(prefix: &[u8]) -> Vec<u8> {
+    let mut end = prefix.to_vec();
+    while let Some(last) = end.pop() {
+        if last < 0xff {
+            end.push(last + 1);
+            return end;
+        }
+    }
+    vec![0]
+}
+
+/// Page sizing for [`RealEtcd::get_prefix`]: aim for about 2 MiB per reply, well under
+/// the 4 MiB gRPC default and the raised decode limit, however big the values are.
+const PAGE_TARGET_BYTES: usize = 2 * 1024 * 1024;
+const PAGE_MAX_KEYS: i64 = 1000;
+/// The first page is small because value sizes are unknown until something is read.
+const PAGE_FIRST_KEYS: i64 = 64;
+/// Decode limit for reads: one page can overshoot the target when a few values are much
+/// larger than the ones before them; 64 MiB covers 1000-key pages of etcd's largest
+/// default values with room to spare, and a page that still overflows is halved.
+const READ_DECODE_LIMIT: usize = 64 * 1024 * 1024;
+
+/// A connection to a real etcd cluster.
+pub struct RealEtcd {
+    runtime: tokio::runtime::Runtime,
+    /// Kept for its authentication token refresh; the KV calls go through `kv`.
+    _client: Client,
+    kv: KvClient,
+    endpoints: Vec<String>,
+    user: Option<String>,
+    /// Only to mask it out of error text.
+    password: Option<Secret>,
+    request_timeout: Duration,
+    limits: Limits,
+}
+
+impl RealEtcd {
+    /// Connect and prove the connection with a status call, so that an unreachable
+    /// cluster, refused credentials or a TLS problem fail here, within
+    /// `connect_timeout`, rather than at the first write.
+    pub fn connect(s: &EtcdSettings) -> Result<RealEtcd, EtcdError> {
+        let ctx = ErrorContext {
+            endpoints: &s.endpoints,
+            user: s.user.as_deref(),
+            password: s.password.as_ref().map(Secret::expose),
+        };
+        if s.endpoints.is_empty() {
+            return Err(ctx.unreachable("no endpoints given"));
+        }
+        let mut options = ConnectOptions::new()
+            .with_connect_timeout(s.connect_timeout)
+            .with_timeout(s.request_timeout);
+        if let Some(tls) = tls_options(s, &ctx)? {
+            options = options.with_tls(tls);
+        }
+        match (&s.user, &s.password) {
+            (Some(user), password) => {
+                let password = password.as_ref().map(Secret::expose).unwrap_or_default();
+                options = options.with_user(user.clone(), password);
+            }
+            (None, Some(_)) => return Err(ctx.auth("a password was given without a user")),
+            (None, None) => {}
+        }
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| ctx.server(format!("cannot start the etcd client runtime: {e}")))?;
+        let endpoints = s.endpoints.clone();
+        let connected = runtime.block_on(tokio::time::timeout(s.connect_timeout, async move {
+            // `Client::connect` authenticates when a user is set, but is otherwise lazy:
+            // the status call makes the first real round trip.
+            let mut client = Client::connect(endpoints, Some(options)).await?;
+            client.status().await?;
+            Ok::<Client, etcd_client::Error>(client)
+        }));
+        let client = match connected {
+            Ok(Ok(client)) => client,
+            Ok(Err(e)) => return Err(ctx.classify(&e, Phase::Connect, "connect")),
+            Err(_elapsed) => {
+                return Err(ctx.unreachable(format!(
+                    "no answer within the connect timeout of {:?}",
+                    s.connect_timeout
+                )))
+            }
+        };
+        let kv = client
+            .kv_client()
+            .max_decoding_message_size(READ_DECODE_LIMIT);
+        Ok(RealEtcd {
+            runtime,
+            _client: client,
+            kv,
+            endpoints: s.endpoints.clone(),
+            user: s.user.clone(),
+            password: s.password.clone(),
+            request_timeout: s.request_timeout,
+            limits: Limits::ETCD_DEFAULT,
+        })
+    }
+
+    /// The endpoints this connection was made with.
+    pub fn endpoints(&self) -> &[String] {
+        &self.endpoints
+    }
+
+    fn ctx(&self) -> ErrorContext<'_> {
+        ErrorContext {
+            endpoints: &self.endpoints,
+            user: self.user.as_deref(),
+            password: self.password.as_ref().map(Secret::expose),
+        }
+    }
+
+    /// Run one request future, bounded by the request timeout (a backstop: tonic's own
+    /// per-request timeout does not cover waiting for a usable endpoint).
+    fn run<T>(
+        &self,
+        what: &str,
+        fut: impl std::future::Future<Output = Result<T, etcd_client::Error>>,
+    ) -> Result<T, EtcdError> {
+        match self
+            .runtime
+            .block_on(tokio::time::timeout(self.request_timeout, fut))
+        {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(e)) => Err(self.ctx().classify(&e, Phase::Request, what)),
+            Err(_elapsed) => Err(EtcdError::Timeout {
+                what: what.to_owned(),
+            }),
+        }
+    }
+}
+
+/// Build the client TLS configuration, or `None` for plain http endpoints.
+fn tls_options(s: &EtcdSettings, ctx: &ErrorContext<'_>) -> Result<Option<TlsOptions>, EtcdError> {
+    let has_files = s.cacert.is_some() || s.cert.is_some() || s.key.is_some();
+    let https = s
+        .endpoints
+        .iter()
+        .filter(|e| e.starts_with("https://"))
+        .count();
+    let http = s
+        .endpoints
+        .iter()
+        .filter(|e| e.starts_with("http://"))
+        .count();
+    let bare = s.endpoints.len() - https - http;
+    if https > 0 && (http > 0 || (bare > 0 && !has_files)) {
+        return Err(ctx.tls("the endpoints mix https:// with plain endpoints; use one scheme"));
+    }
+    if http > 0 && has_files {
+        // Silently dropping configured TLS files would send credentials in the clear to a
+        // cluster the user believes is TLS-protected.
+        return Err(ctx.tls(
+            "TLS files were given but the endpoints use http://; use https:// endpoints or drop the TLS settings",
+        ));
+    }
+    if https == 0 && !has_files {
+        return Ok(None);
+    }
+    let read = |path: &std::path::Path, what: &str| {
+        std::fs::read(path)
+            .map_err(|e| ctx.tls(format!("cannot read the {what} {}: {e}", path.display())))
+    };
+    let mut tls = TlsOptions::new();
+    if let Some(ca) = &s.cacert {
+        tls = tls.ca_certificate(Certificate::from_pem(read(ca, "CA bundle")?));
+    }
+    match (&s.cert, &s.key) {
+        (Some(cert), Some(key)) => {
+            tls = tls.identity(Identity::from_pem(
+                read(cert, "client certificate")?,
+                read(key, "client key")?,
+            ));
+        }
+        (None, None) => {}
+        _ => return Err(ctx.tls("a client certificate and its key must be given together")),
+    }
+    Ok(Some(tls))
+}
+
+fn to_kv(kv: &etcd_client::KeyValue) -> Kv {
+    Kv {
+        key: kv.key().to_vec(),
+        value: kv.value().to_vec(),
+        mod_revision: kv.mod_revision(),
+        create_revision: kv.create_revision(),
+    }
+}
+
+impl KvStore for RealEtcd {
+    fn get_prefix(&mut self, prefix: &[u8]) -> Result<(Vec<Kv>, i64), EtcdError> {
+        let end = prefix_end(prefix);
+        // etcd's "whole keyspace" starts at key [0]; an empty key is not a valid start.
+        let mut start = if prefix.is_empty() {
+            vec![0]
+        } else {
+            prefix.to_vec()
+        };
+        let mut out = Vec::new();
+        let mut revision = 0i64;
+        let mut limit = PAGE_FIRST_KEYS;
+        loop {
+            // Pages after the first read at the first page's revision: one consistent view.
+            let options = GetOptions::new()
+                .with_range(end.clone())
+                .with_limit(limit)
+                .with_revision(revision);
+            let mut kv = self.kv.clone();
+            let key = start.clone();
+            let page = self.run("reading a page of keys", async move {
+                kv.get(key, Some(options)).await
+            });
+            let mut page = match page {
+                Ok(p) => p,
+                // A page over the decode limit: retry it smaller rather than fail.
+                Err(EtcdError::Server { detail })
+                    if limit > 1 && detail.to_lowercase().contains("message length too large") =>
+                {
+                    limit = (limit / 2).max(1);
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            if revision == 0 {
+                revision = page.header().map(|h| h.revision()).unwrap_or_default();
+            }
+            let kvs = page.take_kvs();
+            let page_bytes: usize = kvs.iter().map(|kv| kv.key().len() + kv.value().len()).sum();
+            out.extend(kvs.iter().map(to_kv));
+            match kvs.last() {
+                Some(last) if page.more() => {
+                    start = last.key().to_vec();
+                    start.push(0);
+                }
+                _ => break,
+            }
+            let average = (page_bytes / kvs.len()).max(1);
+            let fitting = i64::try_from(PAGE_TARGET_BYTES / average).unwrap_or(PAGE_MAX_KEYS);
+            limit = fitting.clamp(1, PAGE_MAX_KEYS);
+        }
+        Ok((out, revision))
+    }
+
+    fn get(&mut self, key: &[u8]) -> Result<Option<Kv>, EtcdError> {
+        let mut kv = self.kv.clone();
+        let key = key.to_vec();
+        let resp = self.run("reading a key", async move { kv.get(key, None).await })?;
+        Ok(resp.kvs().first().map(to_kv))
+    }
+
+    fn commit(&mut self, ops: &[Op]) -> Result<i64, EtcdError> {
+        let mut compares = Vec::with_capacity(ops.len());
+        let mut writes = Vec::with_capacity(ops.len());
+        let mut reads = Vec::with_capacity(ops.len());
+        for op in ops {
+            let key = op.key().to_vec();
+            compares.push(match op.expect() {
+                // A missing key compares as revision 0 in etcd.
+                Expect::Absent => Compare::create_revision(key.clone(), CompareOp::Equal, 0),
+                Expect::ModRevision(r) => Compare::mod_revision(key.clone(), CompareOp::Equal, r),
+            });
+            writes.push(match op {
+                Op::Put { value, .. } => TxnOp::put(key.clone(), value.clone(), None),
+                Op::Delete { .. } => TxnOp::delete(key.clone(), None),
+            });
+            // On failure, read the guarded keys in the same transaction, so the conflict
+            // report reflects exactly the state the guards were evaluated against.
+            reads.push(TxnOp::get(key, Some(GetOptions::new().with_keys_only())));
+        }
+        let txn = Txn::new().when(compares).and_then(writes).or_else(reads);
+        let mut kv = self.kv.clone();
+        let what = format!("a transaction of {} operations", ops.len());
+        let resp = self.run(&what, async move { kv.txn(txn).await })?;
+        if resp.succeeded() {
+            return Ok(resp.header().map(|h| h.revision()).unwrap_or_default());
+        }
+        let mut current: BTreeMap<Vec<u8>, Kv> = BTreeMap::new();
+        for r in resp.op_responses() {
+            if let TxnOpResponse::Get(get) = r {
+                for kv in get.kvs() {
+                    current.insert(kv.key().to_vec(), to_kv(kv));
+                }
+            }
+        }
+        let keys = violated_guards(ops, |k| current.get(k));
+        Err(EtcdError::Conflict { keys })
+    }
+
+    fn limits(&self) -> Limits {
+        self.limits
+    }
+}
+
+/// An in-memory [`KvStore`] with etcd's revision semantics (one revision per writing
+/// transaction, `create_revision` kept across updates), for unit tests of other modules.
+/// It enforces the same [`Limits`] a real cluster does, so code that forgets to batch
+/// fails here too.
+#[derive(Debug, Clone)]
+pub struct MemStore {
+    data: BTreeMap<Vec<u8>, Kv>,
+    revision: i64,
+    limits: Limits,
+}
+
+impl Default for MemStore {
+    fn default() -> Self {
+        MemStore::new()
+    }
+}
+
+impl MemStore {
+    /// An empty store at revision 1, like a fresh etcd.
+    pub fn new() -> MemStore {
+        MemStore {
+            data: BTreeMap::new(),
+            revision: 1,
+            limits: Limits::ETCD_DEFAULT,
+        }
+    }
+
+    /// The same store with other limits (e.g. tiny ones to exercise batching).
+    pub fn with_limits(mut self, limits: Limits) -> MemStore {
+        self.limits = limits;
+        self
+    }
+
+    /// Unconditionally write one key in its own revision (test setup, or simulating a
+    /// concurrent writer). Returns the new revision.
+    pub fn put(&mut self, key: &[u8], value: &[u8]) -> i64 {
+        self.revision += 1;
+        self.write(key, value);
+        self.revision
+    }
+
+    /// The current revision.
+    pub fn revision(&self) -> i64 {
+        self.revision
+    }
+
+    fn write(&mut self, key: &[u8], value: &[u8]) {
+        let create_revision = self
+            .data
+            .get(key)
+            .map(|kv| kv.create_revision)
+            .unwrap_or(self.revision);
+        self.data.insert(
+            key.to_vec(),
+            Kv {
+                key: key.to_vec(),
+                value: value.to_vec(),
+                mod_revision: self.revision,
+                create_revision,
+            },
+        );
+    }
+}
+
+impl KvStore for MemStore {
+    fn get_prefix(&mut self, prefix: &[u8]) -> Result<(Vec<Kv>, i64), EtcdError> {
+        let kvs = self
+            .data
+            .range(prefix.to_vec()..)
+            .take_while(|(k, _)| k.starts_with(prefix))
+            .map(|(_, kv)| kv.clone())
+            .collect();
+        Ok((kvs, self.revision))
+    }
+
+    fn get(&mut self, key: &[u8]) -> Result<Option<Kv>, EtcdError> {
+        Ok(self.data.get(key).cloned())
+    }
+
+    fn commit(&mut self, ops: &[Op]) -> Result<i64, EtcdError> {
+        if ops.len() > self.limits.max_ops {
+            // etcd's own wording for the same rejection.
+            return Err(EtcdError::Server {
+                detail: "etcdserver: too many operations in txn request".to_owned(),
+            });
+        }
+        let bytes: usize = ops.iter().map(Op::request_bytes).sum();
+        if bytes > self.limits.max_request_bytes {
+            return Err(EtcdError::Server {
+                detail: "etcdserver: request is too large".to_owned(),
+            });
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        if let Some(dup) = ops.iter().find(|op| !seen.insert(op.key())) {
+            return Err(EtcdError::Server {
+                detail: format!(
+                    "etcdserver: duplicate key given in txn request ({})",
+                    key_display(dup.key())
+                ),
+            });
+        }
+        let keys = violated_guards(ops, |k| self.data.get(k));
+        if !keys.is_empty() {
+            return Err(EtcdError::Conflict { keys });
+        }
+        let changes = ops.iter().any(|op| match op {
+            Op::Put { .. } => true,
+            Op::Delete { key, .. } => self.data.contains_key(key),
+        });
+        if !changes {
+            return Ok(self.revision);
+        }
+        self.revision += 1;
+        for op in ops {
+            match op {
+                Op::Put { key, value, .. } => self.write(key, value),
+                Op::Delete { key, .. } => {
+                    self.data.remove(key);
+                }
+            }
+        }
+        Ok(self.revision)
+    }
+
+    fn limits(&self) -> Limits {
+        self.limits
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn put(key: &str, value_len: usize, expect: Expect) -> Op {
+        Op::Put {
+            key: key.as_bytes().to_vec(),
+            value: vec![b'v'; value_len],
+            expect,
+        }
+    }
+
+    #[test]
+    fn prefix_end_increments_the_last_byte_below_ff() {
+        assert_eq!(prefix_end(b"/a/"), b"/a0".to_vec());
+        assert_eq!(prefix_end(b"a\xff"), b"b".to_vec());
+        assert_eq!(prefix_end(b"\xff\xff"), vec![0]);
+        assert_eq!(prefix_end(b""), vec![0]);
+    }
+
+    #[test]
+    fn batches_split_by_count() {
+        let ops: Vec<Op> = (0..300)
+            .map(|i| put(&format!("k{i:03}"), 10, Expect::Absent))
+            .collect();
+        let b = batches(ops, Limits::ETCD_DEFAULT).expect("batches");
+        assert_eq!(
+            b.iter().map(Vec::len).collect::<Vec<_>>(),
+            vec![128, 128, 44]
+        );
+        assert_eq!(b[1][0].key(), b"k128");
+    }
+
+    #[test]
+    fn batches_split_by_size() {
+        let limits = Limits {
+            max_ops: 128,
+            max_request_bytes: 1000,
+        };
+        // Each op: 3*2 + 300 + 64 = 370 bytes, so two fit and a third does not.
+        let ops: Vec<Op> = (0..5)
+            .map(|i| put(&format!("k{i}"), 300, Expect::Absent))
+            .collect();
+        assert_eq!(ops[0].request_bytes(), 370);
+        let b = batches(ops, limits).expect("batches");
+        assert_eq!(b.iter().map(Vec::len).collect::<Vec<_>>(), vec![2, 2, 1]);
+    }
+
+    #[test]
+    fn one_op_over_the_limit_is_too_large() {
+        let limits = Limits {
+            max_ops: 128,
+            max_request_bytes: 1000,
+        };
+        let ops = vec![
+            put("small", 1, Expect::Absent),
+            put("huge", 2000, Expect::Absent),
+        ];
+        match batches(ops, limits) {
+            Err(EtcdError::TooLarge { key, bytes }) => {
+                assert_eq!(key, "huge");
+                assert_eq!(bytes, 3 * 4 + 2000 + 64);
+            }
+            other => panic!("expected TooLarge, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn memstore_revisions_follow_etcd() {
+        let mut m = MemStore::new();
+        assert_eq!(m.revision(), 1);
+        let r = m
+            .commit(&[put("/a", 1, Expect::Absent), put("/b", 1, Expect::Absent)])
+            .expect("commit");
+        assert_eq!(r, 2);
+        let a = m.get(b"/a").expect("get").expect("present");
+        assert_eq!((a.create_revision, a.mod_revision), (2, 2));
+        let r = m
+            .commit(&[put("/a", 2, Expect::ModRevision(2))])
+            .expect("commit");
+        assert_eq!(r, 3);
+        let a = m.get(b"/a").expect("get").expect("present");
+        assert_eq!(
+            (a.create_revision, a.mod_revision, a.value.len()),
+            (2, 3, 2)
+        );
+        let (kvs, rev) = m.get_prefix(b"/").expect("prefix");
+        assert_eq!(rev, 3);
+        assert_eq!(
+            kvs.iter().map(|k| k.key.clone()).collect::<Vec<_>>(),
+            vec![b"/a".to_vec(), b"/b".to_vec()]
+        );
+    }
+
+    #[test]
+    fn memstore_conflict_writes_nothing_and_names_keys() {
+        let mut m = MemStore::new();
+        m.put(b"/x", b"1");
+        let stale = m.get(b"/x").expect("get").expect("present").mod_revision;
+        m.put(b"/x", b"2");
+        m.put(b"/exists", b"e");
+        let err = m
+            .commit(&[
+                put("/new", 1, Expect::Absent),
+                put("/x", 1, Expect::ModRevision(stale)),
+                put("/exists", 1, Expect::Absent),
+            ])
+            .expect_err("must conflict");
+        match err {
+            EtcdError::Conflict { keys } => assert_eq!(keys, vec!["/x", "/exists"]),
+            other => panic!("expected Conflict, got {other:?}"),
+        }
+        assert_eq!(m.get(b"/new").expect("get"), None);
+        assert_eq!(
+            m.get(b"/x").expect("get").expect("present").value,
+            b"2".to_vec()
+        );
+    }
+
+    #[test]
+    fn memstore_enforces_limits() {
+        let mut m = MemStore::new().with_limits(Limits {
+            max_ops: 2,
+            max_request_bytes: 10_000,
+        });
+        let ops: Vec<Op> = (0..3)
+            .map(|i| put(&format!("k{i}"), 1, Expect::Absent))
+            .collect();
+        assert!(matches!(m.commit(&ops), Err(EtcdError::Server { .. })));
+        assert_eq!(m.revision(), 1);
+    }
+}
