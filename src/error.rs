@@ -69,7 +69,11 @@ pub struct CliError {
 
 impl CliError {
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> CliError {
-        CliError { kind, message: message.into(), hints: Vec::new() }
+        CliError {
+            kind,
+            message: message.into(),
+            hints: Vec::new(),
+        }
     }
 
     pub fn hint(mut self, hint: impl Into<String>) -> CliError {

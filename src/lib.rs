@@ -5,9 +5,27 @@
 
 pub mod bundle;
 pub mod cli;
+pub mod compare;
+pub mod contexts;
+pub mod diff;
+pub mod emit;
 pub mod error;
 pub mod etcd;
+pub mod export;
 pub mod formats;
+pub mod inspect;
+pub mod layout;
+pub mod mapping;
+pub mod migrate;
+pub mod plan;
+pub mod planfile;
+pub mod planview;
+pub mod report;
+pub mod restart;
+pub mod rewrite;
 pub mod roles;
 pub mod scan;
+pub mod secrets;
+pub mod snapshot;
 pub mod text;
+pub mod tree;

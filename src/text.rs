@@ -92,12 +92,16 @@ impl LineIndex {
             .iter()
             .filter(|b| (**b & 0xC0) != 0x80)
             .count();
-        Position { line: line + 1, col: col + 1 }
+        Position {
+            line: line + 1,
+            col: col + 1,
+        }
     }
 
     /// The byte offset where 1-based `line` starts, if the text has that line.
     pub fn line_start(&self, line: usize) -> Option<usize> {
-        line.checked_sub(1).and_then(|i| self.line_starts.get(i).copied())
+        line.checked_sub(1)
+            .and_then(|i| self.line_starts.get(i).copied())
     }
 
     pub fn line_count(&self) -> usize {
@@ -149,5 +153,39 @@ mod tests {
         assert_eq!(idx.position(src, 99), Position { line: 3, col: 2 });
         assert_eq!(idx.line_start(2), Some(3));
         assert_eq!(idx.line_count(), 3);
+    }
+}
+
+/// Makes text from a file safe to print on a terminal: control characters (other than
+/// tab) become visible escapes, so a crafted file cannot move the cursor or recolour the
+/// screen.
+pub fn escape_for_terminal(s: &str) -> std::borrow::Cow<'_, str> {
+    if !s.chars().any(|c| c.is_control() && c != '\t') {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        match c {
+            '\t' => out.push(c),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            c if c.is_control() => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+#[cfg(test)]
+mod escape_tests {
+    use super::escape_for_terminal;
+
+    #[test]
+    fn control_characters_are_made_visible() {
+        assert_eq!(escape_for_terminal("plain\ttext"), "plain\ttext");
+        assert_eq!(
+            escape_for_terminal("a\u{1b}[31mred\r\n"),
+            "a\\u{1b}[31mred\\r\\n"
+        );
     }
 }

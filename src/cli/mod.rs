@@ -1,8 +1,16 @@
 //! The command line: clap arguments, one file per subcommand, and the edge where errors
 //! become messages and exit codes.
 
+pub mod args;
+pub mod common;
+mod inspect;
+mod mapping;
+pub mod plan;
+mod report;
+
 use crate::error::CliError;
 use clap::{Parser, Subcommand};
+use std::collections::HashMap;
 use std::process::ExitCode;
 
 /// Moves a Deephaven cluster's configuration from a backup bundle onto a newly installed
@@ -15,7 +23,14 @@ pub struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum Command {}
+pub enum Command {
+    Inspect(inspect::InspectArgs),
+    Plan(plan::PlanArgs),
+    Report(report::ReportArgs),
+    /// Work with mapping files (suggest one from the bundle and the target).
+    #[command(subcommand)]
+    Mapping(mapping::MappingCommand),
+}
 
 pub fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -33,7 +48,14 @@ pub fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> Result<ExitCode, CliError> {
-    match cli.command {}
+    // The environment is read once, here; core code never reads it.
+    let env: HashMap<String, String> = std::env::vars().collect();
+    match cli.command {
+        Command::Inspect(a) => inspect::run(a),
+        Command::Plan(a) => plan::run(a, &env),
+        Command::Report(a) => report::run(a, &env),
+        Command::Mapping(c) => mapping::run(c, &env),
+    }
 }
 
 fn report_error(e: &CliError) -> ExitCode {

@@ -2,4 +2,6 @@
 //! splits into host tokens (`tokens`), and where the migrated files name old hosts, with
 //! the context that decides each reference's role (`refs`).
 
+pub mod inventory;
+pub mod refs;
 pub mod tokens;

@@ -68,9 +68,18 @@ pub fn is_ipv4(s: &str) -> bool {
 }
 
 /// True when `s` is a valid DNS host name (RFC 1123 labels: letters, digits and inner
-/// hyphens, 1-63 characters each, 253 in all) that is not an IPv4 address.
+/// hyphens, 1-63 characters each, 253 in all) that is not an IPv4 address. A dotted name
+/// whose last label is all digits is refused too (RFC 3696: no numeric top-level
+/// domain), so a mistyped IP such as `10.1.2.999` is not taken for a host name.
 pub fn is_host_name(s: &str) -> bool {
     if s.is_empty() || s.len() > 253 || is_ipv4(s) {
+        return false;
+    }
+    if s.contains('.')
+        && s.rsplit('.')
+            .next()
+            .is_some_and(|l| l.bytes().all(|b| b.is_ascii_digit()))
+    {
         return false;
     }
     s.split('.').all(|label| {
@@ -166,6 +175,8 @@ mod tests {
         assert!(!is_host_name("-bad.example.com"));
         assert!(!is_host_name("bad_name.example.com"));
         assert!(!is_host_name("10.1.2.11"));
+        assert!(!is_host_name("10.1.2.999"));
+        assert!(is_host_name("db1"));
         assert!(looks_like_fqdn("a.example.com"));
         assert!(!looks_like_fqdn("priv-iris.base64"));
         assert!(!looks_like_fqdn("dh-query-1"));

@@ -1,0 +1,78 @@
+//! Reading a cluster's configuration out of etcd: every key under the layout's prefix that
+//! the layout maps to a bundle path, read page by page, with its revision. `export` writes
+//! the result in the bundle layout; `plan`/`report` use it as the target.
+
+use crate::etcd::{EtcdError, KvStore};
+use crate::layout::Layout;
+use crate::plan::EtcdState;
+use crate::tree::{ConfigTree, TreeError};
+use std::collections::BTreeMap;
+
+/// What etcd holds for the layout: bundle path -> (value, mod revision), and keys under
+/// the prefix that the layout does not know (runtime keys, other tools' keys).
+#[derive(Debug, Clone, Default)]
+pub struct Exported {
+    pub items: BTreeMap<String, (Vec<u8>, i64)>,
+    pub keys: BTreeMap<String, String>,
+    pub unknown: Vec<String>,
+    pub header_revision: i64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    #[error(transparent)]
+    Etcd(#[from] EtcdError),
+    #[error("etcd key {key} ({path}) is not UTF-8 text")]
+    NotText { key: String, path: String },
+    #[error("etcd key {key}: {source}")]
+    Parse {
+        key: String,
+        #[source]
+        source: TreeError,
+    },
+}
+
+/// Reads every layout item from `store`.
+pub fn read(store: &mut dyn KvStore, layout: &Layout) -> Result<Exported, ExportError> {
+    let (kvs, header_revision) = store.get_prefix(layout.prefix.as_bytes())?;
+    let mut out = Exported {
+        header_revision,
+        ..Exported::default()
+    };
+    for kv in kvs {
+        let key = String::from_utf8_lossy(&kv.key).into_owned();
+        match layout.path_for(&key) {
+            Some((path, _)) => {
+                out.keys.insert(path.clone(), key);
+                out.items.insert(path, (kv.value, kv.mod_revision));
+            }
+            None => out.unknown.push(key),
+        }
+    }
+    Ok(out)
+}
+
+impl Exported {
+    /// The items as a parsed tree (a target), and their revisions.
+    pub fn to_tree(&self) -> Result<(ConfigTree, EtcdState), ExportError> {
+        let mut tree = ConfigTree::default();
+        let mut state = EtcdState {
+            header_revision: self.header_revision,
+            ..EtcdState::default()
+        };
+        for (path, (value, rev)) in &self.items {
+            let key = self.keys.get(path).cloned().unwrap_or_default();
+            let text = String::from_utf8(value.clone()).map_err(|_| ExportError::NotText {
+                key: key.clone(),
+                path: path.clone(),
+            })?;
+            tree.insert(path, text, 0o644)
+                .map_err(|source| ExportError::Parse {
+                    key: key.clone(),
+                    source,
+                })?;
+            state.revisions.insert(key, *rev);
+        }
+        Ok((tree, state))
+    }
+}

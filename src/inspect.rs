@@ -1,0 +1,247 @@
+//! `inspect`: what a bundle holds and every old-node reference in it. Reads and verifies
+//! the bundle (checksums, safe entries, every configuration file parses), learns the old
+//! nodes and finds their references. Writes nothing.
+
+use crate::bundle::{Bundle, BundleKind, ManifestStatus};
+use crate::contexts::RoleContexts;
+use crate::scan::inventory::{IdKind, Inventory, OldNode};
+use crate::scan::refs::{self, Reference};
+use crate::tree::{ConfigTree, Format};
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// One part of the bundle layout and what the bundle has of it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Part {
+    pub name: &'static str,
+    /// Path prefix in the bundle layout.
+    pub path: &'static str,
+    pub files: usize,
+    pub bytes: u64,
+}
+
+/// Parts in contract order: (name, path prefix, is a directory).
+const PARTS: &[(&str, &str)] = &[
+    ("etcd snapshot", "etcd/"),
+    ("property files", "config/props/"),
+    ("routing file", "config/routing/routing.yaml"),
+    ("DIS configs", "config/routing/dis/"),
+    ("schemas", "config/schemas/"),
+    ("persistent queries", "config/pq/"),
+    ("ACLs", "config/acls/"),
+    ("node files (shared)", "files/"),
+    ("node files (per node)", "nodes/"),
+    ("workspace data", "workspace/"),
+    ("MySQL ACL dump", "mysql/"),
+    ("installer cluster.cnf", "cluster/"),
+];
+
+#[derive(Debug, Clone, Serialize)]
+pub struct FileEntry {
+    pub path: String,
+    pub bytes: u64,
+    pub sha256: String,
+    pub mode: String,
+    /// props, yaml, xml, cnf, text, binary; absent for parts that are not parsed.
+    pub format: Option<String>,
+    pub migrated: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct NodeEntry {
+    #[serde(flatten)]
+    pub node: OldNode,
+    pub references: Vec<Reference>,
+}
+
+/// Everything `inspect` reports.
+#[derive(Debug, Clone, Serialize)]
+pub struct InspectReport {
+    pub schema: &'static str,
+    pub bundle: String,
+    pub kind: String,
+    pub prefix: Option<String>,
+    /// `verified` (with the count), or `absent`.
+    pub manifest: String,
+    pub manifest_files: usize,
+    pub parts: Vec<Part>,
+    pub files: Vec<FileEntry>,
+    pub nodes: Vec<NodeEntry>,
+    /// Names that index the nodes: FQDNs, short names and IPs.
+    pub names: Vec<(String, IdKind)>,
+}
+
+/// Builds the report from an opened bundle and its parsed tree.
+pub fn inspect(bundle: &Bundle, tree: &ConfigTree, contexts: &RoleContexts) -> InspectReport {
+    let inv = Inventory::build(tree, &[]);
+    let all_refs = refs::scan(tree, &inv, contexts);
+    let mut by_node: BTreeMap<usize, Vec<Reference>> = BTreeMap::new();
+    for r in all_refs {
+        for &n in &r.nodes {
+            by_node.entry(n).or_default().push(r.clone());
+        }
+    }
+    let nodes = inv
+        .nodes
+        .iter()
+        .enumerate()
+        .map(|(i, n)| NodeEntry {
+            node: n.clone(),
+            references: by_node.remove(&i).unwrap_or_default(),
+        })
+        .collect();
+    let parts = PARTS
+        .iter()
+        .map(|(name, path)| {
+            let (files, bytes) = bundle
+                .files()
+                .filter(|f| f.path.starts_with(path))
+                .fold((0, 0), |(n, b), f| (n + 1, b + f.size));
+            Part {
+                name,
+                path,
+                files,
+                bytes,
+            }
+        })
+        .collect();
+    let files = bundle
+        .files()
+        .map(|f| {
+            let parsed = tree.get(&f.path);
+            let format = match parsed.map(|p| p.format) {
+                Some(Format::Props) => Some("props"),
+                Some(Format::Yaml) => Some("yaml"),
+                Some(Format::Xml) => Some("xml"),
+                Some(Format::Cnf) => Some("cnf"),
+                Some(Format::Text) => Some("text"),
+                None if tree.binary.contains(&f.path) => Some("binary"),
+                None => None,
+            };
+            FileEntry {
+                path: f.path.clone(),
+                bytes: f.size,
+                sha256: hex::encode(f.sha256),
+                mode: format!("{:04o}", f.mode & 0o7777),
+                format: format.map(str::to_string),
+                migrated: parsed.is_some_and(|p| p.migrated()),
+            }
+        })
+        .collect();
+    let (manifest, manifest_files) = match &bundle.manifest {
+        ManifestStatus::Verified { files } => ("verified".to_string(), *files),
+        ManifestStatus::Absent => ("absent".to_string(), 0),
+    };
+    let kind = match bundle.kind {
+        BundleKind::Directory => "directory",
+        BundleKind::Tar => "tar",
+        BundleKind::TarGz => "tar.gz",
+        BundleKind::TarZst => "tar.zst",
+    };
+    InspectReport {
+        schema: "dh-migrate/inspect/v1",
+        bundle: bundle.source.display().to_string(),
+        kind: kind.to_string(),
+        prefix: bundle.prefix.clone(),
+        manifest,
+        manifest_files,
+        parts,
+        files,
+        nodes,
+        names: inv
+            .names()
+            .into_iter()
+            .map(|(n, k)| (n.to_string(), k))
+            .collect(),
+    }
+}
+
+/// Human-readable report.
+pub fn render_text(r: &InspectReport) -> String {
+    use crate::text::escape_for_terminal as esc;
+    use std::fmt::Write;
+    let mut o = String::new();
+    let _ = writeln!(o, "Bundle   {} ({})", esc(&r.bundle), r.kind);
+    if let Some(p) = &r.prefix {
+        let _ = writeln!(o, "Folder   {}/", esc(p));
+    }
+    match r.manifest.as_str() {
+        "verified" => {
+            let _ = writeln!(
+                o,
+                "Manifest verified: {} files, every SHA-256 matches",
+                r.manifest_files
+            );
+        }
+        _ => {
+            let _ = writeln!(
+                o,
+                "Manifest absent: files were read but not verified against checksums"
+            );
+        }
+    }
+    let _ = writeln!(o, "\nParts");
+    for p in &r.parts {
+        if p.files > 0 {
+            let _ = writeln!(
+                o,
+                "  {:<24} {:>6} file(s) {:>12} bytes  {}",
+                p.name, p.files, p.bytes, p.path
+            );
+        } else {
+            let _ = writeln!(o, "  {:<24}      - (absent)", p.name);
+        }
+    }
+    let _ = writeln!(o, "\nOld nodes ({})", r.nodes.len());
+    for n in &r.nodes {
+        let roles: Vec<&str> = n.node.roles.iter().map(|r| r.as_str()).collect();
+        let _ = writeln!(
+            o,
+            "\n  {}  {}{}  {} reference(s)",
+            esc(n.node.name()),
+            if n.node.ips.is_empty() {
+                String::new()
+            } else {
+                format!("[{}] ", n.node.ips.join(", "))
+            },
+            if roles.is_empty() {
+                "roles: unknown".to_string()
+            } else {
+                format!("roles: {}", roles.join(", "))
+            },
+            n.references.len()
+        );
+        for e in n.node.evidence.iter().take(3) {
+            let _ = writeln!(
+                o,
+                "    known from {}:{} ({})",
+                esc(&e.file),
+                e.line,
+                esc(&e.what)
+            );
+        }
+        if n.node.evidence.len() > 3 {
+            let _ = writeln!(
+                o,
+                "    known from {} more place(s)",
+                n.node.evidence.len() - 3
+            );
+        }
+        for rf in &n.references {
+            let _ = writeln!(
+                o,
+                "    {}:{}  {}  {}{}",
+                esc(&rf.file),
+                rf.pos,
+                esc(&rf.text),
+                esc(&rf.context.to_string()),
+                if rf.migrated {
+                    ""
+                } else {
+                    "  [installer-owned, not migrated]"
+                }
+            );
+        }
+    }
+    o
+}

@@ -1,0 +1,115 @@
+//! Writing a mapping file: the one format `mapping suggest` prints and the wizard saves,
+//! which `plan` and `apply` then read. Evidence goes into comments; a node without an
+//! answer is written as a commented-out TODO so that the file still parses.
+
+use super::Target;
+use crate::roles::Role;
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
+/// One old host in a draft.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DraftHost {
+    pub old: String,
+    /// None: no answer yet (written as a TODO).
+    pub target: Option<DraftTarget>,
+    /// Comment lines written above the entry (evidence, notes).
+    pub comments: Vec<String>,
+}
+
+/// A new value: one host, or by role.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DraftTarget {
+    Host(String),
+    Roles {
+        default: Option<String>,
+        roles: BTreeMap<Role, String>,
+    },
+}
+
+impl From<&Target> for DraftTarget {
+    fn from(t: &Target) -> DraftTarget {
+        match t {
+            Target::Host(h) => DraftTarget::Host(h.value.clone()),
+            Target::Roles { default, roles } => DraftTarget::Roles {
+                default: default.as_ref().map(|h| h.value.clone()),
+                roles: roles.iter().map(|(r, h)| (*r, h.value.clone())).collect(),
+            },
+        }
+    }
+}
+
+/// A mapping file to be written.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Draft {
+    /// Lines of the header comment.
+    pub header: Vec<String>,
+    pub hosts: Vec<DraftHost>,
+    /// Kept hosts with an optional comment each.
+    pub keep: Vec<(String, Option<String>)>,
+}
+
+fn comment(out: &mut String, indent: &str, text: &str) {
+    for line in text.lines() {
+        if line.is_empty() {
+            let _ = writeln!(out, "{indent}#");
+        } else {
+            let _ = writeln!(out, "{indent}# {line}");
+        }
+    }
+}
+
+/// Renders `draft` as mapping-file YAML (version 1).
+pub fn render(draft: &Draft) -> String {
+    let mut out = String::new();
+    for h in &draft.header {
+        comment(&mut out, "", h);
+    }
+    out.push_str("version: 1\n");
+    if draft.hosts.is_empty() {
+        out.push_str("hosts: {}\n");
+    } else {
+        out.push_str("hosts:\n");
+    }
+    for h in &draft.hosts {
+        for c in &h.comments {
+            comment(&mut out, "  ", c);
+        }
+        match &h.target {
+            None => {
+                let _ = writeln!(
+                    out,
+                    "  # TODO: no answer yet; write the new host and remove the leading '# '"
+                );
+                let _ = writeln!(out, "  # {}: NEW-HOST", h.old);
+            }
+            Some(DraftTarget::Host(new)) => {
+                let _ = writeln!(out, "  {}: {}", h.old, new);
+            }
+            Some(DraftTarget::Roles { default, roles }) => {
+                let _ = writeln!(out, "  {}:", h.old);
+                if let Some(d) = default {
+                    let _ = writeln!(out, "    default: {d}");
+                }
+                if !roles.is_empty() {
+                    let _ = writeln!(out, "    roles:");
+                    for (r, v) in roles {
+                        let _ = writeln!(out, "      {r}: {v}");
+                    }
+                }
+            }
+        }
+    }
+    if draft.keep.is_empty() {
+        out.push_str("keep: []\n");
+    } else {
+        out.push_str("keep:\n");
+        for (k, c) in &draft.keep {
+            if let Some(c) = c {
+                comment(&mut out, "  ", c);
+            }
+            let _ = writeln!(out, "  - {k}");
+        }
+    }
+    out
+}

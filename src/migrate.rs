@@ -1,0 +1,158 @@
+//! The migration itself: every reference of the bundle's migrated files decided by the
+//! mapping, and each file rewritten by changing exactly the bytes of its rewritten
+//! references. A migration with problems (unresolved, ambiguous, unknown mapping keys)
+//! carries them; callers refuse to write anything from it.
+
+use crate::contexts::RoleContexts;
+use crate::mapping::resolve::{resolve, Outcome, Resolution};
+use crate::mapping::Mapping;
+use crate::rewrite::{apply, edits_by_file};
+use crate::roles::Role;
+use crate::scan::inventory::Inventory;
+use crate::scan::refs::{scan, Reference};
+use crate::tree::{parse_file, ConfigTree, Format};
+use std::collections::BTreeMap;
+
+/// One migrated file, before and after.
+#[derive(Debug, Clone)]
+pub struct MigratedFile {
+    pub path: String,
+    pub format: Format,
+    pub before: String,
+    pub after: String,
+    pub mode: u32,
+    /// The old node a per-node file came from.
+    pub node: Option<String>,
+}
+
+impl MigratedFile {
+    pub fn changed(&self) -> bool {
+        self.before != self.after
+    }
+}
+
+/// Counts for the summary.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct Counts {
+    pub files: usize,
+    pub files_changed: usize,
+    pub rewritten: usize,
+    /// Rewrites per deciding role ("host" when decided by host alone).
+    pub rewritten_by_role: BTreeMap<String, usize>,
+    pub kept: usize,
+    pub unchanged: usize,
+    pub problems: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct Migration {
+    pub inventory: Inventory,
+    pub refs: Vec<Reference>,
+    pub resolution: Resolution,
+    /// Every migrated file, by path.
+    pub files: BTreeMap<String, MigratedFile>,
+}
+
+/// A rewritten file that no longer parses: a bug, reported rather than written.
+#[derive(Debug, thiserror::Error)]
+#[error("internal error: {file} no longer parses after rewriting ({detail}); nothing was written")]
+pub struct RewriteBroke {
+    pub file: String,
+    pub detail: String,
+}
+
+/// Migrates `tree` with `mapping`.
+pub fn migrate(
+    tree: &ConfigTree,
+    mapping: &Mapping,
+    contexts: &RoleContexts,
+) -> Result<Migration, RewriteBroke> {
+    let bundle_names = Inventory::build(tree, &[]);
+    let extra: Vec<(String, String, usize)> = mapping
+        .hosts
+        .iter()
+        .map(|h| (h.old.clone(), mapping.file.clone(), h.line))
+        .collect();
+    let inventory = Inventory::build(tree, &extra);
+    let refs = scan(tree, &inventory, contexts);
+    let resolution = resolve(&refs, mapping, &inventory, &bundle_names);
+    let mut edits = edits_by_file(&refs, &resolution);
+    let mut files = BTreeMap::new();
+    for f in tree.migrated() {
+        let after = match edits.remove(&f.path) {
+            Some(e) => {
+                let after = apply(&f.text, &e);
+                // The rewrite only swaps host tokens for host tokens; a file that stops
+                // parsing means a bug here, and must never reach a cluster.
+                parse_file(&f.path, &after, f.format).map_err(|e| RewriteBroke {
+                    file: f.path.clone(),
+                    detail: e.to_string(),
+                })?;
+                after
+            }
+            None => f.text.clone(),
+        };
+        files.insert(
+            f.path.clone(),
+            MigratedFile {
+                path: f.path.clone(),
+                format: f.format,
+                before: f.text.clone(),
+                after,
+                mode: f.mode,
+                node: f.node.clone(),
+            },
+        );
+    }
+    Ok(Migration {
+        inventory,
+        refs,
+        resolution,
+        files,
+    })
+}
+
+impl Migration {
+    pub fn is_complete(&self) -> bool {
+        self.resolution.is_complete()
+    }
+
+    /// One line per problem, in file order.
+    pub fn problem_lines(&self, mapping_file: &str) -> Vec<String> {
+        self.resolution
+            .problems
+            .iter()
+            .map(|p| p.describe(&self.refs, mapping_file))
+            .collect()
+    }
+
+    pub fn counts(&self) -> Counts {
+        let mut c = Counts {
+            files: self.files.len(),
+            files_changed: self.files.values().filter(|f| f.changed()).count(),
+            problems: self.resolution.problems.len(),
+            ..Counts::default()
+        };
+        for o in self.resolution.outcomes.iter().flatten() {
+            match o {
+                Outcome::Rewrite { role, .. } => {
+                    c.rewritten += 1;
+                    let key = role.map_or("host".to_string(), |r: Role| r.to_string());
+                    *c.rewritten_by_role.entry(key).or_default() += 1;
+                }
+                Outcome::Kept { .. } => c.kept += 1,
+                Outcome::Same { .. } => c.unchanged += 1,
+            }
+        }
+        c
+    }
+
+    /// Each rewrite with its reference, in file order.
+    pub fn rewrites(&self) -> impl Iterator<Item = (&Reference, &Outcome)> {
+        self.refs
+            .iter()
+            .zip(&self.resolution.outcomes)
+            .filter_map(|(r, o)| o.as_ref().map(|o| (r, o)))
+            .filter(|(_, o)| matches!(o, Outcome::Rewrite { .. }))
+    }
+}

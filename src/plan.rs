@@ -1,0 +1,239 @@
+//! A plan: the migration of a bundle for a target, compared with the target, with the
+//! restart step and the etcd snapshot advice. `plan`, `report`, `apply` and the wizard all
+//! build one; nothing here writes anywhere.
+
+use crate::bundle::Bundle;
+use crate::compare::{compare, Comparison, Inputs};
+use crate::contexts::RoleContexts;
+use crate::layout::Layout;
+use crate::mapping::suggest::{new_nodes, NewNode};
+use crate::mapping::Mapping;
+use crate::migrate::{migrate, Migration, RewriteBroke};
+use crate::restart::{self, Changes, RestartStep};
+use crate::roles::Role;
+use crate::tree::{ConfigTree, Parsed};
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+
+/// The new cluster's configuration, from a directory or from etcd.
+pub struct Target {
+    pub tree: ConfigTree,
+    /// How to name it in messages: the directory, or the endpoints.
+    pub label: String,
+    /// Read from etcd: only etcd items take part, with their revisions (0: absent).
+    pub etcd: Option<EtcdState>,
+}
+
+/// What was read from etcd: every layout key's mod revision.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct EtcdState {
+    pub revisions: BTreeMap<String, i64>,
+    pub header_revision: i64,
+}
+
+impl Target {
+    /// True when `path` takes part in comparisons with this target.
+    pub fn in_scope(&self, path: &str, layout: &Layout) -> bool {
+        match &self.etcd {
+            Some(_) => layout.is_item(path),
+            None => true,
+        }
+    }
+}
+
+/// A hash of a tree's files (path and content), to detect change between plan and apply.
+pub fn tree_hash<'a>(files: impl Iterator<Item = (&'a str, &'a [u8])>) -> String {
+    let mut all: Vec<(&str, &[u8])> = files.collect();
+    all.sort();
+    let mut h = Sha256::new();
+    for (p, c) in all {
+        h.update(p.as_bytes());
+        h.update([0]);
+        h.update(Sha256::digest(c));
+    }
+    hex::encode(h.finalize())
+}
+
+/// The hash of a bundle: every file's path and SHA-256 (including the snapshot).
+pub fn bundle_hash(b: &Bundle) -> String {
+    let mut h = Sha256::new();
+    for f in b.files() {
+        h.update(f.path.as_bytes());
+        h.update([0]);
+        h.update(f.sha256);
+    }
+    hex::encode(h.finalize())
+}
+
+#[derive(Debug)]
+pub struct Plan {
+    pub migration: Migration,
+    pub comparison: Comparison,
+    pub new_nodes: Vec<NewNode>,
+    pub restart: Vec<RestartStep>,
+    /// Per new node: the per-node files it receives (bundle paths).
+    pub files_for_node: BTreeMap<String, Vec<String>>,
+    pub snapshot: Option<String>,
+    pub bundle_hash: String,
+    pub target_hash: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    #[error("the migration is incomplete: {} problem(s)", .0.len())]
+    Incomplete(Vec<String>),
+    #[error(transparent)]
+    Broke(#[from] RewriteBroke),
+}
+
+/// The user that runs `dh_monit` on the new cluster: `DH_MONIT_USER`, else
+/// `DH_ADMIN_USER`, from the target's `cluster.cnf`; `irisadmin` otherwise.
+pub fn admin_user(target: &ConfigTree) -> String {
+    if let Some(Parsed::Cnf(c)) = target.get("cluster/cluster.cnf").map(|f| &f.parsed) {
+        for var in ["DH_MONIT_USER", "DH_ADMIN_USER"] {
+            if let Some(a) = c.get(var).filter(|a| !a.value.is_empty()) {
+                return a.value.clone();
+            }
+        }
+    }
+    "irisadmin".into()
+}
+
+/// The old node `files/` (without a node folder) came from: `files_node` when given, else
+/// the old cluster's only infra node (backups are taken there).
+pub fn shared_files_node(m: &Migration, files_node: Option<&str>) -> Option<String> {
+    if let Some(n) = files_node {
+        return Some(n.to_ascii_lowercase());
+    }
+    let infra: Vec<_> = m
+        .inventory
+        .nodes
+        .iter()
+        .filter(|n| n.roles.contains(&Role::Infra))
+        .collect();
+    match infra.as_slice() {
+        [one] => Some(one.name().to_string()),
+        _ => None,
+    }
+}
+
+/// The new node each per-node file goes to: its old node's mapping, decided by the file's
+/// role (from the role contexts) when the old node is split.
+pub fn node_for_file(
+    path: &str,
+    old_node: Option<&str>,
+    mapping: &Mapping,
+    contexts: &RoleContexts,
+) -> Option<String> {
+    let old = old_node?;
+    let rule = mapping.rule(old)?;
+    let role = contexts.file_role(path);
+    rule.target
+        .for_role(role)
+        .map(|h| h.value.to_ascii_lowercase())
+}
+
+/// Builds the plan. Fails with every problem when the migration is incomplete.
+#[allow(clippy::too_many_arguments)]
+pub fn make_plan(
+    bundle: &Bundle,
+    tree: &ConfigTree,
+    target: &Target,
+    mapping: &Mapping,
+    contexts: &RoleContexts,
+    layout: &Layout,
+    files_node: Option<&str>,
+) -> Result<Plan, PlanError> {
+    let migration = migrate(tree, mapping, contexts)?;
+    if !migration.is_complete() {
+        return Err(PlanError::Incomplete(
+            migration.problem_lines(&mapping.file),
+        ));
+    }
+    let in_scope = |p: &str| target.in_scope(p, layout);
+    let comparison = compare(&Inputs {
+        migrated: &migration.files,
+        bundle: tree,
+        target: &target.tree,
+        in_scope: &in_scope,
+    });
+    let nodes = new_nodes(&target.tree);
+    // Which new node receives each file-system part.
+    let shared = shared_files_node(&migration, files_node);
+    let mut files_for_node: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for f in migration
+        .files
+        .values()
+        .filter(|f| !layout.is_item(&f.path))
+    {
+        let old = f.node.clone().or_else(|| {
+            f.path
+                .starts_with("files/")
+                .then(|| shared.clone())
+                .flatten()
+        });
+        let new = node_for_file(&f.path, old.as_deref(), mapping, contexts)
+            .unwrap_or_else(|| "unassigned".into());
+        files_for_node.entry(new).or_default().push(f.path.clone());
+    }
+    let changed_items = comparison
+        .files
+        .iter()
+        .filter(|f| f.counts() && layout.is_item(&f.path))
+        .count();
+    let pq_changed = comparison
+        .files
+        .iter()
+        .any(|f| f.counts() && f.path.starts_with("config/pq/"));
+    let changes = Changes {
+        etcd_items: changed_items,
+        files_for_node: files_for_node
+            .iter()
+            .map(|(n, fs)| {
+                (
+                    n.clone(),
+                    fs.iter()
+                        .filter(|p| {
+                            comparison.files.iter().any(|c| &c.path == *p && c.counts())
+                                || target.etcd.is_some()
+                        })
+                        .cloned()
+                        .collect::<Vec<_>>(),
+                )
+            })
+            .filter(|(_, fs)| !fs.is_empty())
+            .collect(),
+        pq_changed,
+    };
+    let restart = restart::plan(&nodes, &changes, &admin_user(&target.tree));
+    let snapshot = bundle
+        .get("etcd/snapshot.db")
+        .map(|_| crate::snapshot::advice(&target.tree, &nodes));
+    let target_hash = match &target.etcd {
+        Some(state) => {
+            let joined: Vec<(String, Vec<u8>)> = state
+                .revisions
+                .iter()
+                .map(|(k, r)| (k.clone(), r.to_string().into_bytes()))
+                .collect();
+            tree_hash(joined.iter().map(|(k, v)| (k.as_str(), v.as_slice())))
+        }
+        None => tree_hash(
+            target
+                .tree
+                .files
+                .values()
+                .map(|f| (f.path.as_str(), f.text.as_bytes())),
+        ),
+    };
+    Ok(Plan {
+        bundle_hash: bundle_hash(bundle),
+        target_hash,
+        migration,
+        comparison,
+        new_nodes: nodes,
+        restart,
+        files_for_node,
+        snapshot,
+    })
+}

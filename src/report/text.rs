@@ -1,0 +1,76 @@
+//! The report as plain text for a terminal.
+
+use super::{status_words, ReportDoc, CLASSES};
+use crate::text::escape_for_terminal as esc;
+use std::fmt::Write;
+
+pub fn render(doc: &ReportDoc) -> String {
+    let mut o = String::new();
+    let _ = writeln!(
+        o,
+        "Report: {} against {}",
+        esc(&doc.bundle),
+        esc(&doc.target)
+    );
+    match &doc.mapping {
+        Some(m) => {
+            let _ = writeln!(
+                o,
+                "Mapping: {} ({} reference(s) rewritten)",
+                esc(m),
+                doc.summary.references_rewritten
+            );
+        }
+        None => {
+            let _ = writeln!(o, "Mapping: none (the bundle is compared as backed up)");
+        }
+    }
+    let s = &doc.summary;
+    let _ = writeln!(
+        o,
+        "{}",
+        if s.clean {
+            "Result: no differences: applying would change nothing in the new cluster.".to_string()
+        } else {
+            format!(
+                "Result: differences: applying would change {} file(s) and add {}.",
+                s.files_changed, s.files_only_in_bundle
+            )
+        }
+    );
+    for c in CLASSES {
+        let n = doc
+            .files
+            .iter()
+            .flat_map(|f| &f.file.differences)
+            .filter(|d| d.class == c)
+            .count();
+        let _ = writeln!(o, "  {:<34} {n}", c.title());
+    }
+    for f in &doc.files {
+        let _ = writeln!(
+            o,
+            "\n== {}  [{}]",
+            esc(&f.file.path),
+            status_words(f.file.status)
+        );
+        for d in &f.file.differences {
+            let item = d.item.as_deref().unwrap_or("(whole file)");
+            let _ = writeln!(o, "  - {}: {}", d.class.title(), esc(item));
+            let line = |label: &str, v: &Option<String>, l: Option<usize>| match v {
+                Some(v) => format!(
+                    "      {label:<9} {}{}\n",
+                    esc(v),
+                    l.map_or(String::new(), |l| format!("  (line {l})"))
+                ),
+                None => String::new(),
+            };
+            if d.bundle != d.migrated {
+                o.push_str(&line("bundle", &d.bundle, None));
+            }
+            o.push_str(&line("migrated", &d.migrated, d.line));
+            o.push_str(&line("target", &d.target, d.target_line));
+        }
+    }
+    o
+}

@@ -1,0 +1,338 @@
+//! Finding every old-node reference in a configuration tree, with its place (file, line,
+//! column, byte span), its context (property key and scope chain, YAML paths, XML element
+//! and attribute) and the roles that context decides (`contexts`).
+
+use crate::contexts::RoleContexts;
+use crate::formats::props::{PropsContext, PropsFile};
+use crate::formats::xml::XmlContext;
+use crate::formats::yaml::{PathSeg, ScalarStyle, YamlContext, YamlDoc};
+use crate::roles::Role;
+use crate::scan::inventory::{IdKind, Inventory};
+use crate::scan::tokens::tokens;
+use crate::text::{LineIndex, Position, Span};
+use crate::tree::{ConfigFile, ConfigTree, Parsed};
+use std::collections::BTreeSet;
+use std::fmt;
+
+/// The place of a reference inside its file's structure.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Context {
+    Comment {
+        scopes: Vec<String>,
+    },
+    /// A property value (or key), with the enclosing scope headers, outermost first.
+    Property {
+        key: String,
+        scopes: Vec<String>,
+    },
+    ScopeHeader {
+        scopes: Vec<String>,
+    },
+    /// A YAML scalar: its own path first, then the paths it is reached by through aliases.
+    Yaml {
+        paths: Vec<String>,
+    },
+    Xml {
+        element: String,
+        attr: Option<String>,
+    },
+    Text,
+}
+
+impl fmt::Display for Context {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let scopes = |f: &mut fmt::Formatter<'_>, s: &[String]| {
+            if s.is_empty() {
+                Ok(())
+            } else {
+                write!(f, " in {}", s.join(" "))
+            }
+        };
+        match self {
+            Context::Comment { scopes: s } => {
+                write!(f, "comment")?;
+                scopes(f, s)
+            }
+            Context::Property { key, scopes: s } => {
+                write!(f, "property {key}")?;
+                scopes(f, s)
+            }
+            Context::ScopeHeader { scopes: s } => {
+                write!(f, "scope header")?;
+                scopes(f, s)
+            }
+            Context::Yaml { paths } => match paths.split_first() {
+                Some((own, [])) => write!(f, "{own}"),
+                Some((own, via)) => write!(f, "{own} (used at {})", via.join(", ")),
+                None => write!(f, "YAML"),
+            },
+            Context::Xml {
+                element,
+                attr: Some(a),
+            } => write!(f, "<{element} {a}=...>"),
+            Context::Xml {
+                element,
+                attr: None,
+            } => write!(f, "<{element}> text"),
+            Context::Text => write!(f, "text"),
+        }
+    }
+}
+
+/// One reference to an old node.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Reference {
+    pub file: String,
+    pub span: Span,
+    pub pos: Position,
+    /// The token as written in the file.
+    pub text: String,
+    pub kind: IdKind,
+    /// The old node(s) it names (several only for a short name that old FQDNs share).
+    pub nodes: Vec<usize>,
+    pub context: Context,
+    /// The roles its context decides; `None` stands for a place with no role.
+    pub roles: BTreeSet<Option<Role>>,
+    /// True when the name is only visible after decoding (split by a line continuation or
+    /// an escape): it cannot be rewritten in place.
+    pub hidden: bool,
+    /// True when the file is migrated (false for installer-owned files).
+    pub migrated: bool,
+}
+
+/// Scans every file of `tree` for names `inv` knows.
+pub fn scan(tree: &ConfigTree, inv: &Inventory, contexts: &RoleContexts) -> Vec<Reference> {
+    let mut refs = Vec::new();
+    for f in tree.files.values() {
+        scan_file(f, inv, contexts, &mut refs);
+    }
+    refs
+}
+
+/// Scans one file, appending its references in source order.
+pub fn scan_file(
+    f: &ConfigFile,
+    inv: &Inventory,
+    contexts: &RoleContexts,
+    out: &mut Vec<Reference>,
+) {
+    let lines = LineIndex::new(&f.text);
+    let file_role = contexts.file_role(&f.path);
+    let mut found: Vec<Reference> = Vec::new();
+    let mut push =
+        |span: Span, text: &str, context: Context, roles: BTreeSet<Option<Role>>, hidden: bool| {
+            if let Some((kind, nodes)) = inv.lookup(text) {
+                let roles = if roles.is_empty() || roles == BTreeSet::from([None]) {
+                    BTreeSet::from([file_role])
+                } else {
+                    roles
+                };
+                found.push(Reference {
+                    file: f.path.clone(),
+                    span,
+                    pos: lines.position(&f.text, span.start),
+                    text: span.slice(&f.text).to_string(),
+                    kind,
+                    nodes: nodes.to_vec(),
+                    context,
+                    roles,
+                    hidden,
+                    migrated: f.migrated(),
+                });
+                // `text` is the decoded token for hidden references; keep what the file says.
+                if hidden {
+                    if let Some(last) = found.last_mut() {
+                        last.text = text.to_string();
+                    }
+                }
+            }
+        };
+    match &f.parsed {
+        Parsed::Props(p) => {
+            // Values are scanned decoded (an escape such as `\t` right before a host would
+            // otherwise hide it); everything else as written.
+            let values: Vec<Span> = p.declarations().iter().map(|d| d.value_span).collect();
+            for t in tokens(&f.text) {
+                if values
+                    .iter()
+                    .any(|v| v.start <= t.span.start && t.span.end <= v.end)
+                {
+                    continue;
+                }
+                let (ctx, roles) = props_context(p, &f.text, t.span.start, contexts);
+                push(t.span, t.text, ctx, roles, false);
+            }
+            for d in p.declarations() {
+                for t in tokens(&d.value) {
+                    let raw = Span::new(d.raw_offset(t.span.start), d.raw_offset(t.span.end));
+                    let hidden = !raw.slice(&f.text).eq_ignore_ascii_case(t.text);
+                    let (ctx, roles) = props_context(p, &f.text, raw.start, contexts);
+                    push(raw, t.text, ctx, roles, hidden);
+                }
+            }
+        }
+        Parsed::Yaml(y) => {
+            for t in tokens(&f.text) {
+                let (ctx, roles) = yaml_context(y, &f.path, t.span.start, contexts);
+                push(t.span, t.text, ctx, roles, false);
+            }
+            // A double-quoted scalar with escapes could hide a name; find those.
+            for s in y.scalars() {
+                if s.style == ScalarStyle::DoubleQuoted && s.span.slice(&f.text).contains('\\') {
+                    let raw: Vec<String> = tokens(s.span.slice(&f.text))
+                        .map(|t| t.text.to_ascii_lowercase())
+                        .collect();
+                    for t in tokens(&s.value) {
+                        if inv.lookup(t.text).is_some()
+                            && !raw.contains(&t.text.to_ascii_lowercase())
+                        {
+                            let (ctx, roles) = yaml_context(y, &f.path, s.span.start, contexts);
+                            push(s.span, t.text, ctx, roles, true);
+                        }
+                    }
+                }
+            }
+        }
+        Parsed::Xml(x) => {
+            for t in tokens(&f.text) {
+                let ctx = match x.context_at(t.span.start) {
+                    XmlContext::AttrValue { element, attr } => Context::Xml {
+                        element: x.elements()[element].path.clone(),
+                        attr: Some(x.elements()[element].attrs[attr].name.clone()),
+                    },
+                    XmlContext::Text { element: Some(e) } => Context::Xml {
+                        element: x.elements()[e].path.clone(),
+                        attr: None,
+                    },
+                    XmlContext::Comment => Context::Comment { scopes: Vec::new() },
+                    _ => Context::Text,
+                };
+                push(t.span, t.text, ctx, BTreeSet::new(), false);
+            }
+            // Entities (`&#46;`) could hide a name inside a value or text.
+            let decoded = x
+                .elements()
+                .iter()
+                .flat_map(|e| e.attrs.iter().map(|a| (a.value.as_str(), a.value_span)))
+                .chain(x.texts().iter().map(|t| (t.value.as_str(), t.span)));
+            for (value, span) in decoded {
+                if !span.slice(&f.text).contains('&') {
+                    continue;
+                }
+                let raw: Vec<String> = tokens(span.slice(&f.text))
+                    .map(|t| t.text.to_ascii_lowercase())
+                    .collect();
+                for t in tokens(value) {
+                    if inv.lookup(t.text).is_some() && !raw.contains(&t.text.to_ascii_lowercase()) {
+                        push(span, t.text, Context::Text, BTreeSet::new(), true);
+                    }
+                }
+            }
+        }
+        Parsed::Cnf(_) | Parsed::Text => {
+            for t in tokens(&f.text) {
+                push(t.span, t.text, Context::Text, BTreeSet::new(), false);
+            }
+        }
+    }
+    found.sort_by_key(|r| (r.span.start, r.span.end));
+    found.dedup_by_key(|r| (r.span.start, r.span.end));
+    out.extend(found);
+}
+
+/// The innermost scope whose header or body holds `offset`.
+fn enclosing_scope(p: &PropsFile, offset: usize) -> Option<usize> {
+    p.scopes()
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| {
+            let body_end = s.close_span.map_or(usize::MAX, |c| c.start);
+            (s.header_span.start <= offset && offset < s.header_span.end)
+                || (s.open_span.end <= offset && offset < body_end)
+        })
+        .max_by_key(|(_, s)| s.header_span.start)
+        .map(|(i, _)| i)
+}
+
+fn props_context(
+    p: &PropsFile,
+    src: &str,
+    offset: usize,
+    contexts: &RoleContexts,
+) -> (Context, BTreeSet<Option<Role>>) {
+    let scope = enclosing_scope(p, offset);
+    let chain: Vec<usize> = scope.map(|s| p.scope_chain(s)).unwrap_or_default();
+    let headers: Vec<String> = chain
+        .iter()
+        .map(|&s| p.scopes()[s].header_span.slice(src).to_string())
+        .collect();
+    // The innermost scope that names services decides the roles.
+    let mut roles = BTreeSet::new();
+    for &s in chain.iter().rev() {
+        let services = p.services(s);
+        if !services.is_empty() {
+            roles = services
+                .iter()
+                .map(|name| contexts.service_role(name))
+                .collect();
+            break;
+        }
+    }
+    let ctx = match p.context_at(offset) {
+        PropsContext::Comment => Context::Comment { scopes: headers },
+        PropsContext::Declaration { index, .. } => Context::Property {
+            key: p.declarations()[index].key.clone(),
+            scopes: headers,
+        },
+        PropsContext::ScopeHeader { .. } => Context::ScopeHeader { scopes: headers },
+        _ => Context::Text,
+    };
+    (ctx, roles)
+}
+
+fn path_segments(path: &crate::formats::yaml::Path) -> Vec<String> {
+    path.0
+        .iter()
+        .map(|s| match s {
+            PathSeg::Key(k) => k.clone(),
+            PathSeg::Index(i) => i.to_string(),
+        })
+        .collect()
+}
+
+fn yaml_context(
+    y: &YamlDoc,
+    file: &str,
+    offset: usize,
+    contexts: &RoleContexts,
+) -> (Context, BTreeSet<Option<Role>>) {
+    match y.context_at(offset) {
+        YamlContext::Scalar(i) => {
+            let paths = y.paths_of(i);
+            let shown: Vec<String> = paths.iter().map(|p| p.to_string()).collect();
+            let mut roles = BTreeSet::new();
+            if file == "config/routing/routing.yaml" {
+                // The `anchors:` holding area is a definition, not a use: it decides no role
+                // when the value is used elsewhere.
+                let uses: Vec<Vec<String>> = paths.iter().map(path_segments).collect();
+                let real: Vec<&Vec<String>> = uses
+                    .iter()
+                    .filter(|p| p.first().map(String::as_str) != Some("anchors"))
+                    .collect();
+                let considered: Vec<&Vec<String>> = if real.is_empty() {
+                    uses.iter().collect()
+                } else {
+                    real
+                };
+                roles = considered
+                    .iter()
+                    .map(|p| contexts.routing_role(p))
+                    .collect();
+            }
+            (Context::Yaml { paths: shown }, roles)
+        }
+        YamlContext::Comment => (Context::Comment { scopes: Vec::new() }, BTreeSet::new()),
+        _ => (Context::Text, BTreeSet::new()),
+    }
+}
