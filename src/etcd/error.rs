@@ -150,7 +150,14 @@ impl ErrorContext<'_> {
                         },
                     };
                 }
-                if code == GRPC_UNAVAILABLE && !message.starts_with("etcdserver:") {
+                if lower.contains("grpc-status header missing") {
+                    // Something answers HTTP at that address, but it is not etcd (a proxy,
+                    // a web server, a wrong port).
+                    return self
+                        .unreachable(format!("the endpoint does not answer as etcd: {chain}"));
+                }
+                let transport = TRANSPORT_WORDS.iter().any(|w| lower.contains(w));
+                if (code == GRPC_UNAVAILABLE || transport) && !message.starts_with("etcdserver:") {
                     // Transport-level unavailability (refused, reset, DNS). etcd's own
                     // "etcdserver: ..." unavailability (no leader, stopped) is a server state.
                     return self.unreachable(chain);
@@ -193,6 +200,18 @@ const AUTH_MESSAGES: &[&str] = &[
     "authentication is not enabled",
     "invalid auth management",
     "role is not granted",
+];
+
+/// Signs, anywhere in the error chain, that the connection itself failed (tonic reports
+/// a connection lost mid-request as code Unknown or Cancelled, not Unavailable).
+const TRANSPORT_WORDS: &[&str] = &[
+    "transport error",
+    "tcp connect error",
+    "connection refused",
+    "connection reset",
+    "connection closed",
+    "broken pipe",
+    "dns error",
 ];
 
 fn looks_like_tls(lower: &str) -> bool {

@@ -13,7 +13,7 @@
 //! batch is written entirely or not at all.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use etcd_client::{
     Certificate, Client, Compare, CompareOp, ConnectOptions, GetOptions, Identity, KvClient,
@@ -176,15 +176,19 @@ fn prefix_end(prefix: &[u8]) -> Vec<u8> {
 }
 
 /// Page sizing for [`RealEtcd::get_prefix`]: aim for about 2 MiB per reply, well under
-/// the 4 MiB gRPC default and the raised decode limit, however big the values are.
+/// the 4 MiB gRPC default, however big the values are.
 const PAGE_TARGET_BYTES: usize = 2 * 1024 * 1024;
 const PAGE_MAX_KEYS: i64 = 1000;
 /// The first page is small because value sizes are unknown until something is read.
 const PAGE_FIRST_KEYS: i64 = 64;
-/// Decode limit for reads: one page can overshoot the target when a few values are much
-/// larger than the ones before them; 64 MiB covers 1000-key pages of etcd's largest
-/// default values with room to spare, and a page that still overflows is halved.
+/// Decode limit for reads: a page overshoots the target when its values are much larger
+/// than the previous page's; 64 MiB absorbs a 30-fold overshoot, and a page that still
+/// overflows is retried at half the size.
 const READ_DECODE_LIMIT: usize = 64 * 1024 * 1024;
+/// Attempts per request when an endpoint fails at the transport level (a member down):
+/// the balancer then moves to another member. All attempts share one request timeout.
+const MAX_ATTEMPTS: u32 = 6;
+const RETRY_BACKOFF: Duration = Duration::from_millis(25);
 
 /// A connection to a real etcd cluster.
 pub struct RealEtcd {
@@ -198,6 +202,51 @@ pub struct RealEtcd {
     password: Option<Secret>,
     request_timeout: Duration,
     limits: Limits,
+}
+
+/// How a failed attempt may be retried.
+enum Retry {
+    /// The request cannot have reached etcd (no connection was made): retry freely.
+    NotSent,
+    /// The request may have been applied (connection lost mid-request, leader changed):
+    /// retry, but a write's outcome must then be checked rather than assumed.
+    MaybeApplied,
+    /// Final.
+    No,
+}
+
+fn retry_class(err: &etcd_client::Error, class: &EtcdError) -> Retry {
+    let lower = err.to_string().to_lowercase() + &source_text(err);
+    let not_sent = [
+        "tcp connect error",
+        "connection refused",
+        "dns error",
+        "etcdserver: no leader",
+    ];
+    let maybe = [
+        "etcdserver: leader changed",
+        "etcdserver: request timed out",
+        "too many requests",
+    ];
+    if not_sent.iter().any(|m| lower.contains(m)) {
+        Retry::NotSent
+    } else if matches!(class, EtcdError::Unreachable { .. })
+        || maybe.iter().any(|m| lower.contains(m))
+    {
+        Retry::MaybeApplied
+    } else {
+        Retry::No
+    }
+}
+
+fn source_text(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = String::new();
+    let mut source = err.source();
+    while let Some(s) = source {
+        out.push_str(&s.to_string().to_lowercase());
+        source = s.source();
+    }
+    out
 }
 
 impl RealEtcd {
@@ -216,7 +265,9 @@ impl RealEtcd {
         let mut options = ConnectOptions::new()
             .with_connect_timeout(s.connect_timeout)
             .with_timeout(s.request_timeout);
-        if let Some(tls) = tls_options(s, &ctx)? {
+        let tls = tls_options(s, &ctx)?;
+        let uses_tls = tls.is_some();
+        if let Some(tls) = tls {
             options = options.with_tls(tls);
         }
         match (&s.user, &s.password) {
@@ -231,23 +282,59 @@ impl RealEtcd {
             .enable_all()
             .build()
             .map_err(|e| ctx.server(format!("cannot start the etcd client runtime: {e}")))?;
-        let endpoints = s.endpoints.clone();
-        let connected = runtime.block_on(tokio::time::timeout(s.connect_timeout, async move {
-            // `Client::connect` authenticates when a user is set, but is otherwise lazy:
-            // the status call makes the first real round trip.
-            let mut client = Client::connect(endpoints, Some(options)).await?;
-            client.status().await?;
-            Ok::<Client, etcd_client::Error>(client)
-        }));
-        let client = match connected {
-            Ok(Ok(client)) => client,
-            Ok(Err(e)) => return Err(ctx.classify(&e, Phase::Connect, "connect")),
-            Err(_elapsed) => {
-                return Err(ctx.unreachable(format!(
-                    "no answer within the connect timeout of {:?}",
-                    s.connect_timeout
-                )))
+
+        let deadline = Instant::now() + s.connect_timeout;
+        let mut attempt = 0;
+        let client = loop {
+            attempt += 1;
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            let endpoints = s.endpoints.clone();
+            let options = options.clone();
+            // The timer must be created inside the runtime, hence the outer async block.
+            let result = runtime.block_on(async move {
+                let connect = async move {
+                    // `Client::connect` authenticates when a user is set, but is otherwise
+                    // lazy: the status call makes the first real round trip.
+                    let mut client = Client::connect(endpoints, Some(options)).await?;
+                    client.status().await?;
+                    Ok::<Client, etcd_client::Error>(client)
+                };
+                tokio::time::timeout(remaining, connect).await
+            });
+            let err = match result {
+                Ok(Ok(client)) => break client,
+                Ok(Err(e)) => e,
+                Err(_elapsed) => {
+                    return Err(ctx.unreachable(format!(
+                        "no answer within the connect timeout of {:?}",
+                        s.connect_timeout
+                    )))
+                }
+            };
+            let class = ctx.classify(&err, Phase::Connect, "connect");
+            if uses_tls && matches!(class, EtcdError::Unreachable { .. }) {
+                // A TLS 1.3 server that rejects the client certificate does so after the
+                // client considers the handshake done: the client only sees the new
+                // connection being closed. A fresh connection that opens and is closed
+                // before any answer is that, not a network problem.
+                let lower = err.to_string().to_lowercase() + &source_text(&err);
+                if lower.contains("connection closed") {
+                    let hint = if s.cert.is_none() {
+                        "no client certificate was given; the server probably requires one"
+                    } else {
+                        "the server probably rejected the client certificate"
+                    };
+                    return Err(ctx.tls(format!(
+                        "the server closed the connection right after the TLS handshake ({hint}): {err}"
+                    )));
+                }
             }
+            let retry = retry_class(&err, &class);
+            if matches!(retry, Retry::No) || attempt >= MAX_ATTEMPTS || Instant::now() >= deadline {
+                return Err(class);
+            }
+            let pause = RETRY_BACKOFF * attempt;
+            runtime.block_on(async move { tokio::time::sleep(pause).await });
         };
         let kv = client
             .kv_client()
@@ -277,22 +364,46 @@ impl RealEtcd {
         }
     }
 
-    /// Run one request future, bounded by the request timeout (a backstop: tonic's own
-    /// per-request timeout does not cover waiting for a usable endpoint).
-    fn run<T>(
-        &self,
-        what: &str,
-        fut: impl std::future::Future<Output = Result<T, etcd_client::Error>>,
-    ) -> Result<T, EtcdError> {
-        match self
-            .runtime
-            .block_on(tokio::time::timeout(self.request_timeout, fut))
-        {
-            Ok(Ok(v)) => Ok(v),
-            Ok(Err(e)) => Err(self.ctx().classify(&e, Phase::Request, what)),
-            Err(_elapsed) => Err(EtcdError::Timeout {
-                what: what.to_owned(),
-            }),
+    /// Run one request, retrying transport failures (another member may answer) within
+    /// the request timeout. The timeout is a backstop too: tonic's per-request timeout
+    /// does not cover waiting for a usable endpoint. Returns whether an earlier attempt
+    /// may have been applied.
+    fn call<T, F, Fut>(&self, what: &str, mut request: F) -> Result<(T, bool), EtcdError>
+    where
+        F: FnMut(KvClient) -> Fut,
+        Fut: std::future::Future<Output = Result<T, etcd_client::Error>>,
+    {
+        let deadline = Instant::now() + self.request_timeout;
+        let mut maybe_applied = false;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            let fut = request(self.kv.clone());
+            let result = self
+                .runtime
+                .block_on(async move { tokio::time::timeout(remaining, fut).await });
+            let err = match result {
+                Ok(Ok(v)) => return Ok((v, maybe_applied)),
+                Ok(Err(e)) => e,
+                Err(_elapsed) => {
+                    return Err(EtcdError::Timeout {
+                        what: what.to_owned(),
+                    })
+                }
+            };
+            let class = self.ctx().classify(&err, Phase::Request, what);
+            match retry_class(&err, &class) {
+                Retry::No => return Err(class),
+                Retry::MaybeApplied => maybe_applied = true,
+                Retry::NotSent => {}
+            }
+            if attempt >= MAX_ATTEMPTS || Instant::now() >= deadline {
+                return Err(class);
+            }
+            let pause = RETRY_BACKOFF * attempt;
+            self.runtime
+                .block_on(async move { tokio::time::sleep(pause).await });
         }
     }
 }
@@ -354,6 +465,28 @@ fn to_kv(kv: &etcd_client::KeyValue) -> Kv {
     }
 }
 
+/// The transaction for `ops`: all guards; then all writes; else a keys-only read of every
+/// guarded key, so a conflict report reflects exactly the state the guards saw.
+fn build_txn(ops: &[Op]) -> Txn {
+    let mut compares = Vec::with_capacity(ops.len());
+    let mut writes = Vec::with_capacity(ops.len());
+    let mut reads = Vec::with_capacity(ops.len());
+    for op in ops {
+        let key = op.key().to_vec();
+        compares.push(match op.expect() {
+            // A missing key compares as revision 0 in etcd.
+            Expect::Absent => Compare::create_revision(key.clone(), CompareOp::Equal, 0),
+            Expect::ModRevision(r) => Compare::mod_revision(key.clone(), CompareOp::Equal, r),
+        });
+        writes.push(match op {
+            Op::Put { value, .. } => TxnOp::put(key.clone(), value.clone(), None),
+            Op::Delete { .. } => TxnOp::delete(key.clone(), None),
+        });
+        reads.push(TxnOp::get(key, Some(GetOptions::new().with_keys_only())));
+    }
+    Txn::new().when(compares).and_then(writes).or_else(reads)
+}
+
 impl KvStore for RealEtcd {
     fn get_prefix(&mut self, prefix: &[u8]) -> Result<(Vec<Kv>, i64), EtcdError> {
         let end = prefix_end(prefix);
@@ -372,13 +505,12 @@ impl KvStore for RealEtcd {
                 .with_range(end.clone())
                 .with_limit(limit)
                 .with_revision(revision);
-            let mut kv = self.kv.clone();
-            let key = start.clone();
-            let page = self.run("reading a page of keys", async move {
-                kv.get(key, Some(options)).await
+            let page = self.call("reading a page of keys", |mut kv| {
+                let (key, options) = (start.clone(), options.clone());
+                async move { kv.get(key, Some(options)).await }
             });
             let mut page = match page {
-                Ok(p) => p,
+                Ok((p, _)) => p,
                 // A page over the decode limit: retry it smaller rather than fail.
                 Err(EtcdError::Server { detail })
                     if limit > 1 && detail.to_lowercase().contains("message length too large") =>
@@ -409,37 +541,23 @@ impl KvStore for RealEtcd {
     }
 
     fn get(&mut self, key: &[u8]) -> Result<Option<Kv>, EtcdError> {
-        let mut kv = self.kv.clone();
-        let key = key.to_vec();
-        let resp = self.run("reading a key", async move { kv.get(key, None).await })?;
+        let (resp, _) = self.call("reading a key", |mut kv| {
+            let key = key.to_vec();
+            async move { kv.get(key, None).await }
+        })?;
         Ok(resp.kvs().first().map(to_kv))
     }
 
     fn commit(&mut self, ops: &[Op]) -> Result<i64, EtcdError> {
-        let mut compares = Vec::with_capacity(ops.len());
-        let mut writes = Vec::with_capacity(ops.len());
-        let mut reads = Vec::with_capacity(ops.len());
-        for op in ops {
-            let key = op.key().to_vec();
-            compares.push(match op.expect() {
-                // A missing key compares as revision 0 in etcd.
-                Expect::Absent => Compare::create_revision(key.clone(), CompareOp::Equal, 0),
-                Expect::ModRevision(r) => Compare::mod_revision(key.clone(), CompareOp::Equal, r),
-            });
-            writes.push(match op {
-                Op::Put { value, .. } => TxnOp::put(key.clone(), value.clone(), None),
-                Op::Delete { .. } => TxnOp::delete(key.clone(), None),
-            });
-            // On failure, read the guarded keys in the same transaction, so the conflict
-            // report reflects exactly the state the guards were evaluated against.
-            reads.push(TxnOp::get(key, Some(GetOptions::new().with_keys_only())));
-        }
-        let txn = Txn::new().when(compares).and_then(writes).or_else(reads);
-        let mut kv = self.kv.clone();
+        let txn = build_txn(ops);
         let what = format!("a transaction of {} operations", ops.len());
-        let resp = self.run(&what, async move { kv.txn(txn).await })?;
+        let (resp, maybe_applied) = self.call(&what, |mut kv| {
+            let txn = txn.clone();
+            async move { kv.txn(txn).await }
+        })?;
+        let revision = resp.header().map(|h| h.revision()).unwrap_or_default();
         if resp.succeeded() {
-            return Ok(resp.header().map(|h| h.revision()).unwrap_or_default());
+            return Ok(revision);
         }
         let mut current: BTreeMap<Vec<u8>, Kv> = BTreeMap::new();
         for r in resp.op_responses() {
@@ -450,12 +568,43 @@ impl KvStore for RealEtcd {
             }
         }
         let keys = violated_guards(ops, |k| current.get(k));
+        // An earlier attempt may have landed before its connection broke; then every guard
+        // fails on our own write. If every key holds exactly what this transaction writes,
+        // that is the outcome, not a conflict.
+        if maybe_applied && keys.len() == distinct_keys(ops) && self.already_applied(ops)? {
+            return Ok(revision);
+        }
         Err(EtcdError::Conflict { keys })
     }
 
     fn limits(&self) -> Limits {
         self.limits
     }
+}
+
+impl RealEtcd {
+    /// Whether the store holds exactly what `ops` would write.
+    fn already_applied(&mut self, ops: &[Op]) -> Result<bool, EtcdError> {
+        for op in ops {
+            let now = self.get(op.key())?;
+            let as_written = match (op, now) {
+                (Op::Put { value, .. }, Some(kv)) => &kv.value == value,
+                (Op::Delete { .. }, None) => true,
+                _ => false,
+            };
+            if !as_written {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+}
+
+fn distinct_keys(ops: &[Op]) -> usize {
+    ops.iter()
+        .map(Op::key)
+        .collect::<std::collections::BTreeSet<_>>()
+        .len()
 }
 
 /// An in-memory [`KvStore`] with etcd's revision semantics (one revision per writing

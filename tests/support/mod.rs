@@ -1,0 +1,9 @@
+//! Shared support for integration tests: real etcd servers and clusters (see [`etcd`]).
+//!
+//! Each test binary uses a different subset of these helpers, so unused ones are not
+//! warnings here.
+#![allow(dead_code)]
+
+pub mod etcd;
+
+pub use etcd::*;
