@@ -142,6 +142,8 @@ impl ErrorContext<'_> {
                 }
                 if code == GRPC_DEADLINE_EXCEEDED
                     || (code == GRPC_CANCELLED && lower.contains("timeout expired"))
+                    // etcd's own: a proposal not applied in time (e.g. the leader died).
+                    || message.contains("etcdserver: request timed out")
                 {
                     return match phase {
                         Phase::Connect => self.unreachable(format!("no answer in time ({chain})")),
@@ -278,6 +280,33 @@ mod tests {
             EtcdError::Unreachable { endpoints, .. } => assert_eq!(endpoints, eps),
             other => panic!("expected Unreachable, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn io_errors_are_classified_by_their_text() {
+        let eps = vec!["https://127.0.0.1:2379".to_owned()];
+        let c = ctx(&eps, None);
+        let refused = etcd_client::Error::IoError(std::io::Error::new(
+            std::io::ErrorKind::ConnectionRefused,
+            "Connection refused",
+        ));
+        assert!(matches!(
+            c.classify(&refused, Phase::Request, "get"),
+            EtcdError::Unreachable { .. }
+        ));
+        let alert = etcd_client::Error::IoError(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "received fatal alert: BadCertificate",
+        ));
+        assert!(matches!(
+            c.classify(&alert, Phase::Connect, "connect"),
+            EtcdError::Tls { .. }
+        ));
+        let internal = etcd_client::Error::Internal("something odd".to_owned());
+        assert!(matches!(
+            c.classify(&internal, Phase::Request, "get"),
+            EtcdError::Server { .. }
+        ));
     }
 
     #[test]

@@ -264,7 +264,10 @@ impl RealEtcd {
         }
         let mut options = ConnectOptions::new()
             .with_connect_timeout(s.connect_timeout)
-            .with_timeout(s.request_timeout);
+            .with_timeout(s.request_timeout)
+            // etcd's simple auth tokens expire after 5 idle minutes; a long import (or a
+            // wizard left open) must log in again rather than fail.
+            .with_auto_token_refresh(true);
         let tls = tls_options(s, &ctx)?;
         let uses_tls = tls.is_some();
         if let Some(tls) = tls {
