@@ -34,6 +34,8 @@ pub enum ErrorKind {
     Io,
     /// The command needs a terminal and has none.
     NoTerminal,
+    /// An apply stopped between transactions (see the run record to finish or undo).
+    Interrupted,
     /// A bug or an etcd error that fits none of the above.
     Internal,
 }
@@ -54,6 +56,7 @@ impl ErrorKind {
             ErrorKind::Declined => 12,
             ErrorKind::Io => 13,
             ErrorKind::NoTerminal => 14,
+            ErrorKind::Interrupted => 15,
             ErrorKind::Internal => 70,
         }
     }

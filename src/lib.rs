@@ -3,6 +3,7 @@
 //!
 //! The core modules never see clap: `cli` resolves arguments into settings and calls them.
 
+pub mod apply;
 pub mod bundle;
 pub mod cli;
 pub mod compare;
@@ -29,3 +30,4 @@ pub mod secrets;
 pub mod snapshot;
 pub mod text;
 pub mod tree;
+pub mod wizard;

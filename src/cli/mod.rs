@@ -1,12 +1,14 @@
 //! The command line: clap arguments, one file per subcommand, and the edge where errors
 //! become messages and exit codes.
 
+mod apply;
 pub mod args;
 pub mod common;
 mod inspect;
 mod mapping;
 pub mod plan;
 mod report;
+mod wizard;
 
 use crate::error::CliError;
 use clap::{Parser, Subcommand};
@@ -27,9 +29,13 @@ pub enum Command {
     Inspect(inspect::InspectArgs),
     Plan(plan::PlanArgs),
     Report(report::ReportArgs),
+    Apply(apply::ApplyArgs),
+    Rollback(apply::RollbackArgs),
+    Export(apply::ExportArgs),
     /// Work with mapping files (suggest one from the bundle and the target).
     #[command(subcommand)]
     Mapping(mapping::MappingCommand),
+    Wizard(wizard::WizardArgs),
 }
 
 pub fn main() -> ExitCode {
@@ -54,7 +60,11 @@ fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Inspect(a) => inspect::run(a),
         Command::Plan(a) => plan::run(a, &env),
         Command::Report(a) => report::run(a, &env),
+        Command::Apply(a) => apply::run(a, &env),
+        Command::Rollback(a) => apply::rollback(a, &env),
+        Command::Export(a) => apply::export(a, &env),
         Command::Mapping(c) => mapping::run(c, &env),
+        Command::Wizard(a) => wizard::run(a, &env),
     }
 }
 

@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# The main job on the shipped fixtures: a real migration of fixtures/old-cluster.tar.gz
+# into a throwaway local etcd that holds the fixture new cluster's configuration.
+# Starts etcd itself, runs inspect, mapping suggest, plan, report, apply, report again and
+# apply again, prints the restart step, and stops etcd. Nothing outside a temp dir is
+# written.
+set -euo pipefail
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$repo"
+scripts/ensure-deps.sh
+cargo build --quiet
+dhm="$repo/target/debug/dh-migrate"
+# Keep the caller's etcd/etcdctl settings out of the way (etcd reads ETCD_* as flags).
+for v in $(env | grep -oE '^(ETCD|ETCDCTL)_[A-Z_]+' || true); do unset "$v"; done
+
+work="$(mktemp -d)"
+etcd_pid=""
+cleanup() {
+  if [[ -n "$etcd_pid" ]]; then kill "$etcd_pid" 2>/dev/null || true; wait "$etcd_pid" 2>/dev/null || true; fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+step() { printf '\n\033[1m==> %s\033[0m\n' "$*" >&2; }
+
+read -r client_port peer_port < <(python3 -c '
+import socket
+s=[socket.socket() for _ in range(2)]
+[x.bind(("127.0.0.1",0)) for x in s]
+print(" ".join(str(x.getsockname()[1]) for x in s))')
+url="http://127.0.0.1:${client_port}"
+peer="http://127.0.0.1:${peer_port}"
+
+step "starting a throwaway etcd at $url (data in $work)"
+etcd --name demo --data-dir "$work/etcd" \
+  --listen-client-urls "$url" --advertise-client-urls "$url" \
+  --listen-peer-urls "$peer" --initial-advertise-peer-urls "$peer" \
+  --initial-cluster "demo=$peer" --heartbeat-interval=10 --election-timeout=100 \
+  >"$work/etcd.log" 2>&1 &
+etcd_pid=$!
+for _ in $(seq 1 200); do
+  kill -0 "$etcd_pid" 2>/dev/null || { cat "$work/etcd.log" >&2; exit 1; }
+  etcdctl --endpoints="$url" --dial-timeout=1s endpoint health >/dev/null 2>&1 && break
+  sleep 0.1
+done
+
+step "loading the new cluster's configuration as installed (fixtures/new-cluster) into etcd"
+python3 scripts/load-tree-into-etcd.py "$url" fixtures/new-cluster templates/etcd-layout.yaml >/dev/null
+
+bundle=fixtures/old-cluster.tar.gz
+step "1/7 inspect: verify the backup bundle and list the old nodes"
+"$dhm" inspect "$bundle" | sed -n '1,20p'
+
+step "2/7 mapping suggest: infer old -> new hosts from the bundle and the new cluster"
+"$dhm" mapping suggest "$bundle" --target fixtures/new-cluster | grep -v '^ *# evidence' | sed -n '1,40p'
+
+step "3/7 plan against the live etcd (saved to plan.json), summary only"
+"$dhm" plan "$bundle" --endpoints "$url" --mapping fixtures/mapping.yaml --out "$work/plan.json" --diff none | sed -n '/^Summary/,/^Restart step/p'
+
+step "4/7 report before applying (exit 1: differences)"
+set +e; "$dhm" report "$bundle" --endpoints "$url" --mapping fixtures/mapping.yaml | sed -n '1,8p'; rc=${PIPESTATUS[0]}; set -e
+echo "report exit status: $rc" >&2
+[[ $rc -eq 1 ]] || { echo "expected differences before applying" >&2; exit 1; }
+
+step "5/7 apply the saved plan (compare-and-swap, run record, file-system parts per node)"
+"$dhm" apply "$bundle" --mapping fixtures/mapping.yaml --endpoints "$url" --plan "$work/plan.json" \
+  --yes --diff none --files-out "$work/node-files" --run-record "$work/run.json" | sed -n '/^Restart step/,$p'
+echo "file-system parts written per node:" >&2
+(cd "$work/node-files" && find . -type f | sort | sed 's/^\.\//  /') >&2
+
+step "6/7 report after applying (exit 0: no differences left)"
+"$dhm" report "$bundle" --endpoints "$url" --mapping fixtures/mapping.yaml | sed -n '1,8p'
+
+step "7/7 apply again: nothing to do"
+"$dhm" apply "$bundle" --mapping fixtures/mapping.yaml --endpoints "$url" --yes --diff none >/dev/null
+
+step "done: the migration is in etcd; stopping the throwaway etcd"

@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# The test command: installs what the tests need when missing, then runs every test
+# (unit, property, corpus, golden, CLI, real-etcd and pseudo-terminal tests).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/ensure-deps.sh
+# Tests start their own etcd servers; etcd reads ETCD_* variables as flags and etcdctl
+# reads ETCDCTL_*: keep the caller's out of the way.
+for v in $(env | grep -oE '^(ETCD|ETCDCTL)_[A-Z_]+' || true); do unset "$v"; done
+cargo test --all-targets "$@"

@@ -1,0 +1,511 @@
+//! Importing a migration into the new cluster's etcd, safely.
+//!
+//! - Only keys whose value changes are written; each write is guarded by the key's
+//!   revision as read when planning (or by its absence), so a concurrent change refuses
+//!   the transaction with nothing of it written.
+//! - Writes go in batches within the server's limits. Before the first write, a run record
+//!   (every key's previous value and the hash of its new one) is saved to disk, so
+//!   `rollback` can restore the previous state byte for byte even after a crash.
+//! - When a later batch is refused, the batches already written are rolled back at once
+//!   (guarded by the revisions they produced); if even that fails, the error names the run
+//!   record to roll back with.
+//! - Re-running after an interruption converges: keys already holding their new value are
+//!   not written again.
+
+use crate::etcd::{batches, EtcdError, Expect, KvStore, Op};
+use crate::export::Exported;
+use crate::layout::Layout;
+use crate::migrate::Migration;
+use crate::planfile::sha256_hex;
+use base64::Engine;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// One key to write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    pub path: String,
+    pub key: String,
+    pub value: Vec<u8>,
+    /// The value before, None when the key is new.
+    pub previous: Option<Vec<u8>>,
+    pub expect: Expect,
+}
+
+/// The keys a migration writes, given what etcd holds now: every layout item of the
+/// migration whose value differs from etcd's.
+pub fn changes(migration: &Migration, layout: &Layout, current: &Exported) -> Vec<Change> {
+    let mut out = Vec::new();
+    for f in migration.files.values() {
+        let Some((key, _)) = layout.key_for(&f.path) else {
+            continue;
+        };
+        let now = current.items.get(&f.path);
+        if now.is_some_and(|(v, _)| v.as_slice() == f.after.as_bytes()) {
+            continue;
+        }
+        out.push(Change {
+            path: f.path.clone(),
+            key,
+            value: f.after.as_bytes().to_vec(),
+            previous: now.map(|(v, _)| v.clone()),
+            expect: now.map_or(Expect::Absent, |(_, rev)| Expect::ModRevision(*rev)),
+        });
+    }
+    out
+}
+
+pub const RECORD_SCHEMA: &str = "dh-migrate/run/v1";
+
+/// One key of a run record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordEntry {
+    pub key: String,
+    pub path: String,
+    /// The previous value, base64; None when the key did not exist.
+    pub previous: Option<String>,
+    /// SHA-256 of the value apply writes: rollback restores only keys still holding it.
+    pub new_sha256: String,
+}
+
+/// What `rollback` needs: written before the first write of an apply.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunRecord {
+    pub schema: String,
+    pub endpoints: Vec<String>,
+    pub entries: Vec<RecordEntry>,
+}
+
+impl RunRecord {
+    pub fn new(endpoints: &[String], changes: &[Change]) -> RunRecord {
+        let b64 = base64::engine::general_purpose::STANDARD;
+        RunRecord {
+            schema: RECORD_SCHEMA.into(),
+            endpoints: endpoints.to_vec(),
+            entries: changes
+                .iter()
+                .map(|c| RecordEntry {
+                    key: c.key.clone(),
+                    path: c.path.clone(),
+                    previous: c.previous.as_ref().map(|v| b64.encode(v)),
+                    new_sha256: sha256_hex(&c.value),
+                })
+                .collect(),
+        }
+    }
+
+    pub fn parse(text: &str) -> Result<RunRecord, ApplyError> {
+        let r: RunRecord =
+            serde_json::from_str(text).map_err(|e| ApplyError::BadRecord(e.to_string()))?;
+        if r.schema != RECORD_SCHEMA {
+            return Err(ApplyError::BadRecord(format!(
+                "schema {} (expected {RECORD_SCHEMA})",
+                r.schema
+            )));
+        }
+        Ok(r)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    #[error(transparent)]
+    Etcd(#[from] EtcdError),
+    #[error("cannot write the run record {path}: {source}; nothing was written to etcd")]
+    Record {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("not a dh-migrate run record: {0}")]
+    BadRecord(String),
+    #[error("batch {batch} of {total} was refused ({cause}); the {batch_done} batch(es) already written were rolled back, so etcd is as it was; nothing is half-written")]
+    RolledBack {
+        batch: usize,
+        total: usize,
+        batch_done: usize,
+        cause: EtcdError,
+    },
+    #[error("batch {batch} of {total} failed ({cause}) and rolling back the written batches failed too ({rollback}); restore with: dh-migrate rollback {record}")]
+    Partial {
+        batch: usize,
+        total: usize,
+        cause: EtcdError,
+        rollback: String,
+        record: PathBuf,
+    },
+    #[error("stopped after {done} of {total} batch(es) as asked (--stop-after-batches); finish with apply again or undo with: dh-migrate rollback {record}")]
+    Stopped {
+        done: usize,
+        total: usize,
+        record: PathBuf,
+    },
+    #[error("rollback refused, nothing written: these keys changed since the apply wrote them: {}", .0.join(", "))]
+    RollbackConflict(Vec<String>),
+}
+
+/// The result of an apply.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Applied {
+    pub keys: usize,
+    pub batches: usize,
+    /// etcd's revision after the last batch (unchanged when nothing was written).
+    pub revision: i64,
+}
+
+/// Saves the run record atomically, readable by its owner only (it holds previous values,
+/// which may include secrets).
+pub fn save_record(path: &Path, record: &RunRecord) -> Result<(), ApplyError> {
+    use std::io::Write;
+    let err = |source| ApplyError::Record {
+        path: path.to_path_buf(),
+        source,
+    };
+    let json = serde_json::to_vec_pretty(record).map_err(|e| err(std::io::Error::other(e)))?;
+    let parent = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let mut tmp = tempfile::NamedTempFile::new_in(&parent).map_err(err)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        tmp.as_file()
+            .set_permissions(std::fs::Permissions::from_mode(0o600))
+            .map_err(err)?;
+    }
+    tmp.write_all(&json).map_err(err)?;
+    tmp.as_file().sync_all().map_err(err)?;
+    tmp.persist(path).map_err(|e| err(e.error))?;
+    Ok(())
+}
+
+/// Options of one apply run.
+pub struct RunOptions<'a> {
+    pub endpoints: &'a [String],
+    pub record: &'a Path,
+    /// Test seam: stop (as if interrupted) after this many batches.
+    pub stop_after: Option<usize>,
+    /// Override the store's operations-per-transaction limit (a server with a lower
+    /// `--max-txn-ops`).
+    pub max_ops: Option<usize>,
+    pub progress: &'a mut dyn FnMut(usize, usize),
+}
+
+/// Checks every change's guard against etcd's present state (one paged read), so that a
+/// concurrent change refuses the apply before anything is written.
+fn precheck(store: &mut dyn KvStore, layout: &Layout, changes: &[Change]) -> Result<(), EtcdError> {
+    let (kvs, _) = store.get_prefix(layout.prefix.as_bytes())?;
+    let now: BTreeMap<&[u8], i64> = kvs
+        .iter()
+        .map(|kv| (kv.key.as_slice(), kv.mod_revision))
+        .collect();
+    let stale: Vec<String> = changes
+        .iter()
+        .filter(|c| {
+            let rev = now.get(c.key.as_bytes()).copied();
+            match c.expect {
+                Expect::Absent => rev.is_some(),
+                Expect::ModRevision(r) => rev != Some(r),
+            }
+        })
+        .map(|c| c.key.clone())
+        .collect();
+    if stale.is_empty() {
+        Ok(())
+    } else {
+        Err(EtcdError::Conflict { keys: stale })
+    }
+}
+
+/// Writes `changes` (nothing to do when empty).
+pub fn apply(
+    store: &mut dyn KvStore,
+    layout: &Layout,
+    changes: &[Change],
+    opts: RunOptions<'_>,
+) -> Result<Applied, ApplyError> {
+    if changes.is_empty() {
+        let (_, rev) = store.get_prefix(layout.prefix.as_bytes())?;
+        return Ok(Applied {
+            keys: 0,
+            batches: 0,
+            revision: rev,
+        });
+    }
+    precheck(store, layout, changes)?;
+    let mut limits = store.limits();
+    if let Some(n) = opts.max_ops {
+        limits.max_ops = n.clamp(1, limits.max_ops);
+    }
+    let ops: Vec<Op> = changes
+        .iter()
+        .map(|c| Op::Put {
+            key: c.key.as_bytes().to_vec(),
+            value: c.value.clone(),
+            expect: c.expect,
+        })
+        .collect();
+    let groups = batches(ops, limits)?;
+    let total = groups.len();
+    save_record(opts.record, &RunRecord::new(opts.endpoints, changes))?;
+    let mut written: Vec<(Vec<Vec<u8>>, i64)> = Vec::new();
+    let mut revision = 0;
+    for (i, group) in groups.iter().enumerate() {
+        if opts.stop_after == Some(i) {
+            return Err(ApplyError::Stopped {
+                done: i,
+                total,
+                record: opts.record.to_path_buf(),
+            });
+        }
+        match store.commit(group) {
+            Ok(rev) => {
+                revision = rev;
+                written.push((group.iter().map(|o| o.key().to_vec()).collect(), rev));
+                (opts.progress)(i + 1, total);
+            }
+            Err(cause) if written.is_empty() => return Err(cause.into()),
+            Err(cause) => {
+                // Undo the batches already written, each key guarded by the revision our
+                // own write gave it: a key changed since by someone else is not touched.
+                let prev: BTreeMap<&str, &Change> =
+                    changes.iter().map(|c| (c.key.as_str(), c)).collect();
+                let mut undo = Vec::new();
+                for (keys, rev) in &written {
+                    for k in keys {
+                        let key = String::from_utf8_lossy(k).into_owned();
+                        let expect = Expect::ModRevision(*rev);
+                        match prev.get(key.as_str()).and_then(|c| c.previous.clone()) {
+                            Some(v) => undo.push(Op::Put {
+                                key: k.clone(),
+                                value: v,
+                                expect,
+                            }),
+                            None => undo.push(Op::Delete {
+                                key: k.clone(),
+                                expect,
+                            }),
+                        }
+                    }
+                }
+                let done = written.len();
+                let result = batches(undo, limits)
+                    .map_err(|e| e.to_string())
+                    .and_then(|gs| {
+                        for g in gs.iter().rev() {
+                            store.commit(g).map_err(|e| e.to_string())?;
+                        }
+                        Ok(())
+                    });
+                return Err(match result {
+                    Ok(()) => ApplyError::RolledBack {
+                        batch: i + 1,
+                        total,
+                        batch_done: done,
+                        cause,
+                    },
+                    Err(rollback) => ApplyError::Partial {
+                        batch: i + 1,
+                        total,
+                        cause,
+                        rollback,
+                        record: opts.record.to_path_buf(),
+                    },
+                });
+            }
+        }
+    }
+    Ok(Applied {
+        keys: changes.len(),
+        batches: total,
+        revision,
+    })
+}
+
+/// What a rollback would do / did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RolledBack {
+    pub restored: usize,
+    pub already: usize,
+    pub batches: usize,
+}
+
+/// Restores the previous value of every key of `record` that still holds the value the
+/// apply wrote. Keys already holding their previous value are skipped (so a second
+/// rollback converges); a key holding anything else refuses the whole rollback.
+pub fn rollback(
+    store: &mut dyn KvStore,
+    record: &RunRecord,
+    dry_run: bool,
+    max_ops: Option<usize>,
+) -> Result<RolledBack, ApplyError> {
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let mut ops = Vec::new();
+    let mut already = 0;
+    let mut conflicts = Vec::new();
+    for e in &record.entries {
+        let previous = match &e.previous {
+            Some(p) => Some(
+                b64.decode(p)
+                    .map_err(|err| ApplyError::BadRecord(format!("{}: {err}", e.key)))?,
+            ),
+            None => None,
+        };
+        let now = store.get(e.key.as_bytes())?;
+        match (&now, &previous) {
+            (Some(kv), _) if sha256_hex(&kv.value) == e.new_sha256 => {
+                let expect = Expect::ModRevision(kv.mod_revision);
+                ops.push(match previous {
+                    Some(v) => Op::Put {
+                        key: e.key.as_bytes().to_vec(),
+                        value: v,
+                        expect,
+                    },
+                    None => Op::Delete {
+                        key: e.key.as_bytes().to_vec(),
+                        expect,
+                    },
+                });
+            }
+            (None, None) => already += 1,
+            (Some(kv), Some(p)) if &kv.value == p => already += 1,
+            _ => conflicts.push(e.key.clone()),
+        }
+    }
+    if !conflicts.is_empty() {
+        return Err(ApplyError::RollbackConflict(conflicts));
+    }
+    let restored = ops.len();
+    let mut limits = store.limits();
+    if let Some(n) = max_ops {
+        limits.max_ops = n.clamp(1, limits.max_ops);
+    }
+    let groups = batches(ops, limits)?;
+    let n = groups.len();
+    if !dry_run {
+        for g in &groups {
+            store.commit(g)?;
+        }
+    }
+    Ok(RolledBack {
+        restored,
+        already,
+        batches: n,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::etcd::MemStore;
+
+    fn change(key: &str, value: &str, store: &mut MemStore) -> Change {
+        let now = store.get(key.as_bytes()).unwrap();
+        Change {
+            path: key.into(),
+            key: key.into(),
+            value: value.as_bytes().to_vec(),
+            previous: now.as_ref().map(|kv| kv.value.clone()),
+            expect: now.map_or(Expect::Absent, |kv| Expect::ModRevision(kv.mod_revision)),
+        }
+    }
+
+    fn layout() -> Layout {
+        Layout::builtin().with_prefix("/p/")
+    }
+
+    #[test]
+    fn applies_in_batches_and_rolls_back_byte_for_byte() {
+        let mut s = MemStore::new();
+        s.put(b"/p/a", b"old-a");
+        s.put(b"/p/b", b"old-b");
+        let cs = vec![
+            change("/p/a", "new-a", &mut s),
+            change("/p/b", "new-b", &mut s),
+            change("/p/c", "new-c", &mut s),
+        ];
+        let dir = tempfile::tempdir().unwrap();
+        let rec = dir.path().join("run.json");
+        let mut seen = Vec::new();
+        let mut progress = |d: usize, t: usize| seen.push((d, t));
+        let out = apply(
+            &mut s,
+            &layout(),
+            &cs,
+            RunOptions {
+                endpoints: &[],
+                record: &rec,
+                stop_after: None,
+                max_ops: Some(1),
+                progress: &mut progress,
+            },
+        )
+        .unwrap();
+        assert_eq!(out.batches, 3);
+        assert_eq!(seen, vec![(1, 3), (2, 3), (3, 3)]);
+        assert_eq!(s.get(b"/p/c").unwrap().unwrap().value, b"new-c");
+        let record = RunRecord::parse(&std::fs::read_to_string(&rec).unwrap()).unwrap();
+        let r = rollback(&mut s, &record, false, None).unwrap();
+        assert_eq!(r.restored, 3);
+        assert_eq!(s.get(b"/p/a").unwrap().unwrap().value, b"old-a");
+        assert_eq!(s.get(b"/p/b").unwrap().unwrap().value, b"old-b");
+        assert_eq!(s.get(b"/p/c").unwrap(), None);
+        // A second rollback has nothing left to do.
+        assert_eq!(
+            rollback(&mut s, &record, false, None).unwrap(),
+            RolledBack {
+                restored: 0,
+                already: 3,
+                batches: 0
+            }
+        );
+    }
+
+    #[test]
+    fn a_concurrent_change_refuses_before_anything_is_written() {
+        let mut s = MemStore::new();
+        s.put(b"/p/a", b"old-a");
+        let cs = vec![
+            change("/p/a", "new-a", &mut s),
+            change("/p/b", "new-b", &mut s),
+        ];
+        s.put(b"/p/a", b"someone-else");
+        let dir = tempfile::tempdir().unwrap();
+        let rec = dir.path().join("run.json");
+        let err = apply(
+            &mut s,
+            &layout(),
+            &cs,
+            RunOptions {
+                endpoints: &[],
+                record: &rec,
+                stop_after: None,
+                max_ops: Some(1),
+                progress: &mut |_, _| {},
+            },
+        )
+        .unwrap_err();
+        assert!(
+            matches!(err, ApplyError::Etcd(EtcdError::Conflict { ref keys }) if keys == &vec!["/p/a".to_string()]),
+            "{err}"
+        );
+        assert_eq!(s.get(b"/p/b").unwrap(), None);
+        assert!(!rec.exists(), "no record before a refused apply");
+    }
+
+    #[test]
+    fn rollback_refuses_keys_changed_by_someone_else() {
+        let mut s = MemStore::new();
+        s.put(b"/p/a", b"old-a");
+        let cs = vec![change("/p/a", "new-a", &mut s)];
+        let record = RunRecord::new(&[], &cs);
+        s.put(b"/p/a", b"third-party");
+        let err = rollback(&mut s, &record, false, None).unwrap_err();
+        assert!(
+            matches!(err, ApplyError::RollbackConflict(ref k) if k == &vec!["/p/a".to_string()])
+        );
+        assert_eq!(s.get(b"/p/a").unwrap().unwrap().value, b"third-party");
+    }
+}
