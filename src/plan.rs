@@ -133,6 +133,68 @@ pub fn node_for_file(
         .map(|h| h.value.to_ascii_lowercase())
 }
 
+/// The new cluster's nodes as the mapping implies them, for a target without its
+/// `cluster.cnf` (an etcd target): every new host, with the old node's roles (a split
+/// node's listed roles go to their hosts, the rest to its default) and, where the old
+/// node's IP is mapped too, the new IP.
+pub fn nodes_from_mapping(mapping: &Mapping, migration: &Migration) -> Vec<NewNode> {
+    use crate::mapping::Target as T;
+    let inv = &migration.inventory;
+    let mut nodes: Vec<NewNode> = Vec::new();
+    let mut add = |name: &str, roles: &[Role], ip: Option<String>| {
+        let name = name.to_ascii_lowercase();
+        match nodes.iter_mut().find(|n| n.name == name) {
+            Some(n) => {
+                n.roles.extend(roles.iter().copied());
+                if n.ip.is_none() {
+                    n.ip = ip;
+                }
+            }
+            None => nodes.push(NewNode {
+                name,
+                ip,
+                roles: roles.iter().copied().collect(),
+            }),
+        }
+    };
+    for rule in mapping
+        .hosts
+        .iter()
+        .filter(|h| !crate::scan::tokens::is_ipv4(&h.old))
+    {
+        let Some(node) = inv
+            .lookup(&rule.old)
+            .and_then(|(_, ns)| ns.first().map(|&i| &inv.nodes[i]))
+        else {
+            continue;
+        };
+        let old_roles: Vec<Role> = node.roles.iter().copied().collect();
+        let ip_rule = node.ips.iter().find_map(|ip| mapping.rule(ip));
+        let ip_for = |role: Option<Role>| {
+            ip_rule
+                .and_then(|r| r.target.for_role(role))
+                .map(|h| h.value.clone())
+        };
+        match &rule.target {
+            T::Host(h) => add(&h.value, &old_roles, ip_for(None)),
+            T::Roles { default, roles } => {
+                for (r, h) in roles {
+                    add(&h.value, &[*r], ip_for(Some(*r)));
+                }
+                if let Some(d) = default {
+                    let rest: Vec<Role> = old_roles
+                        .iter()
+                        .copied()
+                        .filter(|r| !roles.contains_key(r))
+                        .collect();
+                    add(&d.value, &rest, ip_for(None));
+                }
+            }
+        }
+    }
+    nodes
+}
+
 /// Builds the plan. Fails with every problem when the migration is incomplete.
 #[allow(clippy::too_many_arguments)]
 pub fn make_plan(
@@ -157,7 +219,10 @@ pub fn make_plan(
         target: &target.tree,
         in_scope: &in_scope,
     });
-    let nodes = new_nodes(&target.tree);
+    let nodes = match new_nodes(&target.tree) {
+        n if n.is_empty() => nodes_from_mapping(mapping, &migration),
+        n => n,
+    };
     // Which new node receives each file-system part.
     let shared = shared_files_node(&migration, files_node);
     let mut files_for_node: BTreeMap<String, Vec<String>> = BTreeMap::new();

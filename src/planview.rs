@@ -30,6 +30,8 @@ pub struct ViewOptions {
     pub bundle: String,
     pub target: String,
     pub mapping: String,
+    /// Print the restart step (apply prints it after writing instead).
+    pub restart: bool,
 }
 
 pub fn render_text(plan: &Plan, o: &ViewOptions) -> String {
@@ -167,8 +169,10 @@ pub fn render_text(plan: &Plan, o: &ViewOptions) -> String {
             }
         }
     }
-    out.push('\n');
-    out.push_str(&crate::restart::render_text(&plan.restart));
+    if o.restart {
+        out.push('\n');
+        out.push_str(&crate::restart::render_text(&plan.restart));
+    }
     if let Some(s) = &plan.snapshot {
         out.push('\n');
         out.push_str(s);

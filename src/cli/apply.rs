@@ -28,6 +28,10 @@ pub struct ApplyArgs {
     pub mapping: PathBuf,
     #[command(flatten)]
     pub etcd: EtcdArgs,
+    /// The new cluster's installer cluster.cnf (nodes and roles, for the restart step).
+    /// Without it, the nodes come from the mapping.
+    #[arg(long, value_name = "FILE")]
+    pub cluster_cnf: Option<PathBuf>,
     /// A saved plan (`plan --out`): refused when the bundle, mapping or etcd changed since.
     #[arg(long, value_name = "FILE")]
     pub plan: Option<PathBuf>,
@@ -166,7 +170,16 @@ pub fn run(args: ApplyArgs, env: &HashMap<String, String>) -> Result<ExitCode, C
     let settings = args.etcd.settings(env)?;
     let mut store = RealEtcd::connect(&settings)?;
     let exported = crate::export::read(&mut store, &layout).map_err(export_error)?;
-    let (ttree, state) = exported.to_tree().map_err(export_error)?;
+    let (mut ttree, state) = exported.to_tree().map_err(export_error)?;
+    if let Some(cnf) = &args.cluster_cnf {
+        ttree
+            .insert(
+                "cluster/cluster.cnf",
+                read_text(cnf, ErrorKind::Target)?,
+                0o644,
+            )
+            .map_err(|e| CliError::new(ErrorKind::Parse, format!("{}: {e}", cnf.display())))?;
+    }
     let target = Target {
         tree: ttree,
         label: format!("etcd {}", settings.endpoints.join(",")),
@@ -210,6 +223,7 @@ pub fn run(args: ApplyArgs, env: &HashMap<String, String>) -> Result<ExitCode, C
         bundle: args.bundle.display().to_string(),
         target: target.label.clone(),
         mapping: args.mapping.display().to_string(),
+        restart: false,
     };
     print(&render_text(&plan, &view))?;
     let out_files = args
@@ -217,6 +231,7 @@ pub fn run(args: ApplyArgs, env: &HashMap<String, String>) -> Result<ExitCode, C
         .as_ref()
         .map(|d| files_out(&plan, &bundle, d, &layout));
     if changes.is_empty() && out_files.is_none() {
+        print("\nRestart step: nothing was written, no restart needed.\n")?;
         eprintln!("nothing to do: etcd already holds the migrated configuration (revision {} unchanged); nothing was written", exported.header_revision);
         return Ok(ExitCode::SUCCESS);
     }
@@ -294,6 +309,7 @@ pub fn run(args: ApplyArgs, env: &HashMap<String, String>) -> Result<ExitCode, C
             dir.display()
         );
     }
+    print(&format!("\n{}", crate::restart::render_text(&plan.restart)))?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -102,10 +102,26 @@ pub struct TargetArgs {
     pub target: Option<PathBuf>,
     #[command(flatten)]
     pub etcd: EtcdArgs,
+    /// The new cluster's installer cluster.cnf (nodes and roles), for an etcd target or a
+    /// target directory without one. Without it, the nodes come from the mapping.
+    #[arg(long, value_name = "FILE")]
+    pub cluster_cnf: Option<PathBuf>,
 }
 
 impl TargetArgs {
     pub fn load(&self, env: &HashMap<String, String>) -> Result<Target, CliError> {
+        let mut target = self.load_config(env)?;
+        if let Some(cnf) = &self.cluster_cnf {
+            let text = read_text(cnf, ErrorKind::Target)?;
+            target
+                .tree
+                .insert("cluster/cluster.cnf", text, 0o644)
+                .map_err(|e| CliError::new(ErrorKind::Parse, format!("{}: {e}", cnf.display())))?;
+        }
+        Ok(target)
+    }
+
+    fn load_config(&self, env: &HashMap<String, String>) -> Result<Target, CliError> {
         if let Some(dir) = &self.target {
             let (_, tree) = open_tree(dir).map_err(|e| {
                 let kind = if e.kind == ErrorKind::Parse {

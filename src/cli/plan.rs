@@ -139,6 +139,7 @@ pub fn run(args: PlanArgs, env: &HashMap<String, String>) -> Result<ExitCode, Cl
         bundle: args.bundle.display().to_string(),
         target: target.label.clone(),
         mapping: args.mapping.display().to_string(),
+        restart: true,
     };
     print(&render_text(&plan, &view))?;
     if let Some(dir) = &args.emit {
