@@ -156,6 +156,16 @@ pub fn inspect(bundle: &Bundle, tree: &ConfigTree, contexts: &RoleContexts) -> I
     }
 }
 
+/// `  [role dis]` when the reference's place decides a role.
+fn role_note(r: &Reference) -> String {
+    let roles: Vec<&str> = r.roles.iter().flatten().map(|r| r.as_str()).collect();
+    if roles.is_empty() {
+        String::new()
+    } else {
+        format!("  [role {}]", roles.join("|"))
+    }
+}
+
 /// Human-readable report.
 pub fn render_text(r: &InspectReport) -> String {
     use crate::text::escape_for_terminal as esc;
@@ -236,9 +246,9 @@ pub fn render_text(r: &InspectReport) -> String {
                 esc(&rf.text),
                 esc(&rf.context.to_string()),
                 if rf.migrated {
-                    ""
+                    role_note(rf)
                 } else {
-                    "  [installer-owned, not migrated]"
+                    "  [installer-owned, not migrated]".to_string()
                 }
             );
         }

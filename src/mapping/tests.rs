@@ -164,3 +164,20 @@ fn the_writer_produces_files_the_reader_accepts() {
     assert_eq!(m.hosts.len(), 1);
     assert!(m.is_kept("ldap.corp.example.com"));
 }
+
+#[test]
+fn the_shipped_template_is_a_valid_mapping() {
+    let text = include_str!("../../templates/mapping.yaml");
+    let m = Mapping::parse("templates/mapping.yaml", text).unwrap();
+    assert_eq!(m.hosts.len(), 6);
+    assert_eq!(
+        m.rule("dh-query-1.old.example.com")
+            .unwrap()
+            .target
+            .for_role(Some(Role::Dis))
+            .unwrap()
+            .value,
+        "ingest-a.new.example.com"
+    );
+    assert!(m.is_kept("ldap.corp.example.com"));
+}
