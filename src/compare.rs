@@ -6,7 +6,7 @@
 use crate::formats::props::PropsFile;
 use crate::formats::yaml::{Node, YamlDoc};
 use crate::migrate::MigratedFile;
-use crate::secrets::{fingerprint, is_secret_file, is_secret_name, redact};
+use crate::secrets::{is_secret_file, is_secret_name, SecretPolicy};
 use crate::text::LineIndex;
 use crate::tree::{parse_file, ConfigTree, Format, Parsed};
 use serde::Serialize;
@@ -123,6 +123,7 @@ pub struct Inputs<'a> {
     pub bundle: &'a ConfigTree,
     pub target: &'a ConfigTree,
     pub in_scope: &'a dyn Fn(&str) -> bool,
+    pub secrets: SecretPolicy,
 }
 
 /// Compares, file by file, in path order.
@@ -161,9 +162,9 @@ pub fn compare(inp: &Inputs<'_>) -> Comparison {
                         target_line: None,
                         secret: false,
                     }],
-                    target_text: t.map(|t| redact(path, &t.text, Some(&t.parsed))),
+                    target_text: t.map(|t| inp.secrets.text(path, &t.text, Some(&t.parsed))),
                     migrated_text: None,
-                    bundle_text: b.map(|b| redact(path, &b.text, Some(&b.parsed))),
+                    bundle_text: b.map(|b| inp.secrets.text(path, &b.text, Some(&b.parsed))),
                 });
             }
             continue;
@@ -171,7 +172,7 @@ pub fn compare(inp: &Inputs<'_>) -> Comparison {
         let m = inp.migrated.get(path);
         let t = inp.target.get(path);
         let fc = match (m, t) {
-            (Some(m), Some(t)) => compare_file(m, &t.text, &t.parsed),
+            (Some(m), Some(t)) => compare_file(m, &t.text, &t.parsed, inp.secrets),
             (Some(m), None) => {
                 let parsed = parse_file(path, &m.after, m.format).ok();
                 FileComparison {
@@ -179,7 +180,7 @@ pub fn compare(inp: &Inputs<'_>) -> Comparison {
                     status: FileStatus::OnlyInBundle,
                     differences: vec![whole(Class::SiteCustomization, is_secret_file(path))],
                     target_text: None,
-                    migrated_text: Some(redact(path, &m.after, parsed.as_ref())),
+                    migrated_text: Some(inp.secrets.text(path, &m.after, parsed.as_ref())),
                     bundle_text: None,
                 }
             }
@@ -187,7 +188,7 @@ pub fn compare(inp: &Inputs<'_>) -> Comparison {
                 path: path.clone(),
                 status: FileStatus::OnlyInTarget,
                 differences: vec![whole(Class::NewDefault, is_secret_file(path))],
-                target_text: Some(redact(path, &t.text, Some(&t.parsed))),
+                target_text: Some(inp.secrets.text(path, &t.text, Some(&t.parsed))),
                 migrated_text: None,
                 bundle_text: None,
             },
@@ -320,15 +321,12 @@ fn yaml_items(y: &YamlDoc, text: &str, lines: &LineIndex) -> BTreeMap<String, It
     out
 }
 
-fn shown(value: &str, secret: bool) -> String {
-    if secret {
-        fingerprint(value)
-    } else {
-        value.to_string()
-    }
-}
-
-fn compare_file(m: &MigratedFile, target_text: &str, target_parsed: &Parsed) -> FileComparison {
+fn compare_file(
+    m: &MigratedFile,
+    target_text: &str,
+    target_parsed: &Parsed,
+    secrets: SecretPolicy,
+) -> FileComparison {
     let path = &m.path;
     let before_parsed = parse_file(path, &m.before, m.format).ok();
     let after_parsed = parse_file(path, &m.after, m.format).ok();
@@ -340,9 +338,9 @@ fn compare_file(m: &MigratedFile, target_text: &str, target_parsed: &Parsed) -> 
             FileStatus::Changed
         },
         differences: Vec::new(),
-        target_text: Some(redact(path, target_text, Some(target_parsed))),
-        migrated_text: Some(redact(path, &m.after, after_parsed.as_ref())),
-        bundle_text: Some(redact(path, &m.before, before_parsed.as_ref())),
+        target_text: Some(secrets.text(path, target_text, Some(target_parsed))),
+        migrated_text: Some(secrets.text(path, &m.after, after_parsed.as_ref())),
+        bundle_text: Some(secrets.text(path, &m.before, before_parsed.as_ref())),
     };
     let whole_secret = is_secret_file(path);
     let structured = match (&before_parsed, &after_parsed) {
@@ -385,9 +383,9 @@ fn compare_file(m: &MigratedFile, target_text: &str, target_parsed: &Parsed) -> 
         fc.differences.push(Difference {
             class,
             item: Some(name.clone()),
-            bundle: b.map(|i| shown(&i.value, secret)),
-            migrated: a.map(|i| shown(&i.value, secret)),
-            target: t.map(|i| shown(&i.value, secret)),
+            bundle: b.map(|i| secrets.value(&i.value, secret)),
+            migrated: a.map(|i| secrets.value(&i.value, secret)),
+            target: t.map(|i| secrets.value(&i.value, secret)),
             line: a.map(|i| i.line),
             target_line: t.map(|i| i.line),
             secret,

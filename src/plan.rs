@@ -195,8 +195,8 @@ pub fn nodes_from_mapping(mapping: &Mapping, migration: &Migration) -> Vec<NewNo
     nodes
 }
 
-/// Builds the plan. Fails with every problem when the migration is incomplete.
-#[allow(clippy::too_many_arguments)]
+/// Builds the plan, secrets redacted. Fails with every problem when the migration is
+/// incomplete.
 pub fn make_plan(
     bundle: &Bundle,
     tree: &ConfigTree,
@@ -205,6 +205,30 @@ pub fn make_plan(
     contexts: &RoleContexts,
     layout: &Layout,
     files_node: Option<&str>,
+) -> Result<Plan, PlanError> {
+    make_plan_with(
+        bundle,
+        tree,
+        target,
+        mapping,
+        contexts,
+        layout,
+        files_node,
+        crate::secrets::SecretPolicy::Redact,
+    )
+}
+
+/// Builds the plan with the given secret policy (`--show-secrets`).
+#[allow(clippy::too_many_arguments)]
+pub fn make_plan_with(
+    bundle: &Bundle,
+    tree: &ConfigTree,
+    target: &Target,
+    mapping: &Mapping,
+    contexts: &RoleContexts,
+    layout: &Layout,
+    files_node: Option<&str>,
+    secrets: crate::secrets::SecretPolicy,
 ) -> Result<Plan, PlanError> {
     let migration = migrate(tree, mapping, contexts)?;
     if !migration.is_complete() {
@@ -218,6 +242,7 @@ pub fn make_plan(
         bundle: tree,
         target: &target.tree,
         in_scope: &in_scope,
+        secrets,
     });
     let nodes = match new_nodes(&target.tree) {
         n if n.is_empty() => nodes_from_mapping(mapping, &migration),

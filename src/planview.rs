@@ -6,7 +6,7 @@ use crate::compare::FileStatus;
 use crate::diff::unified;
 use crate::mapping::resolve::Outcome;
 use crate::plan::Plan;
-use crate::secrets::redact;
+use crate::secrets::SecretPolicy;
 use crate::text::escape_for_terminal as esc;
 use crate::tree::parse_file;
 use std::fmt::Write;
@@ -32,6 +32,7 @@ pub struct ViewOptions {
     pub mapping: String,
     /// Print the restart step (apply prints it after writing instead).
     pub restart: bool,
+    pub secrets: SecretPolicy,
 }
 
 pub fn render_text(plan: &Plan, o: &ViewOptions) -> String {
@@ -58,12 +59,12 @@ pub fn render_text(plan: &Plan, o: &ViewOptions) -> String {
             }
         );
         if matches!(o.diff, DiffMode::Both | DiffMode::Migration) && f.changed() {
-            let before = redact(
+            let before = o.secrets.text(
                 &f.path,
                 &f.before,
                 parse_file(&f.path, &f.before, f.format).ok().as_ref(),
             );
-            let after = redact(
+            let after = o.secrets.text(
                 &f.path,
                 &f.after,
                 parse_file(&f.path, &f.after, f.format).ok().as_ref(),

@@ -59,6 +59,33 @@ pub fn fingerprint(value: &str) -> String {
     format!("<secret sha256:{}>", &hex::encode(digest)[..8])
 }
 
+/// Whether output shows secrets: redacted (the default) or, with `--show-secrets`, as they are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SecretPolicy {
+    #[default]
+    Redact,
+    Show,
+}
+
+impl SecretPolicy {
+    /// A file's text for output.
+    pub fn text(self, path: &str, text: &str, parsed: Option<&Parsed>) -> String {
+        match self {
+            SecretPolicy::Redact => redact(path, text, parsed),
+            SecretPolicy::Show => text.to_string(),
+        }
+    }
+
+    /// One value for output, `secret` saying whether it is one.
+    pub fn value(self, value: &str, secret: bool) -> String {
+        if secret && self == SecretPolicy::Redact {
+            fingerprint(value)
+        } else {
+            value.to_string()
+        }
+    }
+}
+
 /// `text` with every secret value replaced by its fingerprint. `parsed` is the file's model
 /// (it says where keys and values are); a wholly secret file becomes one fingerprint.
 pub fn redact(path: &str, text: &str, parsed: Option<&Parsed>) -> String {

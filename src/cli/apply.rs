@@ -4,7 +4,7 @@
 
 use super::args::{export_error, load_mapping, read_text, ColorChoice, ContextArgs, EtcdArgs};
 use super::common::{open_tree, print};
-use super::plan::{layout_text, plan_error};
+use super::plan::{layout_text, plan_error, secrets_policy};
 use crate::apply::{self, ApplyError, RunOptions, RunRecord};
 use crate::bundle::Bundle;
 use crate::emit::{self, OutFile};
@@ -60,6 +60,9 @@ pub struct ApplyArgs {
     pub color: ColorChoice,
     #[command(flatten)]
     pub contexts: ContextArgs,
+    /// Show secret values in diffs and reports (they are redacted to fingerprints otherwise).
+    #[arg(long)]
+    pub show_secrets: bool,
     /// Test seam: stop after N transactions, as if interrupted.
     #[arg(long, hide = true, value_name = "N")]
     pub stop_after_batches: Option<usize>,
@@ -206,7 +209,7 @@ pub fn run(args: ApplyArgs, env: &HashMap<String, String>) -> Result<ExitCode, C
                 .hint("make a new plan")
             })?;
     }
-    let plan = make_plan(
+    let plan = crate::plan::make_plan_with(
         &bundle,
         &tree,
         &target,
@@ -214,6 +217,7 @@ pub fn run(args: ApplyArgs, env: &HashMap<String, String>) -> Result<ExitCode, C
         &contexts,
         &layout,
         args.files_node.as_deref(),
+        secrets_policy(args.show_secrets),
     )
     .map_err(plan_error)?;
     let changes = apply::changes(&plan.migration, &layout, &exported);
@@ -224,6 +228,7 @@ pub fn run(args: ApplyArgs, env: &HashMap<String, String>) -> Result<ExitCode, C
         target: target.label.clone(),
         mapping: args.mapping.display().to_string(),
         restart: false,
+        secrets: secrets_policy(args.show_secrets),
     };
     print(&render_text(&plan, &view))?;
     let out_files = args

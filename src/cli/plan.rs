@@ -43,6 +43,18 @@ pub struct PlanArgs {
     pub files_node: Option<String>,
     #[command(flatten)]
     pub contexts: ContextArgs,
+    /// Show secret values in diffs and reports (they are redacted to fingerprints otherwise).
+    #[arg(long)]
+    pub show_secrets: bool,
+}
+
+/// `--show-secrets` as a policy.
+pub fn secrets_policy(show: bool) -> crate::secrets::SecretPolicy {
+    if show {
+        crate::secrets::SecretPolicy::Show
+    } else {
+        crate::secrets::SecretPolicy::Redact
+    }
 }
 
 /// Turns an incomplete plan into the Coverage error, listing every problem.
@@ -123,7 +135,7 @@ pub fn run(args: PlanArgs, env: &HashMap<String, String>) -> Result<ExitCode, Cl
         // Refuse early, before any work is shown, when the destination is taken.
         emit::check_destination(dir).map_err(|e| CliError::new(ErrorKind::Io, e.to_string()))?;
     }
-    let plan = make_plan(
+    let plan = crate::plan::make_plan_with(
         &bundle,
         &tree,
         &target,
@@ -131,6 +143,7 @@ pub fn run(args: PlanArgs, env: &HashMap<String, String>) -> Result<ExitCode, Cl
         &contexts,
         &layout,
         args.files_node.as_deref(),
+        secrets_policy(args.show_secrets),
     )
     .map_err(plan_error)?;
     let view = ViewOptions {
@@ -140,6 +153,7 @@ pub fn run(args: PlanArgs, env: &HashMap<String, String>) -> Result<ExitCode, Cl
         target: target.label.clone(),
         mapping: args.mapping.display().to_string(),
         restart: true,
+        secrets: secrets_policy(args.show_secrets),
     };
     print(&render_text(&plan, &view))?;
     if let Some(dir) = &args.emit {

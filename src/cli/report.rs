@@ -35,6 +35,9 @@ pub struct ReportArgs {
     pub format: ReportFormat,
     #[command(flatten)]
     pub contexts: ContextArgs,
+    /// Show secret values in diffs and reports (they are redacted to fingerprints otherwise).
+    #[arg(long)]
+    pub show_secrets: bool,
 }
 
 pub fn run(args: ReportArgs, env: &HashMap<String, String>) -> Result<ExitCode, CliError> {
@@ -62,6 +65,7 @@ pub fn run(args: ReportArgs, env: &HashMap<String, String>) -> Result<ExitCode, 
         bundle: &tree,
         target: &target.tree,
         in_scope: &in_scope,
+        secrets: super::plan::secrets_policy(args.show_secrets),
     });
     let doc = build(
         &args.bundle.display().to_string(),
