@@ -2,12 +2,11 @@
 //! stderr); without one it exits at once, pointing to `mapping suggest` and `plan`. The
 //! file is written (atomically) only after the final confirmation.
 
-use super::args::{load_mapping, ColorChoice, ContextArgs, TargetArgs};
+use super::args::{load_mapping, ContextArgs, TargetArgs};
 use super::common::open_tree;
-use super::plan::{write_atomic, PlanArgs};
-use super::report::{ReportArgs, ReportFormat};
+use super::plan::PlanArgs;
+use super::report::ReportArgs;
 use crate::error::{CliError, ErrorKind};
-use crate::planview::DiffMode;
 use crate::wizard::ask::{Ask, AskError, Terminal};
 use crate::wizard::{Finish, Inputs};
 use std::collections::HashMap;
@@ -98,18 +97,68 @@ fn ask_error(e: AskError, args: &WizardArgs) -> CliError {
     }
 }
 
+/// Another subcommand's arguments for this bundle and mapping, built by clap itself so
+/// that every flag not given keeps its documented default (target and contexts are
+/// copied over afterwards).
+fn parse_args<T: clap::Args + clap::FromArgMatches>(
+    name: &'static str,
+    args: &WizardArgs,
+    extra: &[&str],
+) -> Result<T, CliError> {
+    let cmd = T::augment_args(clap::Command::new(name));
+    let mut argv: Vec<std::ffi::OsString> = vec![name.into(), args.bundle.clone().into()];
+    argv.push("--mapping".into());
+    argv.push(args.mapping_out.clone().into());
+    argv.extend(extra.iter().map(Into::into));
+    cmd.try_get_matches_from(argv)
+        .and_then(|m| T::from_arg_matches(&m))
+        .map_err(|e| CliError::new(ErrorKind::Internal, format!("running {name}: {e}")))
+}
+
+/// Writes the mapping all at once: a temporary file in the same folder, renamed over
+/// the destination, so an interruption leaves either the old file or the new one. Unlike
+/// a temporary file's private mode, the result gets the old file's mode, or the usual
+/// mode for a new file (0666 less the umask): a mapping file holds no secret.
+fn write_mapping(path: &Path, bytes: &[u8]) -> Result<(), CliError> {
+    use std::io::Write;
+    let err = |e: std::io::Error| {
+        CliError::new(ErrorKind::Io, format!("writing {}: {e}", path.display()))
+    };
+    let parent = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(".dh-migrate-mapping-");
+    #[cfg(unix)]
+    let mode = {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::Permissions::from_mode(
+            std::fs::metadata(path).map_or(0o666, |m| m.permissions().mode() & 0o7777),
+        )
+    };
+    #[cfg(unix)]
+    builder.permissions(mode);
+    let mut tmp = builder.tempfile_in(&parent).map_err(err)?;
+    tmp.write_all(bytes).map_err(err)?;
+    tmp.as_file().sync_all().map_err(err)?;
+    tmp.persist(path).map_err(|e| err(e.error))?;
+    Ok(())
+}
+
 pub fn run(args: WizardArgs, env: &HashMap<String, String>) -> Result<ExitCode, CliError> {
     // Checked first: without a terminal nothing else is worth doing.
     if !std::io::stdin().is_terminal() || !std::io::stderr().is_terminal() {
         return Err(no_terminal(&args));
     }
-    let existing = if args.mapping_out.exists() {
-        Some(load_mapping(&args.mapping_out).map_err(|e| {
-            e.hint("fix the file, or give another --mapping-out to start afresh")
-        })?)
-    } else {
-        None
-    };
+    let existing =
+        if args.mapping_out.exists() {
+            Some(load_mapping(&args.mapping_out).map_err(|e| {
+                e.hint("fix the file, or give another --mapping-out to start afresh")
+            })?)
+        } else {
+            None
+        };
     let contexts = args.contexts.load()?;
     let layout = args.target.etcd.layout()?;
     let (bundle, tree) = open_tree(&args.bundle)?;
@@ -143,7 +192,7 @@ pub fn run(args: WizardArgs, env: &HashMap<String, String>) -> Result<ExitCode, 
         );
         return Ok(ExitCode::SUCCESS);
     }
-    write_atomic(&args.mapping_out, text.as_bytes())?;
+    write_mapping(&args.mapping_out, text.as_bytes())?;
     let (bundle_w, target_w, out_w) = (
         shell_word(&args.bundle),
         target_flags(&args.target),
@@ -157,41 +206,26 @@ pub fn run(args: WizardArgs, env: &HashMap<String, String>) -> Result<ExitCode, 
     );
     let items = vec![
         "nothing now (the commands are above)".to_string(),
-        format!("run plan now (summary only): {plan_cmd} --diff none"),
-        format!("run report now: {report_cmd}"),
+        "run plan now (the summary, no diffs)".to_string(),
+        "run report now".to_string(),
     ];
     let next = term
         .select("Run one now?", &items, 0)
         .map_err(|e| ask_error(e, &args))?;
     match next {
-        1 => super::plan::run(
-            PlanArgs {
-                bundle: args.bundle.clone(),
-                target: args.target.clone(),
-                mapping: args.mapping_out.clone(),
-                emit: None,
-                out: None,
-                dry_run: false,
-                diff: DiffMode::None,
-                color: ColorChoice::Auto,
-                files_node: None,
-                contexts: args.contexts.clone(),
-            },
-            env,
-        )
-        .map(|_| ExitCode::SUCCESS),
-        2 => super::report::run(
-            ReportArgs {
-                bundle: args.bundle.clone(),
-                target: args.target.clone(),
-                mapping: Some(args.mapping_out.clone()),
-                format: ReportFormat::Text,
-                contexts: args.contexts.clone(),
-            },
-            env,
-        )
-        // The mapping was written: the report's "differences" status is no failure.
-        .map(|_| ExitCode::SUCCESS),
+        1 => {
+            let mut plan: PlanArgs = parse_args("plan", &args, &["--diff", "none"])?;
+            plan.target = args.target.clone();
+            plan.contexts = args.contexts.clone();
+            super::plan::run(plan, env).map(|_| ExitCode::SUCCESS)
+        }
+        2 => {
+            let mut report: ReportArgs = parse_args("report", &args, &[])?;
+            report.target = args.target.clone();
+            report.contexts = args.contexts.clone();
+            // The mapping was written: the report's "differences" status is no failure.
+            super::report::run(report, env).map(|_| ExitCode::SUCCESS)
+        }
         _ => Ok(ExitCode::SUCCESS),
     }
 }

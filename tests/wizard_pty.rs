@@ -1,0 +1,427 @@
+//! `dh-migrate wizard` driven through a real pseudo-terminal (expectrl), in a temp dir
+//! with a cleared environment: a complete session whose mapping file is checked in full
+//! and then planned; a resumed session reproducing a file by pressing Enter; invalid host
+//! and role input refused and asked again; Ctrl-C and "quit" leaving nothing written; and
+//! no terminal at all (exit 14 with the non-interactive commands as hints).
+
+use expectrl::process::unix::{Signal, WaitStatus};
+use expectrl::session::OsSession;
+use expectrl::{Eof, Expect, Session};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+const ENTER: &str = "\r";
+const UP: &str = "\x1b[A";
+const DOWN: &str = "\x1b[B";
+const BACKSPACE: &str = "\x7f";
+const CTRL_C: &str = "\x03";
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures")
+}
+
+fn bundle() -> String {
+    fixtures().join("old-cluster").display().to_string()
+}
+
+fn target() -> String {
+    fixtures().join("new-cluster").display().to_string()
+}
+
+/// The wizard on the fixtures, in `dir`, inside a pseudo-terminal.
+fn spawn(dir: &Path, extra: &[&str]) -> OsSession {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_dh-migrate"));
+    cmd.args(["wizard", &bundle(), "--target", &target()])
+        .args(extra)
+        .current_dir(dir)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", dir)
+        .env("TERM", "xterm-256color");
+    let mut p = Session::spawn(cmd).unwrap();
+    p.get_process_mut().set_window_size(120, 40).unwrap();
+    p.set_expect_timeout(Some(Duration::from_secs(20)));
+    p
+}
+
+/// Waits for `text` on the terminal, failing with what was seen so far.
+fn expect(p: &mut OsSession, text: &str) {
+    if let Err(e) = p.expect(text) {
+        panic!("waiting for {text:?}: {e}");
+    }
+}
+
+/// Waits for the question about `name` (number `k` of 8), then sends `keys`.
+fn answer(p: &mut OsSession, k: usize, name: &str, keys: &str) {
+    expect(p, &format!("[{k}/8] {name}"));
+    expect(p, &format!("{name} becomes"));
+    p.send(keys).unwrap();
+}
+
+fn exit_code(p: &OsSession) -> WaitStatus {
+    p.get_process().wait().unwrap()
+}
+
+fn files_in(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+/// What the complete session below must write, by hand: the fixture suggestions'
+/// evidence (see fixtures/README.md: which old node is which new node and why), the
+/// answers given, and a note on every answer that departs from its suggestion.
+fn expected_mapping() -> String {
+    format!(
+        "\
+# dh-migrate mapping file, written by `dh-migrate wizard`
+# bundle: {bundle}
+# target: {target}
+# Run the wizard again with --mapping-out pointing to this file to change an answer.
+version: 1
+hosts:
+  # evidence: cluster.cnf: node #1 with role infra on both sides -> infra-a.new.example.com (infra)
+  # evidence: cluster.cnf: node #1 with role etcd on both sides -> infra-a.new.example.com (etcd)
+  # evidence: iris-endpoints.prop: same key configuration.server.host -> infra-a.new.example.com (infra)
+  # evidence: iris-endpoints.prop: same key authentication.server.host -> infra-a.new.example.com (infra)
+  # evidence: iris-endpoints.prop: same key db.acl.write.server.host -> infra-a.new.example.com (infra)
+  # evidence: iris-endpoints.prop: same key iris.controller.host -> infra-a.new.example.com (infra)
+  # ... and 10 more piece(s) of evidence
+  dh-infra-1.old.example.com: infra-a.new.example.com
+  # evidence: cluster.cnf: node #1 with role query on both sides -> query-a.new.example.com (query)
+  # evidence: cluster.cnf: node #1 with role dis on both sides -> ingest-a.new.example.com (dis)
+  # evidence: iris-endpoints.prop: same key dis.host.db_dis -> ingest-a.new.example.com (dis)
+  # evidence: iris-endpoints.prop: same key query.server.host.1 -> query-a.new.example.com (query)
+  # evidence: dis/Ingester1.yaml: same path endpoint.host -> ingest-a.new.example.com (dis)
+  dh-query-1.old.example.com:
+    default: query-a.new.example.com
+    roles:
+      dis: ingest-a.new.example.com
+  # evidence: cluster.cnf: node #2 with role query on both sides -> query-b.new.example.com (query)
+  # evidence: iris-endpoints.prop: same key query.server.host.2 -> query-b.new.example.com (query)
+  # answered in the wizard; the suggestion was: query-b.new.example.com
+  dh-query-2.old.example.com: query-z.new.example.com
+  # evidence: cluster.cnf: node #3 with role query on both sides -> query-c.new.example.com (query)
+  # evidence: cluster.cnf: node #1 with role merge on both sides -> query-c.new.example.com (merge)
+  # evidence: iris-endpoints.prop: same key merge.server.host.1 -> query-c.new.example.com (merge)
+  # evidence: iris-endpoints.prop: same key query.server.host.3 -> query-c.new.example.com (query)
+  dh-query-10.old.example.com: query-c.new.example.com
+  # evidence: cluster.cnf: node #1 with role infra on both sides -> 10.20.0.11 (infra)
+  # evidence: cluster.cnf: node #1 with role etcd on both sides -> 10.20.0.11 (etcd)
+  # evidence: iris-endpoints.prop: same key infra.ip.1 -> 10.20.0.11 (infra)
+  # evidence: iris-endpoints.prop: same key etcd.endpoints -> 10.20.0.11 (etcd)
+  # evidence: iris-environment.prop: same key etcd.client.endpoints -> 10.20.0.11 (etcd)
+  10.1.2.11: 10.20.0.11
+  # evidence: cluster.cnf: node #1 with role query on both sides -> 10.20.0.21 (query)
+  # evidence: cluster.cnf: node #1 with role dis on both sides -> 10.20.0.31 (dis)
+  # evidence: iris-endpoints.prop: same key dis.ip.db_dis -> 10.20.0.31 (dis)
+  # evidence: iris-endpoints.prop: same key query.server.ip.1 -> 10.20.0.21 (query)
+  10.1.2.21:
+    default: 10.20.0.21
+    roles:
+      dis: 10.20.0.31
+  # evidence: cluster.cnf: node #3 with role query on both sides -> 10.20.0.23 (query)
+  # evidence: cluster.cnf: node #1 with role merge on both sides -> 10.20.0.23 (merge)
+  # evidence: iris-endpoints.prop: same key query.server.ip.3 -> 10.20.0.23 (query)
+  # answered in the wizard; the suggestion was: 10.20.0.23
+  10.1.2.30: 10.20.0.11
+keep:
+  # 10.1.2.22: kept as it is (answered in the wizard)
+  - 10.1.2.22
+",
+        bundle = bundle(),
+        target = target()
+    )
+}
+
+#[test]
+fn complete_session_writes_the_mapping_and_plan_accepts_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut p = spawn(dir.path(), &[]);
+    // The summary: old nodes with roles and reference counts, new nodes with roles.
+    expect(&mut p, "old nodes (4):");
+    expect(
+        &mut p,
+        "dh-query-1.old.example.com       10.1.2.21       query, dis       40 reference(s)",
+    );
+    expect(&mut p, "New cluster");
+    expect(
+        &mut p,
+        "ingest-a.new.example.com         10.20.0.31      dis",
+    );
+    // 1: the suggestion, with its evidence shown, and the preview of the answer.
+    expect(&mut p, "[1/8] dh-infra-1.old.example.com");
+    expect(&mut p, "suggested: infra-a.new.example.com");
+    expect(
+        &mut p,
+        "evidence: cluster.cnf: node #1 with role infra on both sides",
+    );
+    expect(&mut p, "dh-infra-1.old.example.com becomes");
+    p.send(ENTER).unwrap();
+    expect(&mut p, "config/props/iris-common.prop:25");
+    expect(
+        &mut p,
+        "- configuration.client.host=dh-infra-1.old.example.com",
+    );
+    expect(
+        &mut p,
+        "+ configuration.client.host=infra-a.new.example.com",
+    );
+    // 2: split by role, accepting the pre-filled default, role list and role host.
+    answer(&mut p, 2, "dh-query-1.old.example.com", UP);
+    p.send(ENTER).unwrap();
+    expect(&mut p, "default (places without a role; empty: none)");
+    p.send(ENTER).unwrap();
+    expect(&mut p, "roles that go elsewhere");
+    p.send(ENTER).unwrap();
+    expect(&mut p, "new host for role dis");
+    p.send(ENTER).unwrap();
+    // The preview shows both values of the split.
+    expect(
+        &mut p,
+        "+ RemoteQueryDispatcherParameters.hosts=query-a.new.example.com,",
+    );
+    expect(&mut p, "+ DataImportServer.host=ingest-a.new.example.com");
+    // 3: another host, typed.
+    answer(
+        &mut p,
+        3,
+        "dh-query-2.old.example.com",
+        &format!("{UP}{UP}{UP}"),
+    );
+    p.send(ENTER).unwrap();
+    expect(&mut p, "new host for dh-query-2.old.example.com");
+    p.send("query-z.new.example.com\r").unwrap();
+    expect(
+        &mut p,
+        "+ \"jdbc:postgresql://query-z.new.example.com:5432/analytics",
+    );
+    answer(&mut p, 4, "dh-query-10.old.example.com", ENTER);
+    answer(&mut p, 5, "10.1.2.11", ENTER);
+    answer(&mut p, 6, "10.1.2.21", ENTER);
+    // 7: keep it as it is.
+    answer(&mut p, 7, "10.1.2.22", &format!("{UP}{UP}"));
+    p.send(ENTER).unwrap();
+    // 8: the second host in the list instead of the suggestion.
+    answer(&mut p, 8, "10.1.2.30", DOWN);
+    p.send(ENTER).unwrap();
+    // Coverage and the plan summary, then the final confirmation.
+    expect(&mut p, "Coverage");
+    expect(&mut p, "reference(s) resolved, 0 unresolved");
+    expect(&mut p, "Plan summary");
+    expect(&mut p, "Save the mapping?");
+    assert!(
+        files_in(dir.path()).is_empty(),
+        "nothing is written before the confirmation"
+    );
+    p.send(ENTER).unwrap();
+    expect(&mut p, "wrote mapping.yaml");
+    expect(&mut p, "Run one now?");
+    p.send(ENTER).unwrap();
+    p.expect(Eof).unwrap();
+    assert_eq!(exit_code(&p), WaitStatus::Exited(p.get_process().pid(), 0));
+
+    assert_eq!(files_in(dir.path()), vec!["mapping.yaml".to_string()]);
+    let written = std::fs::read_to_string(dir.path().join("mapping.yaml")).unwrap();
+    assert_eq!(written, expected_mapping());
+
+    let out = assert_cmd::Command::cargo_bin("dh-migrate")
+        .unwrap()
+        .args([
+            "plan",
+            &bundle(),
+            "--target",
+            &target(),
+            "--mapping",
+            "mapping.yaml",
+            "--diff",
+            "none",
+        ])
+        .current_dir(dir.path())
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "plan: {stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("Summary"), "{stdout}");
+}
+
+#[test]
+fn resumed_session_reproduces_the_existing_file_by_pressing_enter() {
+    let dir = tempfile::tempdir().unwrap();
+    // The complete session's file, plus a kept host the wizard never asks about.
+    let seed = format!("{}  - ldap.corp.example.com\n", expected_mapping());
+    std::fs::write(dir.path().join("answers.yaml"), &seed).unwrap();
+    let mut p = spawn(dir.path(), &["--mapping-out", "answers.yaml"]);
+    expect(&mut p, "Answers from answers.yaml are pre-selected");
+    for (k, name) in [
+        "dh-infra-1.old.example.com",
+        "dh-query-1.old.example.com",
+        "dh-query-2.old.example.com",
+        "dh-query-10.old.example.com",
+        "10.1.2.11",
+        "10.1.2.21",
+        "10.1.2.22",
+        "10.1.2.30",
+    ]
+    .iter()
+    .enumerate()
+    {
+        answer(&mut p, k + 1, name, ENTER);
+        if *name == "dh-query-2.old.example.com" {
+            // A typed answer comes back as the editable text of "type another host".
+            expect(&mut p, "new host for dh-query-2.old.example.com");
+            expect(&mut p, "query-z.new.example.com");
+            p.send(ENTER).unwrap();
+        }
+    }
+    expect(&mut p, "Save the mapping?");
+    p.send(ENTER).unwrap();
+    expect(&mut p, "wrote answers.yaml");
+    // Offered next: plan runs (through the library) on the file just written.
+    expect(&mut p, "Run one now?");
+    p.send(DOWN).unwrap();
+    p.send(ENTER).unwrap();
+    expect(&mut p, "Mapping: answers.yaml");
+    expect(&mut p, "references rewritten");
+    p.expect(Eof).unwrap();
+    assert_eq!(exit_code(&p), WaitStatus::Exited(p.get_process().pid(), 0));
+    assert_eq!(files_in(dir.path()), vec!["answers.yaml".to_string()]);
+    let written = std::fs::read_to_string(dir.path().join("answers.yaml")).unwrap();
+    assert_eq!(written, seed);
+}
+
+#[test]
+fn invalid_host_and_role_are_refused_and_asked_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut p = spawn(dir.path(), &[]);
+    // "type another host" is third from the end.
+    answer(
+        &mut p,
+        1,
+        "dh-infra-1.old.example.com",
+        &format!("{UP}{UP}{UP}"),
+    );
+    p.send(ENTER).unwrap();
+    expect(&mut p, "new host for dh-infra-1.old.example.com");
+    p.send("not a host!\r").unwrap();
+    expect(
+        &mut p,
+        "`not a host!` is not a host name or an IPv4 address",
+    );
+    expect(&mut p, "new host for dh-infra-1.old.example.com");
+    p.send("infra-b.new.example.com\r").unwrap();
+    expect(
+        &mut p,
+        "+ configuration.client.host=infra-b.new.example.com",
+    );
+    // A split with an unknown role: refused, then the pre-filled list is accepted.
+    answer(&mut p, 2, "dh-query-1.old.example.com", UP);
+    p.send(ENTER).unwrap();
+    expect(&mut p, "default (places without a role; empty: none)");
+    p.send(ENTER).unwrap();
+    expect(&mut p, "roles that go elsewhere");
+    p.send(format!("{BACKSPACE}{BACKSPACE}{BACKSPACE}ingest\r"))
+        .unwrap();
+    expect(
+        &mut p,
+        "unknown role `ingest`: expected one of infra, query, merge, dis, etcd",
+    );
+    expect(&mut p, "roles that go elsewhere");
+    p.send(ENTER).unwrap();
+    expect(&mut p, "new host for role dis");
+    p.send(ENTER).unwrap();
+    expect(&mut p, "[3/8] dh-query-2.old.example.com");
+    p.send(CTRL_C).unwrap();
+    p.expect(Eof).unwrap();
+    assert_eq!(
+        exit_code(&p),
+        WaitStatus::Signaled(p.get_process().pid(), Signal::SIGINT, false)
+    );
+    assert!(files_in(dir.path()).is_empty());
+}
+
+#[test]
+fn ctrl_c_at_the_final_confirmation_leaves_no_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut p = spawn(dir.path(), &[]);
+    for (k, name) in [
+        "dh-infra-1.old.example.com",
+        "dh-query-1.old.example.com",
+        "dh-query-2.old.example.com",
+        "dh-query-10.old.example.com",
+        "10.1.2.11",
+        "10.1.2.21",
+        "10.1.2.22",
+        "10.1.2.30",
+    ]
+    .iter()
+    .enumerate()
+    {
+        answer(&mut p, k + 1, name, ENTER);
+    }
+    expect(&mut p, "Save the mapping?");
+    p.send(CTRL_C).unwrap();
+    p.expect(Eof).unwrap();
+    assert_eq!(
+        exit_code(&p),
+        WaitStatus::Signaled(p.get_process().pid(), Signal::SIGINT, false)
+    );
+    assert!(
+        files_in(dir.path()).is_empty(),
+        "{:?}",
+        files_in(dir.path())
+    );
+}
+
+#[test]
+fn quitting_without_writing_exits_12_and_leaves_no_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut p = spawn(dir.path(), &[]);
+    for k in 1..=8 {
+        expect(&mut p, &format!("[{k}/8] "));
+        expect(&mut p, " becomes");
+        p.send(ENTER).unwrap();
+    }
+    expect(&mut p, "Save the mapping?");
+    p.send(UP).unwrap();
+    p.send(ENTER).unwrap();
+    expect(&mut p, "quit without writing; nothing was written");
+    p.expect(Eof).unwrap();
+    assert_eq!(exit_code(&p), WaitStatus::Exited(p.get_process().pid(), 12));
+    assert!(files_in(dir.path()).is_empty());
+}
+
+#[test]
+fn without_a_terminal_it_exits_14_with_the_non_interactive_commands() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_dh-migrate"));
+    cmd.args(["wizard", "old", "--target", "new"])
+        .current_dir(dir.path())
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", dir.path())
+        .stdin(std::process::Stdio::null());
+    let out = assert_cmd::Command::from_std(cmd).output().unwrap();
+    assert_eq!(out.status.code(), Some(14));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "\
+error: the wizard needs a terminal (stdin and stderr must both be one); nothing was written
+  hint: without a terminal, draft the mapping with: dh-migrate mapping suggest old --target new > mapping.yaml
+  hint: then review it and run: dh-migrate plan old --target new --mapping mapping.yaml
+"
+    );
+    assert!(files_in(dir.path()).is_empty());
+}
