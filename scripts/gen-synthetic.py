@@ -435,14 +435,15 @@ def routing_yaml(nodes, dis_names, new):
         host = n.dis_fqdn_new() if new else n.fqdn
         out.append(f"  # Main DIS number {k + 1}.")
         out.append(f"  {name}:")
-        out.append("    <<: *dis-base")
+        # A map has one `<<` key; several merge sources go in one list.
+        out.append("    <<: [*dis-base, *default-dis-ports]" if k % 3 == 2 else "    <<: *dis-base")
         if k % 3 == 0:
             out += [f"    host: *{dis_anchor(n)}", "    tailerPort: 22021", "    tableDataPort: 22015"]
         elif k % 3 == 1:
             out += ["    endpoint:", f"      host: *{dis_anchor(n)}", "      tailerPort: 22121",
                     "      tableDataPort: 22115"]
         else:
-            out += [f'    host: "{host}"', "    <<: *default-dis-ports"]
+            out += [f'    host: "{host}"']
     out += [
         "",
         "tableDataServices:",

@@ -1,0 +1,48 @@
+//! The baseline for the apply benchmark (scripts/bench-apply.sh): the same keys and values
+//! written the plainest way that still respects etcd's limits — a minimal loop of
+//! 128-operation transactions with etcd-client, no guards, no plan, no record.
+//!
+//! Usage: raw_txn_baseline ENDPOINT TREE_DIR
+//! Every file of TREE_DIR (a `plan --emit` output) that the default etcd layout maps to a
+//! key is put at that key. Prints the number of keys and the seconds spent writing.
+
+use dh_migrate::layout::Layout;
+use etcd_client::{Client, Txn, TxnOp};
+use std::path::Path;
+use std::time::Instant;
+
+fn files(dir: &Path, root: &Path, out: &mut Vec<(String, Vec<u8>)>) -> std::io::Result<()> {
+    for e in std::fs::read_dir(dir)? {
+        let p = e?.path();
+        if p.is_dir() {
+            files(&p, root, out)?;
+        } else {
+            let rel = p.strip_prefix(root).unwrap_or(&p).to_string_lossy().replace('\\', "/");
+            out.push((rel, std::fs::read(&p)?));
+        }
+    }
+    Ok(())
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args: Vec<String> = std::env::args().collect();
+    let [_, endpoint, tree] = args.as_slice() else {
+        return Err("usage: raw_txn_baseline ENDPOINT TREE_DIR".into());
+    };
+    let layout = Layout::builtin();
+    let mut all = Vec::new();
+    files(Path::new(tree), Path::new(tree), &mut all)?;
+    let kvs: Vec<(String, Vec<u8>)> = all
+        .into_iter()
+        .filter_map(|(p, v)| layout.key_for(&p).map(|(k, _)| (k, v)))
+        .collect();
+    let start = Instant::now();
+    let mut client = Client::connect([endpoint.as_str()], None).await?;
+    for chunk in kvs.chunks(128) {
+        let ops: Vec<TxnOp> = chunk.iter().map(|(k, v)| TxnOp::put(k.as_str(), v.clone(), None)).collect();
+        client.txn(Txn::new().and_then(ops)).await?;
+    }
+    println!("{} {:.3}", kvs.len(), start.elapsed().as_secs_f64());
+    Ok(())
+}
