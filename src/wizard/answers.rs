@@ -154,18 +154,16 @@ impl Book {
                     ));
                     continue;
                 }
-                Some(a) => {
-                    if Some(a) != self.suggested_answer(s).as_ref() {
-                        comments.push(match &s.target {
-                            Some(t) => format!(
-                                "answered in the wizard; the suggestion was: {}",
-                                Answer::from_draft(t).describe()
-                            ),
-                            None => "answered in the wizard".into(),
-                        });
-                    }
+                Some(a) if Some(a) != self.suggested_answer(s).as_ref() => {
+                    comments.push(match &s.target {
+                        Some(t) => format!(
+                            "answered in the wizard; the suggestion was: {}",
+                            Answer::from_draft(t).describe()
+                        ),
+                        None => "answered in the wizard".into(),
+                    });
                 }
-                None => {}
+                _ => {}
             }
             hosts.push(DraftHost {
                 old: s.old.clone(),

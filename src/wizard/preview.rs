@@ -164,13 +164,11 @@ fn clip(line: &str, s: usize, e: usize) -> String {
         start -= 1;
     }
     let mut end = start;
-    let mut n = 0;
-    for (i, c) in body[start..].char_indices() {
+    for (n, (i, c)) in body[start..].char_indices().enumerate() {
         if n >= WIDTH && start + i >= e {
             break;
         }
         end = start + i + c.len_utf8();
-        n += 1;
     }
     format!(
         "{}{}{}",
