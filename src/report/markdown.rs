@@ -1,7 +1,204 @@
-//! The report as Markdown (placeholder until the renderer lands: the text rendering).
+//! The report as Markdown (GitHub-flavoured): a title, the result, the counts per class,
+//! then per file a heading with its status, a table of its differences and its unified
+//! diff in a `diff` fence. Meant for tickets, pull requests and runbooks.
+//!
+//! Every value from the document is written so that it cannot change the page's
+//! structure: table cells hold values in code spans (no Markdown or HTML inside them is
+//! interpreted), `|` is escaped, the code-span and fence delimiters are made longer than
+//! any backtick run in the value, and control characters become visible escapes.
 
-use super::ReportDoc;
+use super::{status_words, FileReport, ReportDoc, CLASSES};
+use crate::compare::Difference;
+use crate::text::escape_for_terminal;
+use std::fmt::Write;
 
 pub fn render(doc: &ReportDoc) -> String {
-    super::text::render(doc)
+    let mut o = String::new();
+    let _ = writeln!(o, "# dh-migrate report\n");
+    let _ = writeln!(o, "- **Bundle:** {}", code(&doc.bundle));
+    let _ = writeln!(o, "- **Target:** {}", code(&doc.target));
+    match &doc.mapping {
+        Some(m) => {
+            let _ = writeln!(
+                o,
+                "- **Mapping:** {} ({} reference(s) rewritten)",
+                code(m),
+                doc.summary.references_rewritten
+            );
+        }
+        None => {
+            let _ = writeln!(
+                o,
+                "- **Mapping:** none (the bundle is compared as backed up)"
+            );
+        }
+    }
+    let s = &doc.summary;
+    if s.clean {
+        let _ = writeln!(
+            o,
+            "\n**Result: no differences.** Applying would change nothing in the new cluster.\n"
+        );
+    } else {
+        let _ = writeln!(
+            o,
+            "\n**Result: differences.** Applying would change {} file(s) and add {}.\n",
+            s.files_changed, s.files_only_in_bundle
+        );
+    }
+
+    let _ = writeln!(o, "| class | differences |\n|---|---:|");
+    for c in CLASSES {
+        let n = doc
+            .files
+            .iter()
+            .flat_map(|f| &f.file.differences)
+            .filter(|d| d.class == c)
+            .count();
+        let _ = writeln!(o, "| {} | {n} |", c.title());
+    }
+    let _ = writeln!(
+        o,
+        "\nFiles: {} changed, {} only in the bundle, {} only in the new cluster, {} installer-owned.",
+        s.files_changed, s.files_only_in_bundle, s.files_only_in_target, s.installer_owned
+    );
+
+    if !doc.files.is_empty() {
+        let _ = writeln!(o, "\n## Files");
+    }
+    for f in &doc.files {
+        file_section(&mut o, f);
+    }
+    o
+}
+
+fn file_section(o: &mut String, f: &FileReport) {
+    let _ = writeln!(
+        o,
+        "\n### {} ({})\n",
+        code(&f.file.path),
+        status_words(f.file.status)
+    );
+    // Whole-file differences carry no values: a sentence says it; items go in a table.
+    for d in f.file.differences.iter().filter(|d| d.item.is_none()) {
+        let secret = if d.secret {
+            " (secret: fingerprints only)"
+        } else {
+            ""
+        };
+        let _ = writeln!(o, "Whole file: {}{secret}.", d.class.title());
+    }
+    let items: Vec<&Difference> = f
+        .file
+        .differences
+        .iter()
+        .filter(|d| d.item.is_some())
+        .collect();
+    if !items.is_empty() {
+        if items.len() < f.file.differences.len() {
+            o.push('\n');
+        }
+        let _ = writeln!(
+            o,
+            "| class | item | bundle | migrated | target | line |\n|---|---|---|---|---|---|"
+        );
+        for d in items {
+            difference_row(o, d);
+        }
+    }
+    if let Some(diff) = &f.diff {
+        let body: String = diff
+            .lines()
+            .map(|l| format!("{}\n", escape_for_terminal(l)))
+            .collect();
+        let fence = "`".repeat((longest_backtick_run(&body) + 1).max(3));
+        let _ = writeln!(o, "\n{fence}diff\n{body}{fence}");
+    }
+}
+
+fn difference_row(o: &mut String, d: &Difference) {
+    let item = code(d.item.as_deref().unwrap_or_default());
+    let item = if d.secret {
+        format!("{item} *(secret: fingerprints only)*")
+    } else {
+        item
+    };
+    // The bundle value matters only where the mapping rewrote it; repeating it next to an
+    // identical migrated value would only add noise.
+    let bundle = match (&d.bundle, &d.migrated) {
+        (Some(b), Some(m)) if b == m => "*(as migrated)*".to_string(),
+        (b, _) => cell(b.as_deref()),
+    };
+    let line = match (d.line, d.target_line) {
+        (Some(l), Some(t)) => format!("{l} (target {t})"),
+        (Some(l), None) => l.to_string(),
+        (None, Some(t)) => format!("target {t}"),
+        (None, None) => String::new(),
+    };
+    let _ = writeln!(
+        o,
+        "| {} | {} | {} | {} | {} | {} |",
+        d.class.title(),
+        item,
+        bundle,
+        cell(d.migrated.as_deref()),
+        cell(d.target.as_deref()),
+        line
+    );
+}
+
+/// A value in a table cell: a code span, or a word for an absent or empty value.
+fn cell(v: Option<&str>) -> String {
+    match v {
+        None => "—".to_string(),
+        Some("") => "*(empty)*".to_string(),
+        Some(v) => code(v),
+    }
+}
+
+/// `v` as an inline code span that holds it literally: control characters made visible,
+/// `|` escaped (GitHub tables split cells on it even inside code spans), and a backtick
+/// delimiter longer than any backtick run inside.
+fn code(v: &str) -> String {
+    let v = escape_for_terminal(v).replace('|', "\\|");
+    let ticks = "`".repeat(longest_backtick_run(&v) + 1);
+    // A space on each side keeps a leading or trailing backtick apart from the delimiter;
+    // CommonMark strips exactly one such space from each side.
+    let spaced = v.starts_with(' ') && v.ends_with(' ') && !v.trim().is_empty();
+    let pad = if v.starts_with('`') || v.ends_with('`') || spaced {
+        " "
+    } else {
+        ""
+    };
+    format!("{ticks}{pad}{v}{pad}{ticks}")
+}
+
+fn longest_backtick_run(s: &str) -> usize {
+    let (mut best, mut run) = (0, 0);
+    for c in s.chars() {
+        if c == '`' {
+            run += 1;
+            best = best.max(run);
+        } else {
+            run = 0;
+        }
+    }
+    best
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{code, longest_backtick_run};
+
+    #[test]
+    fn code_spans_hold_pipes_backticks_and_controls_literally() {
+        assert_eq!(code("plain"), "`plain`");
+        assert_eq!(code("a|b"), "`a\\|b`");
+        assert_eq!(code("x `y` z"), "``x `y` z``");
+        assert_eq!(code("`edge"), "`` `edge ``");
+        assert_eq!(code("two\nlines"), "`two\\nlines`");
+        assert_eq!(code("  padded  "), "`   padded   `");
+        assert_eq!(code("   "), "`   `");
+        assert_eq!(longest_backtick_run("a```b``"), 3);
+    }
 }
