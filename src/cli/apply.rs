@@ -10,7 +10,7 @@ use crate::bundle::Bundle;
 use crate::emit::{self, OutFile};
 use crate::error::{CliError, ErrorKind};
 use crate::etcd::RealEtcd;
-use crate::plan::{make_plan, Plan, Target};
+use crate::plan::{make_plan_with, Plan, Target};
 use crate::planfile::{sha256_hex, PlanFile};
 use crate::planview::{render_text, DiffMode, ViewOptions};
 use std::collections::HashMap;
@@ -209,7 +209,7 @@ pub fn run(args: ApplyArgs, env: &HashMap<String, String>) -> Result<ExitCode, C
                 .hint("make a new plan")
             })?;
     }
-    let plan = crate::plan::make_plan_with(
+    let plan = make_plan_with(
         &bundle,
         &tree,
         &target,

@@ -123,6 +123,15 @@ impl TargetArgs {
 
     fn load_config(&self, env: &HashMap<String, String>) -> Result<Target, CliError> {
         if let Some(dir) = &self.target {
+            if !dir.is_dir() {
+                return Err(CliError::new(
+                    ErrorKind::Target,
+                    format!(
+                        "target {} is not a directory (a new-cluster export in the bundle layout)",
+                        dir.display()
+                    ),
+                ));
+            }
             let (_, tree) = open_tree(dir).map_err(|e| {
                 let kind = if e.kind == ErrorKind::Parse {
                     ErrorKind::Parse

@@ -6,7 +6,7 @@ use super::args::{load_mapping, ColorChoice, ContextArgs, TargetArgs};
 use super::common::{open_tree, print, to_json};
 use crate::emit::{self, OutFile};
 use crate::error::{CliError, ErrorKind};
-use crate::plan::{make_plan, Plan, PlanError};
+use crate::plan::{make_plan_with, Plan, PlanError};
 use crate::planfile::{sha256_hex, PlanFile, PlanItem, SCHEMA};
 use crate::planview::{render_text, DiffMode, ViewOptions};
 use std::collections::HashMap;
@@ -135,7 +135,7 @@ pub fn run(args: PlanArgs, env: &HashMap<String, String>) -> Result<ExitCode, Cl
         // Refuse early, before any work is shown, when the destination is taken.
         emit::check_destination(dir).map_err(|e| CliError::new(ErrorKind::Io, e.to_string()))?;
     }
-    let plan = crate::plan::make_plan_with(
+    let plan = make_plan_with(
         &bundle,
         &tree,
         &target,

@@ -66,6 +66,8 @@ pub struct HostRule {
 pub struct KeepRule {
     pub host: String,
     pub line: usize,
+    /// Byte offset of the entry in the mapping file, for messages.
+    pub offset: usize,
 }
 
 /// A validated mapping file.
@@ -362,6 +364,7 @@ impl Mapping {
                         mapping.keep.push(KeepRule {
                             host,
                             line: r.line(kat),
+                            offset: kat,
                         });
                     }
                 }
@@ -381,7 +384,7 @@ impl Mapping {
         }
         for k in &mapping.keep {
             if let Some(h) = mapping.rule(&k.host) {
-                let kat = r.lines.line_start(k.line).unwrap_or(0);
+                let kat = k.offset;
                 return Err(r.err(
                     kat,
                     MappingErrorKind::KeptAndMapped {

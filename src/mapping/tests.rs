@@ -116,7 +116,7 @@ fn a_node_with_roles_needs_a_default_or_a_role() {
 fn kept_and_mapped_is_a_contradiction() {
     let (pos, kind) =
         err("version: 1\nhosts:\n  a.example.com: b.example.com\nkeep:\n  - a.example.com\n");
-    assert_eq!(pos, "5:1");
+    assert_eq!(pos, "5:5");
     assert_eq!(
         kind,
         MappingErrorKind::KeptAndMapped {
