@@ -298,6 +298,45 @@ fn run_etcdctl(
     user: Option<&str>,
     args: &[&str],
 ) -> Output {
+    etcdctl_command(endpoints, tls, user, args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run /usr/bin/etcdctl")
+}
+
+/// Like [`run_etcdctl`], with `input` on stdin: `etcdctl put KEY` reads the value from
+/// stdin when none is given, which keeps arbitrary bytes (trailing newlines, a leading
+/// `-`) exactly as they are.
+fn run_etcdctl_input(
+    endpoints: &[String],
+    tls: Option<&TlsFiles>,
+    user: Option<&str>,
+    args: &[&str],
+    input: &[u8],
+) -> Output {
+    use std::io::Write;
+    let mut child = etcdctl_command(endpoints, tls, user, args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn /usr/bin/etcdctl");
+    // Dropping stdin after the write closes it, so etcdctl sees the end of the value.
+    child
+        .stdin
+        .take()
+        .expect("piped stdin")
+        .write_all(input)
+        .expect("write etcdctl stdin");
+    child.wait_with_output().expect("wait for etcdctl")
+}
+
+fn etcdctl_command(
+    endpoints: &[String],
+    tls: Option<&TlsFiles>,
+    user: Option<&str>,
+    args: &[&str],
+) -> Command {
     let mut cmd = Command::new(ETCDCTL);
     cmd.env_clear()
         .env("ETCDCTL_API", "3")
@@ -312,10 +351,8 @@ fn run_etcdctl(
     if let Some(user) = user {
         cmd.arg(format!("--user={user}"));
     }
-    cmd.args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run /usr/bin/etcdctl")
+    cmd.args(args);
+    cmd
 }
 
 fn expect_success(output: Output, what: &str) -> Output {
@@ -409,6 +446,22 @@ impl EtcdServer {
         )
     }
 
+    /// Store `value` at `key` byte for byte (through `etcdctl put`, value on stdin); panics
+    /// unless it succeeds. For seeding the server independently of the code under test.
+    pub fn put(&self, key: &str, value: &[u8]) {
+        let login = self.root_password.as_ref().map(|p| format!("root:{p}"));
+        expect_success(
+            run_etcdctl_input(
+                &[self.endpoint()],
+                self.tls.as_ref(),
+                login.as_deref(),
+                &["put", key],
+                value,
+            ),
+            &format!("etcdctl put {key}"),
+        );
+    }
+
     /// The member's log so far (for assertion messages).
     pub fn log(&self) -> String {
         self.member
@@ -473,6 +526,16 @@ impl EtcdCluster {
     /// Add user `root` and enable auth on the cluster.
     pub fn enable_auth(&self, root_password: &str) {
         enable_auth_on(&self.endpoints, None, root_password);
+    }
+
+    /// Store `value` at `key` byte for byte through the given members; panics unless it
+    /// succeeds.
+    pub fn put(&self, members: &[usize], key: &str, value: &[u8]) {
+        let eps: Vec<String> = members.iter().map(|&i| self.endpoints[i].clone()).collect();
+        expect_success(
+            run_etcdctl_input(&eps, None, None, &["put", key], value),
+            &format!("etcdctl put {key}"),
+        );
     }
 
     /// Run `etcdctl` against the given members; panics unless it succeeds.
