@@ -63,7 +63,7 @@ echo "report exit status: $rc" >&2
 [[ $rc -eq 1 ]] || { echo "expected differences before applying" >&2; exit 1; }
 
 step "5/7 apply the saved plan (compare-and-swap, run record, file-system parts per node)"
-"$dhm" apply "$bundle" --mapping fixtures/mapping.yaml --endpoints "$url" --plan "$work/plan.json" \
+"$dhm" apply --plan "$work/plan.json" --endpoints "$url" \
   --yes --diff none --files-out "$work/node-files" --run-record "$work/run.json" | sed -n '/^Restart step/,$p'
 echo "file-system parts written per node:" >&2
 (cd "$work/node-files" && find . -type f | sort | sed 's/^\.\//  /') >&2

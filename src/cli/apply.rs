@@ -2,7 +2,9 @@
 //! file-system parts per node, then print the restart step. `rollback` undoes an apply from
 //! its run record; `export` writes a cluster's configuration in the bundle layout.
 
-use super::args::{export_error, load_mapping, read_text, ColorChoice, ContextArgs, EtcdArgs};
+use super::args::{
+    export_error, insert_cluster_cnf, load_mapping, read_text, ColorChoice, ContextArgs, EtcdArgs,
+};
 use super::common::{open_tree, print};
 use super::plan::{layout_text, plan_error, secrets_policy};
 use crate::apply::{self, ApplyError, RunOptions, RunRecord};
@@ -21,11 +23,11 @@ use std::process::ExitCode;
 /// Migrate the bundle and import it into the new cluster's etcd.
 #[derive(Debug, clap::Args)]
 pub struct ApplyArgs {
-    /// Bundle directory or archive.
-    pub bundle: PathBuf,
-    /// Mapping file.
+    /// Bundle directory or archive (default with --plan: the plan's bundle).
+    pub bundle: Option<PathBuf>,
+    /// Mapping file (default with --plan: the plan's mapping).
     #[arg(long, value_name = "FILE")]
-    pub mapping: PathBuf,
+    pub mapping: Option<PathBuf>,
     #[command(flatten)]
     pub etcd: EtcdArgs,
     /// The new cluster's installer cluster.cnf (nodes and roles, for the restart step).
@@ -162,11 +164,31 @@ fn files_out(
 }
 
 pub fn run(args: ApplyArgs, env: &HashMap<String, String>) -> Result<ExitCode, CliError> {
-    let mapping = load_mapping(&args.mapping)?;
-    let mapping_text = read_text(&args.mapping, ErrorKind::Mapping)?;
+    let saved = match &args.plan {
+        Some(p) => Some(
+            PlanFile::parse(&read_text(p, ErrorKind::Usage)?)
+                .map_err(|e| CliError::new(ErrorKind::Usage, format!("{}: {e}", p.display())))?,
+        ),
+        None => None,
+    };
+    let from_plan = |given: &Option<PathBuf>, recorded: fn(&PlanFile) -> &str, what: &str| {
+        given
+            .clone()
+            .or_else(|| saved.as_ref().map(|s| PathBuf::from(recorded(s))))
+            .ok_or_else(|| {
+                CliError::new(
+                    ErrorKind::Usage,
+                    format!("apply needs the {what} (or --plan PLAN.json)"),
+                )
+            })
+    };
+    let bundle_path = from_plan(&args.bundle, |s| &s.bundle, "BUNDLE argument")?;
+    let mapping_path = from_plan(&args.mapping, |s| &s.mapping, "--mapping file")?;
+    let mapping = load_mapping(&mapping_path)?;
+    let mapping_text = read_text(&mapping_path, ErrorKind::Mapping)?;
     let contexts = args.contexts.load()?;
     let layout = args.etcd.layout()?;
-    let (bundle, tree) = open_tree(&args.bundle)?;
+    let (bundle, tree) = open_tree(&bundle_path)?;
     if let Some(d) = &args.files_out {
         emit::check_destination(d).map_err(|e| CliError::new(ErrorKind::Io, e.to_string()))?;
     }
@@ -175,22 +197,14 @@ pub fn run(args: ApplyArgs, env: &HashMap<String, String>) -> Result<ExitCode, C
     let exported = crate::export::read(&mut store, &layout).map_err(export_error)?;
     let (mut ttree, state) = exported.to_tree().map_err(export_error)?;
     if let Some(cnf) = &args.cluster_cnf {
-        ttree
-            .insert(
-                "cluster/cluster.cnf",
-                read_text(cnf, ErrorKind::Target)?,
-                0o644,
-            )
-            .map_err(|e| CliError::new(ErrorKind::Parse, format!("{}: {e}", cnf.display())))?;
+        insert_cluster_cnf(&mut ttree, cnf)?;
     }
     let target = Target {
         tree: ttree,
         label: format!("etcd {}", settings.endpoints.join(",")),
         etcd: Some(state),
     };
-    if let Some(p) = &args.plan {
-        let saved = PlanFile::parse(&read_text(p, ErrorKind::Usage)?)
-            .map_err(|e| CliError::new(ErrorKind::Usage, e.to_string()))?;
+    if let (Some(p), Some(saved)) = (&args.plan, &saved) {
         saved
             .check(
                 &crate::plan::bundle_hash(&bundle),
@@ -224,9 +238,9 @@ pub fn run(args: ApplyArgs, env: &HashMap<String, String>) -> Result<ExitCode, C
     let view = ViewOptions {
         diff: args.diff,
         color: args.color.for_stdout(),
-        bundle: args.bundle.display().to_string(),
+        bundle: bundle_path.display().to_string(),
         target: target.label.clone(),
-        mapping: args.mapping.display().to_string(),
+        mapping: mapping_path.display().to_string(),
         restart: false,
         secrets: secrets_policy(args.show_secrets),
     };

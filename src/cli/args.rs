@@ -112,11 +112,7 @@ impl TargetArgs {
     pub fn load(&self, env: &HashMap<String, String>) -> Result<Target, CliError> {
         let mut target = self.load_config(env)?;
         if let Some(cnf) = &self.cluster_cnf {
-            let text = read_text(cnf, ErrorKind::Target)?;
-            target
-                .tree
-                .insert("cluster/cluster.cnf", text, 0o644)
-                .map_err(|e| CliError::new(ErrorKind::Parse, format!("{}: {e}", cnf.display())))?;
+            insert_cluster_cnf(&mut target.tree, cnf)?;
         }
         Ok(target)
     }
@@ -174,6 +170,16 @@ pub fn export_error(e: crate::export::ExportError) -> CliError {
         crate::export::ExportError::Etcd(e) => e.into(),
         e => CliError::new(ErrorKind::Target, e.to_string()),
     }
+}
+
+/// Adds the new cluster's installer `cluster.cnf` (given with `--cluster-cnf`) to a target.
+pub fn insert_cluster_cnf(tree: &mut crate::tree::ConfigTree, cnf: &Path) -> Result<(), CliError> {
+    tree.insert(
+        "cluster/cluster.cnf",
+        read_text(cnf, ErrorKind::Target)?,
+        0o644,
+    )
+    .map_err(|e| CliError::new(ErrorKind::Parse, format!("{}: {e}", cnf.display())))
 }
 
 /// Reads a small text file named on the command line.

@@ -204,11 +204,16 @@ pub fn run(args: WizardArgs, env: &HashMap<String, String>) -> Result<ExitCode, 
         "wrote {}\n\nNext:\n  {plan_cmd}\n  {report_cmd}\n",
         args.mapping_out.display()
     );
-    let items = vec![
+    let mut items = vec![
         "nothing now (the commands are above)".to_string(),
         "run plan now (the summary, no diffs)".to_string(),
         "run report now".to_string(),
     ];
+    // Apply is offered only against a live etcd target; it asks for its own confirmation.
+    let live = target.etcd.is_some();
+    if live {
+        items.push("run apply now (it shows the plan and asks before writing)".to_string());
+    }
     let next = term
         .select("Run one now?", &items, 0)
         .map_err(|e| ask_error(e, &args))?;
@@ -225,6 +230,14 @@ pub fn run(args: WizardArgs, env: &HashMap<String, String>) -> Result<ExitCode, 
             report.contexts = args.contexts.clone();
             // The mapping was written: the report's "differences" status is no failure.
             super::report::run(report, env).map(|_| ExitCode::SUCCESS)
+        }
+        3 if live => {
+            let mut apply: super::apply::ApplyArgs =
+                parse_args("apply", &args, &["--diff", "none"])?;
+            apply.etcd = args.target.etcd.clone();
+            apply.cluster_cnf = args.target.cluster_cnf.clone();
+            apply.contexts = args.contexts.clone();
+            super::apply::run(apply, env)
         }
         _ => Ok(ExitCode::SUCCESS),
     }
