@@ -155,7 +155,8 @@ pub struct Applied {
 }
 
 /// Saves the run record atomically, readable by its owner only (it holds previous values,
-/// which may include secrets).
+/// which may include secrets). An existing file is never replaced: it may be the only way
+/// back from an earlier apply.
 pub fn save_record(path: &Path, record: &RunRecord) -> Result<(), ApplyError> {
     use std::io::Write;
     let err = |source| ApplyError::Record {
@@ -177,7 +178,16 @@ pub fn save_record(path: &Path, record: &RunRecord) -> Result<(), ApplyError> {
     }
     tmp.write_all(&json).map_err(err)?;
     tmp.as_file().sync_all().map_err(err)?;
-    tmp.persist(path).map_err(|e| err(e.error))?;
+    tmp.persist_noclobber(path).map_err(|e| {
+        if e.error.kind() == std::io::ErrorKind::AlreadyExists {
+            err(std::io::Error::new(
+                std::io::ErrorKind::AlreadyExists,
+                "a run record of an earlier apply is there; it is kept (choose another --run-record)",
+            ))
+        } else {
+            err(e.error)
+        }
+    })?;
     Ok(())
 }
 
@@ -493,6 +503,31 @@ mod tests {
         );
         assert_eq!(s.get(b"/p/b").unwrap(), None);
         assert!(!rec.exists(), "no record before a refused apply");
+    }
+
+    #[test]
+    fn an_existing_run_record_is_never_replaced_and_nothing_is_written() {
+        let mut s = MemStore::new();
+        let cs = vec![change("/p/a", "new-a", &mut s)];
+        let dir = tempfile::tempdir().unwrap();
+        let rec = dir.path().join("run.json");
+        std::fs::write(&rec, b"earlier record").unwrap();
+        let err = apply(
+            &mut s,
+            &layout(),
+            &cs,
+            RunOptions {
+                endpoints: &[],
+                record: &rec,
+                stop_after: None,
+                max_ops: None,
+                progress: &mut |_, _| {},
+            },
+        )
+        .unwrap_err();
+        assert!(matches!(err, ApplyError::Record { .. }), "{err}");
+        assert_eq!(std::fs::read(&rec).unwrap(), b"earlier record");
+        assert_eq!(s.get(b"/p/a").unwrap(), None);
     }
 
     #[test]

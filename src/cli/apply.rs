@@ -102,11 +102,17 @@ fn confirm(question: &str, yes: bool) -> Result<(), CliError> {
     }
 }
 
+/// A run-record name no other apply uses: UTC time to the nanosecond and the process id.
 fn default_record() -> PathBuf {
-    let secs = std::time::SystemTime::now()
+    let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    PathBuf::from(format!("dh-migrate-run-{secs}.json"))
+        .unwrap_or_default();
+    PathBuf::from(format!(
+        "dh-migrate-run-{}.{:09}-{}.json",
+        now.as_secs(),
+        now.subsec_nanos(),
+        std::process::id()
+    ))
 }
 
 fn apply_error(e: ApplyError) -> CliError {
@@ -128,7 +134,6 @@ fn apply_error(e: ApplyError) -> CliError {
 fn files_out(
     plan: &Plan,
     bundle: &Bundle,
-    dir: &Path,
     layout: &crate::layout::Layout,
 ) -> Vec<(String, Vec<u8>, u32)> {
     let mut out = Vec::new();
@@ -158,7 +163,6 @@ fn files_out(
             out.push((format!("{node}/{abs}"), f.after.as_bytes().to_vec(), f.mode));
         }
     }
-    let _ = dir;
     out.push(("OWNERS.tsv".into(), owners.into_bytes(), 0o644));
     out
 }
@@ -248,7 +252,7 @@ pub fn run(args: ApplyArgs, env: &HashMap<String, String>) -> Result<ExitCode, C
     let out_files = args
         .files_out
         .as_ref()
-        .map(|d| files_out(&plan, &bundle, d, &layout));
+        .map(|_| files_out(&plan, &bundle, &layout));
     if changes.is_empty() && out_files.is_none() {
         print("\nRestart step: nothing was written, no restart needed.\n")?;
         eprintln!("nothing to do: etcd already holds the migrated configuration (revision {} unchanged); nothing was written", exported.header_revision);
