@@ -17,7 +17,7 @@ use crate::planfile::{sha256_hex, PlanFile};
 use crate::planview::{render_text, DiffMode, ViewOptions};
 use std::collections::HashMap;
 use std::io::IsTerminal;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 /// Migrate the bundle and import it into the new cluster's etcd.
