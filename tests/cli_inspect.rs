@@ -5,10 +5,12 @@
 
 use assert_cmd::Command;
 use serde_json::Value;
-use std::collections::BTreeMap;
 use std::fs;
 use std::path::Path;
 use std::process::Output;
+
+mod support;
+use support::fs::listing;
 
 fn fixtures() -> &'static Path {
     Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures"))
@@ -32,26 +34,6 @@ fn copy_bundle(src: &Path, dst: &Path) {
             fs::set_permissions(&to, fs::Permissions::from_mode(mode)).unwrap();
         }
     }
-}
-
-/// Every file and folder under `root` with its content (folders: None).
-fn listing(root: &Path) -> BTreeMap<String, Option<Vec<u8>>> {
-    fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, Option<Vec<u8>>>) {
-        for e in fs::read_dir(dir).unwrap() {
-            let e = e.unwrap();
-            let p = e.path();
-            let rel = p.strip_prefix(root).unwrap().to_str().unwrap().to_string();
-            if e.file_type().unwrap().is_dir() {
-                out.insert(rel, None);
-                walk(root, &p, out);
-            } else {
-                out.insert(rel, Some(fs::read(&p).unwrap()));
-            }
-        }
-    }
-    let mut out = BTreeMap::new();
-    walk(root, root, &mut out);
-    out
 }
 
 /// Runs `dh-migrate inspect ARGS` in `dir` with a cleared environment (HOME is `dir`) and

@@ -10,10 +10,12 @@ use dh_migrate::mapping::Mapping;
 use dh_migrate::migrate::migrate;
 use dh_migrate::tree::ConfigTree;
 use sha2::{Digest, Sha256};
-use std::collections::BTreeMap;
 use std::fs;
 use std::path::Path;
 use std::process::Output;
+
+mod support;
+use support::fs::listing;
 
 const OLD_CNF: &str = "\
 # Old cluster: dh-query-1 runs query workers and the DIS.
@@ -112,26 +114,6 @@ fn setup(props: Option<&str>, routing: Option<&str>, mapping: &str) -> tempfile:
     write("target/cluster/cluster.cnf", NEW_CNF);
     write("mapping.yaml", mapping);
     tmp
-}
-
-/// Every file and folder under `root` with its content (folders: None).
-fn listing(root: &Path) -> BTreeMap<String, Option<Vec<u8>>> {
-    fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, Option<Vec<u8>>>) {
-        for e in fs::read_dir(dir).unwrap() {
-            let e = e.unwrap();
-            let p = e.path();
-            let rel = p.strip_prefix(root).unwrap().to_str().unwrap().to_string();
-            if e.file_type().unwrap().is_dir() {
-                out.insert(rel, None);
-                walk(root, &p, out);
-            } else {
-                out.insert(rel, Some(fs::read(&p).unwrap()));
-            }
-        }
-    }
-    let mut out = BTreeMap::new();
-    walk(root, root, &mut out);
-    out
 }
 
 /// Runs `dh-migrate` in `dir` with a cleared environment (HOME is `dir` itself, so

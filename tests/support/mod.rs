@@ -2,8 +2,9 @@
 //!
 //! Each test binary uses a different subset of these helpers, so unused ones are not
 //! warnings here.
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
 
 pub mod etcd;
+pub mod fs;
 
 pub use etcd::*;
