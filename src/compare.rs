@@ -174,13 +174,22 @@ pub fn compare(inp: &Inputs<'_>) -> Comparison {
         let fc = match (m, t) {
             (Some(m), Some(t)) => compare_file(m, &t.text, &t.parsed, inp.secrets),
             (Some(m), None) => {
-                let parsed = parse_file(path, &m.after, m.format).ok();
+                // An unchanged file's model is the bundle tree's: parsing it again here
+                // cost as much as reading the whole bundle.
+                let reparsed;
+                let parsed = match inp.bundle.get(path).filter(|b| b.text == m.after) {
+                    Some(b) => Some(&b.parsed),
+                    None => {
+                        reparsed = parse_file(path, &m.after, m.format).ok();
+                        reparsed.as_ref()
+                    }
+                };
                 FileComparison {
                     path: path.clone(),
                     status: FileStatus::OnlyInBundle,
                     differences: vec![whole(Class::SiteCustomization, is_secret_file(path))],
                     target_text: None,
-                    migrated_text: Some(inp.secrets.text(path, &m.after, parsed.as_ref())),
+                    migrated_text: Some(inp.secrets.text(path, &m.after, parsed)),
                     bundle_text: None,
                 }
             }

@@ -2,13 +2,14 @@
 //! applying changes on the new cluster (target -> migrated), then the summary, the files
 //! each node receives, the restart step and the snapshot advice. Diffs show redacted text.
 
-use crate::compare::FileStatus;
+use crate::compare::{FileComparison, FileStatus};
 use crate::diff::unified;
 use crate::mapping::resolve::Outcome;
 use crate::plan::Plan;
 use crate::secrets::SecretPolicy;
 use crate::text::escape_for_terminal as esc;
 use crate::tree::parse_file;
+use std::collections::HashMap;
 use std::fmt::Write;
 
 /// Which diffs to show.
@@ -40,13 +41,25 @@ pub fn render_text(plan: &Plan, o: &ViewOptions) -> String {
     let _ = writeln!(out, "Plan: {} -> {}", esc(&o.bundle), esc(&o.target));
     let _ = writeln!(out, "Mapping: {}", esc(&o.mapping));
     let m = &plan.migration;
+    // Looked up once per file below: indexed here rather than searched per file, which
+    // made rendering quadratic in the number of files (and of references).
+    let comparisons: HashMap<&str, &FileComparison> = plan
+        .comparison
+        .files
+        .iter()
+        .map(|c| (c.path.as_str(), c))
+        .collect();
+    let mut rewrites_in: HashMap<&str, usize> = HashMap::new();
+    for (r, _) in m.rewrites() {
+        *rewrites_in.entry(r.file.as_str()).or_default() += 1;
+    }
     for f in m.files.values() {
-        let cmp = plan.comparison.files.iter().find(|c| c.path == f.path);
+        let cmp = comparisons.get(f.path.as_str()).copied();
         let applies = cmp.is_some_and(|c| c.counts());
         if !f.changed() && !applies {
             continue;
         }
-        let rewrites = m.rewrites().filter(|(r, _)| r.file == f.path).count();
+        let rewrites = rewrites_in.get(f.path.as_str()).copied().unwrap_or(0);
         let _ = writeln!(
             out,
             "\n== {}  ({} reference(s) rewritten{})",

@@ -62,6 +62,10 @@ struct Entry {
 pub struct Inventory {
     pub nodes: Vec<OldNode>,
     index: HashMap<String, Entry>,
+    /// Shortest and longest indexed name (bytes): `lookup` runs for every token of every
+    /// file, and most tokens are ruled out by their length alone.
+    min_len: usize,
+    max_len: usize,
 }
 
 /// A name found in a source, before nodes are put together.
@@ -309,6 +313,8 @@ impl Inventory {
 
     fn reindex(&mut self) {
         self.index.clear();
+        self.min_len = usize::MAX;
+        self.max_len = 0;
         for (i, n) in self.nodes.iter().enumerate() {
             if let Some(f) = &n.fqdn {
                 self.index.insert(
@@ -340,13 +346,26 @@ impl Inventory {
                 }
             }
         }
+        for name in self.index.keys() {
+            self.min_len = self.min_len.min(name.len());
+            self.max_len = self.max_len.max(name.len());
+        }
     }
 
     /// What `token` names, if it names an old node: its kind and the node(s). A short name
     /// shared by several old FQDNs names all of them.
     pub fn lookup(&self, token: &str) -> Option<(IdKind, &[usize])> {
-        let lc = token.to_ascii_lowercase();
-        self.index.get(&lc).map(|e| (e.kind, e.nodes.as_slice()))
+        // Names are indexed in lower case; lower-casing is an allocation, made only for
+        // tokens of a possible length that have an upper-case letter.
+        if token.len() < self.min_len || token.len() > self.max_len {
+            return None;
+        }
+        let entry = if token.bytes().any(|b| b.is_ascii_uppercase()) {
+            self.index.get(&token.to_ascii_lowercase())
+        } else {
+            self.index.get(token)
+        };
+        entry.map(|e| (e.kind, e.nodes.as_slice()))
     }
 
     /// Every indexed name, sorted: FQDNs, short names and IPs.

@@ -111,6 +111,10 @@ pub fn scan(tree: &ConfigTree, inv: &Inventory, contexts: &RoleContexts) -> Vec<
 }
 
 /// Scans one file, appending its references in source order.
+///
+/// Every token is looked up in the inventory first and its context (scope chain, YAML
+/// paths, XML element) is worked out only for the tokens that name an old node: the
+/// contexts cost far more than the lookup, and almost no token is a reference.
 pub fn scan_file(
     f: &ConfigFile,
     inv: &Inventory,
@@ -120,62 +124,70 @@ pub fn scan_file(
     let lines = LineIndex::new(&f.text);
     let file_role = contexts.file_role(&f.path);
     let mut found: Vec<Reference> = Vec::new();
-    let mut push =
-        |span: Span, text: &str, context: Context, roles: BTreeSet<Option<Role>>, hidden: bool| {
-            if let Some((kind, nodes)) = inv.lookup(text) {
-                let roles = if roles.is_empty() || roles == BTreeSet::from([None]) {
-                    BTreeSet::from([file_role])
-                } else {
-                    roles
-                };
-                found.push(Reference {
-                    file: f.path.clone(),
-                    span,
-                    pos: lines.position(&f.text, span.start),
-                    text: span.slice(&f.text).to_string(),
-                    kind,
-                    nodes: nodes.to_vec(),
-                    context,
-                    roles,
-                    hidden,
-                    migrated: f.migrated(),
-                });
-                // `text` is the decoded token for hidden references; keep what the file says.
-                if hidden {
-                    if let Some(last) = found.last_mut() {
-                        last.text = text.to_string();
-                    }
-                }
-            }
+    let mut push = |hit: (IdKind, &[usize]),
+                    span: Span,
+                    text: &str,
+                    (context, roles): (Context, BTreeSet<Option<Role>>),
+                    hidden: bool| {
+        let (kind, nodes) = hit;
+        let roles = if roles.is_empty() || roles == BTreeSet::from([None]) {
+            BTreeSet::from([file_role])
+        } else {
+            roles
         };
+        found.push(Reference {
+            file: f.path.clone(),
+            span,
+            pos: lines.position(&f.text, span.start),
+            // `text` is the decoded token for hidden references; otherwise keep what the
+            // file says.
+            text: if hidden {
+                text.to_string()
+            } else {
+                span.slice(&f.text).to_string()
+            },
+            kind,
+            nodes: nodes.to_vec(),
+            context,
+            roles,
+            hidden,
+            migrated: f.migrated(),
+        });
+    };
     match &f.parsed {
         Parsed::Props(p) => {
             // Values are scanned decoded (an escape such as `\t` right before a host would
             // otherwise hide it); everything else as written.
-            let values: Vec<Span> = p.declarations().iter().map(|d| d.value_span).collect();
+            let values = SpanSet::new(p.declarations().iter().map(|d| d.value_span));
             for t in tokens(&f.text) {
-                if values
-                    .iter()
-                    .any(|v| v.start <= t.span.start && t.span.end <= v.end)
-                {
+                let Some(hit) = inv.lookup(t.text) else {
+                    continue;
+                };
+                if values.covers(t.span) {
                     continue;
                 }
-                let (ctx, roles) = props_context(p, &f.text, t.span.start, contexts);
-                push(t.span, t.text, ctx, roles, false);
+                let ctx = props_context(p, &f.text, t.span.start, contexts);
+                push(hit, t.span, t.text, ctx, false);
             }
             for d in p.declarations() {
                 for t in tokens(&d.value) {
+                    let Some(hit) = inv.lookup(t.text) else {
+                        continue;
+                    };
                     let raw = Span::new(d.raw_offset(t.span.start), d.raw_offset(t.span.end));
                     let hidden = !raw.slice(&f.text).eq_ignore_ascii_case(t.text);
-                    let (ctx, roles) = props_context(p, &f.text, raw.start, contexts);
-                    push(raw, t.text, ctx, roles, hidden);
+                    let ctx = props_context(p, &f.text, raw.start, contexts);
+                    push(hit, raw, t.text, ctx, hidden);
                 }
             }
         }
         Parsed::Yaml(y) => {
             for t in tokens(&f.text) {
-                let (ctx, roles) = yaml_context(y, &f.path, t.span.start, contexts);
-                push(t.span, t.text, ctx, roles, false);
+                let Some(hit) = inv.lookup(t.text) else {
+                    continue;
+                };
+                let ctx = yaml_context(y, &f.path, t.span.start, contexts);
+                push(hit, t.span, t.text, ctx, false);
             }
             // A double-quoted scalar with escapes could hide a name; find those.
             for s in y.scalars() {
@@ -184,11 +196,12 @@ pub fn scan_file(
                         .map(|t| t.text.to_ascii_lowercase())
                         .collect();
                     for t in tokens(&s.value) {
-                        if inv.lookup(t.text).is_some()
-                            && !raw.contains(&t.text.to_ascii_lowercase())
-                        {
-                            let (ctx, roles) = yaml_context(y, &f.path, s.span.start, contexts);
-                            push(s.span, t.text, ctx, roles, true);
+                        let Some(hit) = inv.lookup(t.text) else {
+                            continue;
+                        };
+                        if !raw.contains(&t.text.to_ascii_lowercase()) {
+                            let ctx = yaml_context(y, &f.path, s.span.start, contexts);
+                            push(hit, s.span, t.text, ctx, true);
                         }
                     }
                 }
@@ -196,6 +209,9 @@ pub fn scan_file(
         }
         Parsed::Xml(x) => {
             for t in tokens(&f.text) {
+                let Some(hit) = inv.lookup(t.text) else {
+                    continue;
+                };
                 let ctx = match x.context_at(t.span.start) {
                     XmlContext::AttrValue { element, attr } => Context::Xml {
                         element: x.elements()[element].path.clone(),
@@ -208,7 +224,7 @@ pub fn scan_file(
                     XmlContext::Comment => Context::Comment { scopes: Vec::new() },
                     _ => Context::Text,
                 };
-                push(t.span, t.text, ctx, BTreeSet::new(), false);
+                push(hit, t.span, t.text, (ctx, BTreeSet::new()), false);
             }
             // Entities (`&#46;`) could hide a name inside a value or text.
             let decoded = x
@@ -224,21 +240,56 @@ pub fn scan_file(
                     .map(|t| t.text.to_ascii_lowercase())
                     .collect();
                 for t in tokens(value) {
-                    if inv.lookup(t.text).is_some() && !raw.contains(&t.text.to_ascii_lowercase()) {
-                        push(span, t.text, Context::Text, BTreeSet::new(), true);
+                    let Some(hit) = inv.lookup(t.text) else {
+                        continue;
+                    };
+                    if !raw.contains(&t.text.to_ascii_lowercase()) {
+                        push(hit, span, t.text, (Context::Text, BTreeSet::new()), true);
                     }
                 }
             }
         }
         Parsed::Cnf(_) | Parsed::Text => {
             for t in tokens(&f.text) {
-                push(t.span, t.text, Context::Text, BTreeSet::new(), false);
+                if let Some(hit) = inv.lookup(t.text) {
+                    push(hit, t.span, t.text, (Context::Text, BTreeSet::new()), false);
+                }
             }
         }
     }
     found.sort_by_key(|r| (r.span.start, r.span.end));
     found.dedup_by_key(|r| (r.span.start, r.span.end));
     out.extend(found);
+}
+
+/// A set of spans that answers "does one of them cover this span" in O(log n): the
+/// spans sorted by start, with the largest end seen so far at each place.
+struct SpanSet {
+    starts: Vec<usize>,
+    max_end: Vec<usize>,
+}
+
+impl SpanSet {
+    fn new(spans: impl Iterator<Item = Span>) -> SpanSet {
+        let mut sorted: Vec<Span> = spans.collect();
+        sorted.sort_by_key(|s| s.start);
+        let mut max_end = Vec::with_capacity(sorted.len());
+        let mut end = 0;
+        for s in &sorted {
+            end = end.max(s.end);
+            max_end.push(end);
+        }
+        SpanSet {
+            starts: sorted.iter().map(|s| s.start).collect(),
+            max_end,
+        }
+    }
+
+    /// True when some span `v` has `v.start <= s.start && s.end <= v.end`.
+    fn covers(&self, s: Span) -> bool {
+        let n = self.starts.partition_point(|&start| start <= s.start);
+        n > 0 && self.max_end[n - 1] >= s.end
+    }
 }
 
 /// The innermost scope whose header or body holds `offset`.
