@@ -379,3 +379,32 @@ impl Inventory {
         v
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lookup_ignores_case_and_rejects_names_of_other_lengths() {
+        let mut tree = ConfigTree::default();
+        tree.insert(
+            "cluster/cluster.cnf",
+            "DH_NODE_1_NAME=\"dh-q-1.old.example.com\"\nDH_NODE_1_IP=\"10.1.2.21\"\n".into(),
+            0o644,
+        )
+        .unwrap();
+        let inv = Inventory::build(&tree, &[]);
+        assert_eq!(
+            inv.lookup("DH-Q-1.Old.Example.COM").unwrap().0,
+            IdKind::Fqdn
+        );
+        assert_eq!(inv.lookup("dh-q-1.old.example.com").unwrap().1, &[0]);
+        assert_eq!(inv.lookup("DH-Q-1").unwrap().0, IdKind::Short);
+        assert_eq!(inv.lookup("10.1.2.21").unwrap().0, IdKind::Ip);
+        // Shorter than the shortest name, longer than the longest, and in between.
+        assert!(inv.lookup("dh-q").is_none());
+        assert!(inv.lookup("dh-q-1.old.example.com.x").is_none());
+        assert!(inv.lookup("dh-q-10").is_none());
+        assert!(Inventory::default().lookup("dh-q-1").is_none());
+    }
+}

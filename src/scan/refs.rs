@@ -387,3 +387,33 @@ fn yaml_context(
         _ => (Context::Text, BTreeSet::new()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn span_set_covers_exactly_the_spans_inside_one_of_its_spans() {
+        // Out of order, one nested in another, one empty.
+        let set = SpanSet::new(
+            [
+                Span::new(40, 50),
+                Span::new(10, 20),
+                Span::new(12, 15),
+                Span::new(30, 30),
+            ]
+            .into_iter(),
+        );
+        assert!(set.covers(Span::new(10, 20)));
+        assert!(set.covers(Span::new(13, 14)));
+        assert!(set.covers(Span::new(16, 20)));
+        assert!(set.covers(Span::new(45, 50)));
+        assert!(!set.covers(Span::new(9, 12)));
+        assert!(!set.covers(Span::new(18, 21)));
+        assert!(!set.covers(Span::new(21, 25)));
+        assert!(!set.covers(Span::new(30, 31)));
+        assert!(!set.covers(Span::new(49, 51)));
+        assert!(!set.covers(Span::new(0, 1)));
+        assert!(!SpanSet::new(std::iter::empty()).covers(Span::new(0, 0)));
+    }
+}
