@@ -2,11 +2,11 @@
 //! the bundle (checksums, safe entries, every configuration file parses), learns the old
 //! nodes and finds their references. Writes nothing.
 
-use crate::bundle::{Bundle, BundleKind, ManifestStatus};
-use crate::contexts::RoleContexts;
+use crate::bundle::{Bundle, BundleError, BundleKind, ManifestStatus};
+use crate::contexts::{glob_match, RoleContexts};
 use crate::scan::inventory::{IdKind, Inventory, OldNode};
 use crate::scan::refs::{self, Reference};
-use crate::tree::{ConfigTree, Format};
+use crate::tree::{classify, ConfigTree, Format, TreeError};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -71,10 +71,105 @@ pub struct InspectReport {
     pub names: Vec<(String, IdKind)>,
 }
 
-/// Builds the report from an opened bundle and its parsed tree.
+/// What `inspect` says of each parsed file: its format's name and whether it is migrated.
+type FileFacts = BTreeMap<String, (&'static str, bool)>;
+
+fn format_name(f: Format) -> &'static str {
+    match f {
+        Format::Props => "props",
+        Format::Yaml => "yaml",
+        Format::Xml => "xml",
+        Format::Cnf => "cnf",
+        Format::Text => "text",
+    }
+}
+
+/// Builds the report from an opened bundle and its parsed tree (the wizard has both).
 pub fn inspect(bundle: &Bundle, tree: &ConfigTree, contexts: &RoleContexts) -> InspectReport {
     let inv = Inventory::build(tree, &[]);
-    let all_refs = refs::scan(tree, &inv, contexts);
+    let refs = refs::scan(tree, &inv, contexts);
+    let mut facts: FileFacts = tree
+        .files
+        .values()
+        .map(|f| (f.path.clone(), (format_name(f.format), f.migrated())))
+        .collect();
+    facts.extend(tree.binary.iter().map(|b| (b.clone(), ("binary", false))));
+    assemble(bundle, inv, refs, &facts)
+}
+
+/// True for the files the inventory learns old node names from.
+fn names_nodes(path: &str, format: Format) -> bool {
+    matches!(format, Format::Cnf | Format::Props)
+        || (format == Format::Yaml && path.starts_with("config/routing/"))
+        || path.starts_with("nodes/")
+        || glob_match("**/etcd/client/*/endpoints", path)
+}
+
+/// Builds the report one file at a time: the files that name old nodes are parsed first
+/// (for the inventory), then every file is parsed, scanned and dropped, so memory holds
+/// the bundle's text and the references, not every parsed model at once.
+pub fn inspect_streaming(
+    bundle: &Bundle,
+    contexts: &RoleContexts,
+) -> Result<InspectReport, TreeError> {
+    // Reads a file as text; per-node files may be binary (keystores): None.
+    let text_of = |path: &str| -> Result<Option<&str>, TreeError> {
+        match bundle.text(path) {
+            Ok(t) => Ok(Some(t)),
+            Err(BundleError::NotUtf8 { .. })
+                if path.starts_with("files/") || path.starts_with("nodes/") =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(e.into()),
+        }
+    };
+    let mut sources = ConfigTree::default();
+    for f in bundle.files() {
+        if let Some((format, _)) = classify(&f.path) {
+            if names_nodes(&f.path, format) {
+                if let Some(text) = text_of(&f.path)? {
+                    sources.insert(&f.path, text.to_string(), f.mode)?;
+                }
+            }
+        }
+    }
+    let inv = Inventory::build(&sources, &[]);
+    let mut refs = Vec::new();
+    let mut facts = FileFacts::new();
+    for f in bundle.files() {
+        if classify(&f.path).is_none() {
+            continue;
+        }
+        let mut one = ConfigTree::default();
+        let file = match sources.get(&f.path) {
+            Some(file) => file,
+            None => match text_of(&f.path)? {
+                Some(text) => {
+                    one.insert(&f.path, text.to_string(), f.mode)?;
+                    match one.get(&f.path) {
+                        Some(file) => file,
+                        None => continue,
+                    }
+                }
+                None => {
+                    facts.insert(f.path.clone(), ("binary", false));
+                    continue;
+                }
+            },
+        };
+        facts.insert(f.path.clone(), (format_name(file.format), file.migrated()));
+        refs::scan_file(file, &inv, contexts, &mut refs);
+    }
+    Ok(assemble(bundle, inv, refs, &facts))
+}
+
+fn assemble(
+    bundle: &Bundle,
+    inv: Inventory,
+    all_refs: Vec<Reference>,
+    facts: &FileFacts,
+) -> InspectReport {
     let mut by_node: BTreeMap<usize, Vec<Reference>> = BTreeMap::new();
     for r in all_refs {
         for &n in &r.nodes {
@@ -108,23 +203,14 @@ pub fn inspect(bundle: &Bundle, tree: &ConfigTree, contexts: &RoleContexts) -> I
     let files = bundle
         .files()
         .map(|f| {
-            let parsed = tree.get(&f.path);
-            let format = match parsed.map(|p| p.format) {
-                Some(Format::Props) => Some("props"),
-                Some(Format::Yaml) => Some("yaml"),
-                Some(Format::Xml) => Some("xml"),
-                Some(Format::Cnf) => Some("cnf"),
-                Some(Format::Text) => Some("text"),
-                None if tree.binary.contains(&f.path) => Some("binary"),
-                None => None,
-            };
+            let fact = facts.get(&f.path);
             FileEntry {
                 path: f.path.clone(),
                 bytes: f.size,
                 sha256: hex::encode(f.sha256),
                 mode: format!("{:04o}", f.mode & 0o7777),
-                format: format.map(str::to_string),
-                migrated: parsed.is_some_and(|p| p.migrated()),
+                format: fact.map(|(name, _)| name.to_string()),
+                migrated: fact.is_some_and(|(_, m)| *m),
             }
         })
         .collect();

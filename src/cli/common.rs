@@ -36,6 +36,13 @@ impl From<TreeError> for CliError {
 /// Opens and verifies a bundle (or a target directory), showing progress on a terminal,
 /// then parses its configuration files.
 pub fn open_tree(path: &Path) -> Result<(Bundle, ConfigTree), CliError> {
+    let bundle = open_bundle(path)?;
+    let tree = ConfigTree::from_bundle(&bundle)?;
+    Ok((bundle, tree))
+}
+
+/// Opens and verifies a bundle (or a target directory), showing progress on a terminal.
+pub fn open_bundle(path: &Path) -> Result<Bundle, CliError> {
     let bar = std::io::stderr().is_terminal().then(|| {
         let bar = indicatif::ProgressBar::new(0);
         bar.set_style(
@@ -58,8 +65,7 @@ pub fn open_tree(path: &Path) -> Result<(Bundle, ConfigTree), CliError> {
     if let Some(bar) = &bar {
         bar.finish_and_clear();
     }
-    let tree = ConfigTree::from_bundle(&bundle)?;
-    Ok((bundle, tree))
+    Ok(bundle)
 }
 
 /// Writes `text` to stdout, mapping a closed pipe to a quiet success.

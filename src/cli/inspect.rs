@@ -1,6 +1,6 @@
 //! `dh-migrate inspect BUNDLE`: verify a bundle and list its parts and old-node references.
 
-use super::common::{open_tree, print, to_json, OutputFormat};
+use super::common::{open_bundle, print, to_json, OutputFormat};
 use crate::contexts::RoleContexts;
 use crate::error::CliError;
 use std::path::PathBuf;
@@ -18,8 +18,8 @@ pub struct InspectArgs {
 }
 
 pub fn run(args: InspectArgs) -> Result<ExitCode, CliError> {
-    let (bundle, tree) = open_tree(&args.bundle)?;
-    let report = crate::inspect::inspect(&bundle, &tree, &RoleContexts::builtin());
+    let bundle = open_bundle(&args.bundle)?;
+    let report = crate::inspect::inspect_streaming(&bundle, &RoleContexts::builtin())?;
     match args.format {
         OutputFormat::Text => print(&crate::inspect::render_text(&report))?,
         OutputFormat::Json => print(&to_json(&report)?)?,
