@@ -1,7 +1,8 @@
 # Shared helpers for scripts/bench-inspect.sh and scripts/bench-plan.sh (sourced, not run).
 #
-# Owns: where the benchmark data lives, generating it when it is missing, building the
-# release binary, and the timing helpers (wall time in seconds, peak RSS, median of runs).
+# Owns: where the benchmark data lives, generating it when it is missing or was made with
+# other options, building the release binary, and the timing helpers (wall time in
+# seconds, median of runs, ratios).
 # Why a shared file: both benchmarks must measure the same data set with the same clock.
 
 set -euo pipefail
@@ -11,7 +12,9 @@ BENCH_DATA=${BENCH_DATA:-$REPO_ROOT/bench-data}
 BENCH_RUNS=${BENCH_RUNS:-3}
 DH_MIGRATE=${DH_MIGRATE:-$REPO_ROOT/target/release/dh-migrate}
 # Extra options for gen-synthetic.py, e.g. BENCH_GEN_ARGS="--dis 50 --schemas 500" for a
-# quick case. Only used when the data set is generated (missing).
+# quick case. Only used when the data set is generated: --snapshot-mib is checked against
+# the data set's generated.json, other options are not (use another BENCH_DATA, or delete
+# $BENCH_DATA/generated.json, after changing them).
 BENCH_GEN_ARGS=${BENCH_GEN_ARGS:-}
 
 log() { printf '%s\n' "$*" >&2; }
@@ -25,57 +28,61 @@ ensure_binary() {
     [[ -x $DH_MIGRATE ]] || { log "no executable at $DH_MIGRATE"; exit 2; }
 }
 
-# The generator writes a mapping with two `<<` keys (`<<: *dis-base` and
-# `<<: *default-dis-ports`) for every third dataImportServers entry of routing.yaml. The
-# YAML model rejects duplicate keys, so inspect and plan stop with exit 4 on that file.
-# Until the generator writes `<<: [*dis-base, *default-dis-ports]` itself, rewrite those
-# entries to that (equivalent) form here and fix the routing.yaml line of MANIFEST.sha256.
-# A no-op once the generator is fixed.
-fix_duplicate_merge_keys() {
-    python3 - "$BENCH_DATA/bundle" "$BENCH_DATA/target" <<'EOF'
-import hashlib, os, re, sys
-pat = re.compile(r"^(\s+)<<: \*dis-base\n(\1host: [^\n]*\n)\1<<: \*default-dis-ports\n", re.M)
-for root in sys.argv[1:]:
-    path = os.path.join(root, "config/routing/routing.yaml")
-    if not os.path.exists(path):
-        continue
-    with open(path, newline="") as f:
-        text = f.read()
-    fixed, n = pat.subn(r"\1<<: [*dis-base, *default-dis-ports]\n\2", text)
-    if n == 0:
-        continue
-    with open(path, "w", newline="") as f:
-        f.write(fixed)
-    manifest = os.path.join(root, "MANIFEST.sha256")
-    if os.path.exists(manifest):
-        digest = hashlib.sha256(fixed.encode()).hexdigest()
-        suffix = "  config/routing/routing.yaml"
-        with open(manifest) as f:
-            lines = [digest + suffix if l.endswith(suffix) else l for l in f.read().splitlines()]
-        with open(manifest, "w") as f:
-            f.write("\n".join(lines) + "\n")
-    print(f"bench: {path}: merged {n} duplicate '<<' keys into one list", file=sys.stderr)
+# True when $1 holds a complete data set (the generator writes generated.json last) made
+# with --full-target and a snapshot of $2 MiB, and, when $3 is "tarball", with
+# bundle.tar.gz; with $4, also made with the same seed and counts as the data set in $4.
+data_ok() {
+    python3 - "$1" "$2" "$3" "${4:-}" <<'EOF'
+import json, os, sys
+root, mib, tarball, ref = sys.argv[1], int(sys.argv[2]), sys.argv[3] == "tarball", sys.argv[4]
+def params(d):
+    with open(os.path.join(d, "generated.json")) as f:
+        return json.load(f)
+try:
+    p = params(root)
+    r = params(ref) if ref else p
+except (OSError, ValueError):
+    sys.exit(1)
+same = all(p.get(k) == r.get(k) for k in ("seed", "nodes", "dis", "schemas", "prop_lines"))
+ok = (same and p.get("full_target") is True and p.get("snapshot_mib") == mib
+      and (p.get("tarball") is True or not tarball))
+sys.exit(0 if ok else 1)
 EOF
 }
 
-# Generates bench-data/ when any part is missing, and (re)packs bundle.tar.gz whenever the
-# bundle's manifest is newer than it, with the generator's own tar settings (top-level
-# folder synthetic-backup/, fixed order, owner and mtime, gzip -1).
+# The snapshot size BENCH_GEN_ARGS asks for (the generator's default otherwise).
+wanted_snapshot_mib() {
+    # shellcheck disable=SC2086 # BENCH_GEN_ARGS is a list of options on purpose
+    python3 - $BENCH_GEN_ARGS <<'EOF'
+import argparse, sys
+p = argparse.ArgumentParser()
+p.add_argument("--snapshot-mib", type=int, default=1024)
+print(p.parse_known_args(sys.argv[1:])[0].snapshot_mib)
+EOF
+}
+
+# Generates the data set in $BENCH_DATA (bundle/, bundle.tar.gz, the full target/,
+# mapping.yaml, generated.json) unless a complete one made with --full-target is there.
+# The generator packs the tarball itself. A data set from before --full-target (11-file
+# target) is replaced; bench-data/apply/ (scripts/bench-apply.sh) is never touched.
 ensure_data() {
-    if [[ ! -f $BENCH_DATA/bundle/MANIFEST.sha256 || ! -d $BENCH_DATA/target ||
-        ! -f $BENCH_DATA/mapping.yaml ]]; then
-        log "generating the synthetic data set in $BENCH_DATA (about 1 min)"
+    if ! data_ok "$BENCH_DATA" "$(wanted_snapshot_mib)" tarball; then
+        log "generating the synthetic data set (--full-target) in $BENCH_DATA (about 2 min)"
         # shellcheck disable=SC2086 # BENCH_GEN_ARGS is a list of options on purpose
-        python3 "$REPO_ROOT/scripts/gen-synthetic.py" "$BENCH_DATA" --no-tarball --force $BENCH_GEN_ARGS
+        python3 "$REPO_ROOT/scripts/gen-synthetic.py" "$BENCH_DATA" --full-target --force $BENCH_GEN_ARGS
     fi
-    fix_duplicate_merge_keys
-    local tarball=$BENCH_DATA/bundle.tar.gz
-    if [[ ! -f $tarball || $BENCH_DATA/bundle/MANIFEST.sha256 -nt $tarball ]]; then
-        log "packing $tarball"
-        tar --sort=name --owner=0 --group=0 --numeric-owner --mtime=@1700000000 \
-            --transform=s,^bundle,synthetic-backup, -C "$BENCH_DATA" -cf - bundle |
-            gzip -1 -n >"$tarball.tmp"
-        mv "$tarball.tmp" "$tarball"
+}
+
+# The same data set with a 1 MiB snapshot, in $SMALL_DATA (no tarball). Its configuration
+# text and target are byte-for-byte those of $BENCH_DATA: the generator draws the snapshot
+# after all text, and the target's differences from a generator of their own.
+SMALL_DATA=$BENCH_DATA/small-snapshot
+ensure_small_data() {
+    if ! data_ok "$SMALL_DATA" 1 no-tarball "$BENCH_DATA"; then
+        log "generating the 1 MiB-snapshot variant in $SMALL_DATA (about 1 min)"
+        # shellcheck disable=SC2086 # BENCH_GEN_ARGS is a list of options on purpose
+        python3 "$REPO_ROOT/scripts/gen-synthetic.py" "$SMALL_DATA" --full-target --force \
+            --no-tarball $BENCH_GEN_ARGS --snapshot-mib 1
     fi
 }
 

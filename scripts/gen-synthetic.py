@@ -8,24 +8,35 @@ Writes, under OUT_DIR:
                    routing.yaml naming every DIS, DIS configs, schemas, PQs, ACLs, tailer
                    XMLs, etcd client files, a filler etcd/snapshot.db, MANIFEST.sha256)
   bundle.tar.gz    the same tree under one top-level folder (gzip -1, for speed)
-  target/          the new cluster's export (config/, files/, cluster/) with new hosts
+  target/          the new cluster's export (config/, files/, cluster/) with new hosts:
+                   installer-owned files and 5 DIS configs only; with --full-target, also
+                   every migrated item of the bundle (same paths, nodes/<old fqdn>/ too)
+                   with new host names, as after a partial manual migration, plus a few
+                   hundred deliberate differences (values changed, keys added, files
+                   missing; see TargetEdits)
   mapping.yaml     old -> new for every node and IP; a few nodes split by role
+  generated.json   the options and file counts, written last (a complete data set)
 
 Everything is derived from --seed, so two runs with the same arguments write the same
-files (the snapshot filler too). Only the Python standard library is used.
+files (the snapshot filler too), and the bundle does not depend on --full-target (the
+target's copies replay the bundle's random draws from a forked generator; the differences
+draw from their own). Only the Python standard library is used.
 
 Example (bench-data/ at the repo root is git-ignored; never commit generated data):
 
   python3 scripts/gen-synthetic.py bench-data
   python3 scripts/gen-synthetic.py bench-data --nodes 10 --dis 20 --schemas 100 \\
       --prop-lines 2000 --snapshot-mib 8
+  python3 scripts/gen-synthetic.py bench-data --full-target    # for scripts/bench-plan.sh
 """
 
 import argparse
 import base64
 import hashlib
+import json
 import os
 import random
+import re
 import shutil
 import subprocess
 import sys
@@ -37,6 +48,8 @@ KEEP_HOSTS = ["ldap.corp.example.com", "smtp.corp.example.com", "feeds.vendor.ex
 TOP_FOLDER = "synthetic-backup"
 FIXED_MTIME = 1700000000
 CHUNK = 1 << 20
+# Written last into OUT_DIR: the options and counts of a complete data set.
+PARAMS_FILE = "generated.json"
 
 NAMESPACE_BASES = [
     "Market", "Orders", "Vendor", "Risk", "Pnl", "Refdata", "Compliance", "Fx", "Rates",
@@ -89,6 +102,38 @@ class Node:
 
     def dis_fqdn_new(self):
         return self.split_fqdn or self.new_fqdn
+
+
+class NewView:
+    """A node as the new cluster names it in one role context: `short`, `fqdn` and `ip`
+    give the new names, the split-off ingest node's for role "dis". Text generators take
+    either a Node (old names) or a NewView (new names), so that one code path writes a file
+    for the bundle and, with the same random draws, its migrated counterpart for a full
+    target."""
+
+    def __init__(self, node, role=None):
+        self.node = node
+        self.dis = role == "dis" and node.split_short is not None
+
+    @property
+    def short(self):
+        return self.node.split_short if self.dis else self.node.new_short
+
+    @property
+    def fqdn(self):
+        return self.node.split_fqdn if self.dis else self.node.new_fqdn
+
+    @property
+    def ip(self):
+        return self.node.split_ip if self.dis else self.node.new_ip
+
+
+def fork(rng):
+    """An independent copy of `rng` in its current state: the target's copy of a file
+    replays the bundle's random draws without moving the bundle's generator."""
+    copy = random.Random()
+    copy.setstate(rng.getstate())
+    return copy
 
 
 def ip_for(base, first_subnet, i):
@@ -304,16 +349,23 @@ class PropGen:
 
     Role rule (so that the generated case migrates without ambiguity): a split node may be
     referenced anywhere (the mapping gives it a default), but a scope naming several
-    services only ever mentions infra nodes."""
+    services only ever mentions infra nodes.
 
-    def __init__(self, nodes, rng, tag):
+    With new=True the same draws name the new hosts: DIS nodes (used only inside
+    `[service.name=db_dis]` blocks) by their dis role, every other node by its default."""
+
+    def __init__(self, nodes, rng, tag, new=False):
         self.nodes = nodes
         self.rng = rng
         self.tag = tag
-        self.infra = [n for n in nodes if "infra" in n.roles]
-        self.query = [n for n in nodes if "query" in n.roles]
-        self.dis = [n for n in nodes if "dis" in n.roles]
-        self.merge = [n for n in nodes if "merge" in n.roles] or self.query
+
+        def view(ns, role=None):
+            return [NewView(n, role) for n in ns] if new else ns
+
+        self.infra = view([n for n in nodes if "infra" in n.roles])
+        self.query = view([n for n in nodes if "query" in n.roles])
+        self.dis = view([n for n in nodes if "dis" in n.roles], "dis")
+        self.merge = view([n for n in nodes if "merge" in n.roles]) or self.query
         self.section = 0
 
     def pick(self, seq):
@@ -383,8 +435,8 @@ class PropGen:
         return out
 
 
-def prop_file(nodes, rng, tag, target_lines, header, first_lines=()):
-    gen = PropGen(nodes, rng, tag)
+def prop_file(nodes, rng, tag, target_lines, header, first_lines=(), new=False):
+    gen = PropGen(nodes, rng, tag, new)
     lines = [f"# {header}", "# Synthetic site overrides generated by scripts/gen-synthetic.py."]
     lines.extend(first_lines)
     lines.append(f"final Synthetic.{tag}.locked.root=/db")
@@ -583,6 +635,91 @@ def mapping_yaml(nodes):
 # --------------------------------------------------------------------------------------
 
 
+class TargetEdits:
+    """The deliberate differences of a full target: what a new cluster looks like after a
+    partial manual migration. Works on the target's migrated copies (path -> text) before
+    they are written; draws from its own generator, so the bundle never depends on it.
+
+    Kinds, each counted: property values changed, property keys the new cluster added,
+    schema columns added, DIS ports changed, PQ heap sizes changed, and files the new
+    cluster lacks (schemas, DIS configs, PQs). Every edit keeps the file parseable."""
+
+    # How many of each kind at the default scale (capped by what the data set holds).
+    PROP_VALUES = 150
+    PROP_KEYS = 60
+    SCHEMA_COLUMNS = 30
+    SCHEMAS_MISSING = 40
+    DIS_PORTS = 30
+    DIS_MISSING = 10
+    PQ_HEAPS = 20
+    PQS_MISSING = 5
+
+    def __init__(self, seed):
+        self.rng = random.Random(seed * 7919 + 17)
+        self.counts = {}
+
+    def sample(self, seq, n):
+        return self.rng.sample(seq, min(n, len(seq)))
+
+    def count(self, kind, n):
+        self.counts[kind] = self.counts.get(kind, 0) + n
+
+    def apply(self, files):
+        """files: rel -> [text, mode, crlf]; edited in place (missing files removed)."""
+        self.props(files)
+        paths = sorted(files)
+        schemas = [p for p in paths if p.startswith("config/schemas/")]
+        dis = [p for p in paths if p.startswith("config/routing/dis/")]
+        pqs = [p for p in paths if p.startswith("config/pq/")]
+
+        touched = set()
+        for p in self.sample(schemas, self.SCHEMA_COLUMNS):
+            files[p][0] = files[p][0].replace(
+                "  <Listener ", '  <Column name="AddedOnNewCluster" dataType="long"/>\n  <Listener ', 1)
+            touched.add(p)
+            self.count("schema columns added", 1)
+        port = re.compile(r"^(  tailerPort: )(\d+)$", re.M)
+        for p in self.sample([p for p in dis if port.search(files[p][0])], self.DIS_PORTS):
+            files[p][0] = port.sub(lambda m: f"{m[1]}{int(m[2]) + 5000}", files[p][0], count=1)
+            touched.add(p)
+            self.count("DIS tailer ports changed", 1)
+        for p in self.sample(pqs, self.PQ_HEAPS):
+            files[p][0] = files[p][0].replace("<HeapSizeGB>4.0</HeapSizeGB>", "<HeapSizeGB>8.0</HeapSizeGB>")
+            touched.add(p)
+            self.count("PQ heap sizes changed", 1)
+        # Missing files last, from what no other edit touched, so every count stays visible.
+        for kind, pool, n in (("schemas missing", schemas, self.SCHEMAS_MISSING),
+                              ("DIS configs missing", dis, self.DIS_MISSING),
+                              ("PQs missing", pqs, self.PQS_MISSING)):
+            for p in self.sample([p for p in pool if p not in touched], n):
+                del files[p]
+                self.count(kind, 1)
+
+    def props(self, files):
+        props = sorted(p for p in files if p.startswith("config/props/"))
+        lines = {p: files[p][0].split("\n") for p in props}
+        # Top-level declarations only (a key inside a scope block is indented), and never a
+        # `final` one: a changed value or an added key must keep the file valid.
+        values = [(p, i) for p in props for i, line in enumerate(lines[p])
+                  if re.match(r"^[A-Za-z][\w.]*\.(timeoutMillis|enabled)=", line)]
+        for p, i in self.sample(values, self.PROP_VALUES):
+            key, value = lines[p][i].split("=", 1)
+            if value in ("true", "false"):
+                value = "false" if value == "true" else "true"
+            else:
+                value = str(int(value) * 2)
+            lines[p][i] = f"{key}={value}"
+            self.count("property values changed", 1)
+        # New keys go after the `! topic: reviewed ...` comment of a section (top level).
+        anchors = [(p, i) for p in props for i, line in enumerate(lines[p]) if line.startswith("! ")]
+        chosen = self.sample(anchors, self.PROP_KEYS)
+        for j, (p, i) in enumerate(sorted(chosen, key=lambda x: (x[0], -x[1]))):
+            lines[p].insert(i + 1, f"NewCluster.setting{j:03d}=added-after-install-{j}")
+            self.count("property keys added", 1)
+        for p in props:
+            files[p][0] = "\n".join(lines[p])
+
+
 def generate(args):
     rng = random.Random(args.seed)
     out_dir = os.path.abspath(args.out_dir)
@@ -590,7 +727,8 @@ def generate(args):
     target_dir = os.path.join(out_dir, "target")
     tarball = os.path.join(out_dir, "bundle.tar.gz")
     mapping = os.path.join(out_dir, "mapping.yaml")
-    existing = [p for p in (bundle_dir, target_dir, tarball, mapping) if os.path.exists(p)]
+    params_file = os.path.join(out_dir, PARAMS_FILE)
+    existing = [p for p in (bundle_dir, target_dir, tarball, mapping, params_file) if os.path.exists(p)]
     if existing and not args.force:
         sys.exit(f"refusing to overwrite {', '.join(existing)} (pass --force)")
     for p in existing:
@@ -603,8 +741,19 @@ def generate(args):
     query = [n for n in nodes if "query" in n.roles]
     dis_nodes = [n for n in nodes if "dis" in n.roles]
     first = infra[0]
+    new_first = NewView(first)
 
     b = TreeWriter(bundle_dir)
+    # --full-target: the target's copy of every migrated bundle file, rel -> [text, mode,
+    # crlf], with the new host names. A copy that needs random draws replays the bundle's
+    # draws from a fork of the generator, so the bundle is the same with or without it.
+    full = {} if args.full_target else None
+
+    def both(rel, old_text, new_text=None, mode=0o644, crlf=False):
+        b.write(rel, old_text, mode=mode, crlf=crlf)
+        if full is not None and new_text is not None:
+            full[rel] = [new_text, mode, crlf]
+
     b.write("cluster/cluster.cnf", cluster_cnf("synthetic-old", OLD_DOMAIN, old_cnf_entries(nodes)))
 
     # Property files: ~prop_lines in total over four files.
@@ -613,9 +762,12 @@ def generate(args):
               ("iris-site-query", 0.15, "iris-site-query.prop", False, ()),
               ("iris-site-ingest", 0.10, "iris-site-ingest.prop", False, ())]
     for tag, share, fname, crlf, first_lines in shares:
-        text = prop_file(nodes, rng, tag.replace("-", "_"), max(60, int(args.prop_lines * share)),
-                         fname, first_lines)
-        b.write(f"config/props/{fname}", text, crlf=crlf)
+        lines = max(60, int(args.prop_lines * share))
+        new_text = None
+        if full is not None:
+            new_text = prop_file(nodes, fork(rng), tag.replace("-", "_"), lines, fname, first_lines, new=True)
+        text = prop_file(nodes, rng, tag.replace("-", "_"), lines, fname, first_lines)
+        both(f"config/props/{fname}", text, new_text, crlf=crlf)
     b.write("config/props/iris-endpoints.prop", endpoints_prop(nodes, new=False))
     b.write("config/props/iris-defaults.prop", DEFAULTS_PROP)
 
@@ -629,7 +781,10 @@ def generate(args):
         table = f"{TABLE_BASES[(i // n_ns) % len(TABLE_BASES)]}{i // n_ns:04d}"
         tables.append((ns, table))
         host_node = rng.choice(query) if i % 50 == 7 else None
-        b.write(f"config/schemas/{ns}/{ns}.{table}.schema", schema_xml(ns, table, rng, host_node))
+        new_text = None
+        if full is not None:
+            new_text = schema_xml(ns, table, fork(rng), host_node and NewView(host_node))
+        both(f"config/schemas/{ns}/{ns}.{table}.schema", schema_xml(ns, table, rng, host_node), new_text)
 
     # DIS configs, round-robin over the DIS nodes.
     dis_names = [f"Ingester{k:04d}" for k in range(1, args.dis + 1)]
@@ -638,62 +793,85 @@ def generate(args):
         node = dis_nodes[k % len(dis_nodes)]
         dis_owner[name] = node
         claims = [tables[rng.randrange(len(tables))] for _ in range(rng.randrange(1, 4))] if tables else []
-        b.write(f"config/routing/dis/{name}.yaml", dis_config(name, k, node, claims, new=False))
-    b.write("config/routing/routing.yaml", routing_yaml(nodes, dis_names, new=False))
+        both(f"config/routing/dis/{name}.yaml", dis_config(name, k, node, claims, new=False),
+             dis_config(name, k, node, claims, new=True))
+    both("config/routing/routing.yaml", routing_yaml(nodes, dis_names, new=False),
+         routing_yaml(nodes, dis_names, new=True))
 
     # PQs and ACLs.
     for k in range(1, 2 * len(nodes) + 1):
         qn = query[k % len(query)]
         server = f"Query_{query.index(qn) + 1}"
-        b.write(f"config/pq/Synthetic_{k:04d}.xml", pq_xml(k, server, rng.choice(query) if k % 10 == 0 else None))
-    b.write("config/acls/acls.xml", acls_xml(rng, max(20, len(nodes) * 4)))
+        host_node = rng.choice(query) if k % 10 == 0 else None
+        both(f"config/pq/Synthetic_{k:04d}.xml", pq_xml(k, server, host_node),
+             pq_xml(k, server, host_node and NewView(host_node)))
+    acls = acls_xml(rng, max(20, len(nodes) * 4))
+    both("config/acls/acls.xml", acls, acls)
 
     # Per-node files: the infra node's tailer and etcd client files at the top level, one
-    # DIS tailer per DIS node under nodes/<fqdn>/.
+    # DIS tailer per DIS node under nodes/<fqdn>/ (tailer files are dis context).
     sys_entries = [("DbInternal", t, None) for t in ("ProcessEventLog", "AuditEventLog", "QueryPerformanceLog")]
-    b.write("files/etc/sysconfig/illumon.d/resources/tailerConfig.xml",
-            tailer_xml("Tailer configuration", first, sys_entries))
+    both("files/etc/sysconfig/illumon.d/resources/tailerConfig.xml",
+         tailer_xml("Tailer configuration", first, sys_entries),
+         tailer_xml("Tailer configuration", NewView(first, "dis"), sys_entries))
     for n in dis_nodes:
         entries = []
         for name in dis_names:
             if dis_owner[name] is n:
                 ns, table = tables[int(name[-4:]) % len(tables)] if tables else ("Market", "Trades")
                 entries.append((ns, table, name))
-        b.write(f"nodes/{n.fqdn}/files/etc/sysconfig/illumon.d/resources/tailerConfigDis.xml",
-                tailer_xml("DIS tailer configuration", n, entries), crlf=True)
+        # Under the old node's name in the target too: plan compares by bundle path.
+        both(f"nodes/{n.fqdn}/files/etc/sysconfig/illumon.d/resources/tailerConfigDis.xml",
+             tailer_xml("DIS tailer configuration", n, entries),
+             tailer_xml("DIS tailer configuration", NewView(n, "dis"), entries), crlf=True)
     etc = "files/etc/sysconfig/deephaven"
     b.write(f"{etc}/etcd/client/root/endpoints", f"https://{first.ip}:2379\n")
     b.write(f"{etc}/etcd/client/root/user", "root\n")
     b.write(f"{etc}/etcd/client/root/password", "fake-synthetic-etcd-password\n", mode=0o600)
     key = base64.b64encode(rng.randbytes(1200)).decode()
-    b.write(f"{etc}/auth/priv-iris.base64.txt",
-            "\n".join(key[i:i + 64] for i in range(0, len(key), 64)) + "\n", mode=0o600)
-    b.write(f"{etc}/illumon.iris.hostconfig",
-            f"# Node: {first.fqdn} ({first.ip})\nCONFIGURATION_SERVER_HOST={first.fqdn}\n"
-            f'DH_ETCD_ENDPOINTS="https://{first.ip}:2379"\n')
+    key_text = "\n".join(key[i:i + 64] for i in range(0, len(key), 64)) + "\n"
+    both(f"{etc}/auth/priv-iris.base64.txt", key_text, key_text, mode=0o600)
+    both(f"{etc}/illumon.iris.hostconfig",
+         f"# Node: {first.fqdn} ({first.ip})\nCONFIGURATION_SERVER_HOST={first.fqdn}\n"
+         f'DH_ETCD_ENDPOINTS="https://{first.ip}:2379"\n',
+         f"# Node: {new_first.fqdn} ({new_first.ip})\nCONFIGURATION_SERVER_HOST={new_first.fqdn}\n"
+         f'DH_ETCD_ENDPOINTS="https://{new_first.ip}:2379"\n')
     t_text = time.monotonic()
 
     b.write_filler("etcd/snapshot.db", args.snapshot_mib, rng)
     b.write_manifest()
     t_bundle = time.monotonic()
 
-    # Target: the new cluster's export.
+    # Target: the new cluster's export. Installer-owned parts first (always there).
     t = TreeWriter(target_dir)
     t.write("cluster/cluster.cnf", cluster_cnf("synthetic-new", NEW_DOMAIN, new_cnf_entries(nodes)))
     t.write("config/props/iris-endpoints.prop", endpoints_prop(nodes, new=True))
     t.write("config/props/iris-defaults.prop", DEFAULTS_PROP + "jvm.defaultJavaVersion=17\n")
-    t.write("config/props/iris-environment.prop",
-            "# iris-environment.prop -- installer defaults of the new cluster.\n"
-            f"envoy.front.proxy.url=https://{first.new_fqdn}:8000\n"
-            f"Webapi.server.host={first.new_fqdn}\n"
-            f"etcd.client.endpoints=https://{first.new_ip}:2379\n"
-            "RemoteQueryDispatcher.workerHeapMB=4096\n"
-            "RemoteQueryDispatcher.useEnvoy=true\n")
-    t.write("config/routing/routing.yaml", routing_yaml(nodes, dis_names[:5], new=True))
-    for k, name in enumerate(dis_names[:5]):
-        t.write(f"config/routing/dis/{name}.yaml",
-                dis_config(name, k, dis_owner[name], [tables[0]] if tables else [], new=True))
     t.write(f"{etc}/etcd/client/root/endpoints", f"https://{first.new_ip}:2379\n")
+    installer_env = ("# iris-environment.prop -- installer defaults of the new cluster.\n"
+                     f"envoy.front.proxy.url=https://{first.new_fqdn}:8000\n"
+                     f"Webapi.server.host={first.new_fqdn}\n"
+                     f"etcd.client.endpoints=https://{first.new_ip}:2379\n"
+                     "RemoteQueryDispatcher.workerHeapMB=4096\n"
+                     "RemoteQueryDispatcher.useEnvoy=true\n")
+    edits = None
+    if full is None:
+        # Installer defaults plus a few migrated items: most bundle files are missing.
+        t.write("config/props/iris-environment.prop", installer_env)
+        t.write("config/routing/routing.yaml", routing_yaml(nodes, dis_names[:5], new=True))
+        for k, name in enumerate(dis_names[:5]):
+            t.write(f"config/routing/dis/{name}.yaml",
+                    dis_config(name, k, dis_owner[name], [tables[0]] if tables else [], new=True))
+    else:
+        # Every migrated item, new hosts everywhere, then the deliberate differences. The
+        # new cluster's own etcd client login replaces the old one (installer-owned).
+        t.write(f"{etc}/etcd/client/root/user", "root\n")
+        t.write(f"{etc}/etcd/client/root/password", "fake-synthetic-new-etcd-password\n", mode=0o600)
+        edits = TargetEdits(args.seed)
+        edits.apply(full)
+        for rel in sorted(full):
+            text, mode, crlf = full[rel]
+            t.write(rel, text, mode=mode, crlf=crlf)
 
     with open(mapping, "w") as f:
         f.write(mapping_yaml(nodes))
@@ -713,8 +891,20 @@ def generate(args):
     t_end = time.monotonic()
 
     splits = [n for n in nodes if n.split_short]
+    diffs = dict(sorted(edits.counts.items())) if edits else {}
+    # Written last: its presence says the data set is complete, and with which options.
+    with open(params_file, "w") as f:
+        json.dump({"seed": args.seed, "nodes": args.nodes, "dis": args.dis, "schemas": args.schemas,
+                   "prop_lines": args.prop_lines, "snapshot_mib": args.snapshot_mib,
+                   "tarball": not args.no_tarball, "full_target": args.full_target,
+                   "bundle_files": len(b.hashes), "target_files": len(t.hashes),
+                   "target_differences": diffs}, f, indent=2)
+        f.write("\n")
     print(f"bundle:  {bundle_dir} ({len(b.hashes)} files, {args.snapshot_mib} MiB snapshot)", file=sys.stderr)
     print(f"target:  {target_dir} ({len(t.hashes)} files)", file=sys.stderr)
+    if edits:
+        print(f"         {sum(diffs.values())} deliberate differences: "
+              + ", ".join(f"{v} {k}" for k, v in diffs.items()), file=sys.stderr)
     print(f"mapping: {mapping} ({len(nodes)} nodes, {len(splits)} split by role)", file=sys.stderr)
     if not args.no_tarball:
         print(f"tarball: {tarball} ({os.path.getsize(tarball) // CHUNK} MiB)", file=sys.stderr)
@@ -732,6 +922,9 @@ def main():
     p.add_argument("--snapshot-mib", type=int, default=1024, help="filler snapshot size in MiB (default 1024)")
     p.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
     p.add_argument("--no-tarball", action="store_true", help="skip bundle.tar.gz")
+    p.add_argument("--full-target", action="store_true",
+                   help="write every migrated item into target/ (new hosts, a few hundred "
+                        "deliberate differences) instead of installer defaults only")
     p.add_argument("--force", action="store_true", help="replace earlier output in OUT_DIR")
     args = p.parse_args()
     if args.nodes < 2:
