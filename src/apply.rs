@@ -15,8 +15,9 @@
 use crate::etcd::{batches, EtcdError, Expect, KvStore, Op};
 use crate::export::Exported;
 use crate::layout::Layout;
-use crate::migrate::Migration;
+use crate::migrate::{MigratedFile, Migration};
 use crate::planfile::sha256_hex;
+use crate::tree::map_each_in_parallel;
 use base64::Engine;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -36,24 +37,23 @@ pub struct Change {
 /// The keys a migration writes, given what etcd holds now: every layout item of the
 /// migration whose value differs from etcd's.
 pub fn changes(migration: &Migration, layout: &Layout, current: &Exported) -> Vec<Change> {
-    let mut out = Vec::new();
-    for f in migration.files.values() {
-        let Some((key, _)) = layout.key_for(&f.path) else {
-            continue;
-        };
+    let files: Vec<&MigratedFile> = migration.files.values().collect();
+    // Per file (the layout's patterns are matched for each): on a few threads, in order.
+    let per_file = map_each_in_parallel(&files, |f| {
+        let (key, _) = layout.key_for(&f.path)?;
         let now = current.items.get(&f.path);
         if now.is_some_and(|(v, _)| v.as_slice() == f.after.as_bytes()) {
-            continue;
+            return None;
         }
-        out.push(Change {
+        Some(Change {
             path: f.path.clone(),
             key,
             value: f.after.as_bytes().to_vec(),
             previous: now.map(|(v, _)| v.clone()),
             expect: now.map_or(Expect::Absent, |(_, rev)| Expect::ModRevision(*rev)),
-        });
-    }
-    out
+        })
+    });
+    per_file.into_iter().flatten().collect()
 }
 
 pub const RECORD_SCHEMA: &str = "dh-migrate/run/v1";

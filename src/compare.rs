@@ -8,7 +8,7 @@ use crate::formats::yaml::{Node, YamlDoc};
 use crate::migrate::MigratedFile;
 use crate::secrets::{is_secret_file, is_secret_name, SecretPolicy};
 use crate::text::LineIndex;
-use crate::tree::{parse_file, ConfigTree, Format, Parsed};
+use crate::tree::{parse_file, ConfigFile, ConfigTree, Format, Parsed};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -78,19 +78,41 @@ pub struct FileComparison {
     pub path: String,
     pub status: FileStatus,
     pub differences: Vec<Difference>,
-    /// Redacted texts for diff rendering (not serialized: the JSON carries items).
+    /// What a diff of this file is made from (not serialized: the JSON carries items).
     #[serde(skip)]
-    pub target_text: Option<String>,
-    #[serde(skip)]
-    pub migrated_text: Option<String>,
-    #[serde(skip)]
-    pub bundle_text: Option<String>,
+    diff: Option<DiffSource>,
+}
+
+/// The two sides of a changed file, as they are. Redacting means parsing and copying both
+/// texts, and most runs show no diff at all (`--diff none`, apply's summary, every file
+/// of an apply into an empty etcd): `FileComparison::diff_texts` redacts on demand.
+#[derive(Debug, Clone)]
+struct DiffSource {
+    format: Format,
+    target: String,
+    migrated: String,
+    secrets: SecretPolicy,
 }
 
 impl FileComparison {
     /// True when applying would change the target's copy of this file.
     pub fn counts(&self) -> bool {
         matches!(self.status, FileStatus::Changed | FileStatus::OnlyInBundle)
+    }
+
+    /// The target's text and the migrated text of a file on both sides, for a diff,
+    /// redacted as the comparison's secret policy says. None for a file on one side only
+    /// or an installer-owned one.
+    pub fn diff_texts(&self) -> Option<(String, String)> {
+        let d = self.diff.as_ref()?;
+        let side = |text: &str| match d.secrets {
+            SecretPolicy::Show => text.to_string(),
+            SecretPolicy::Redact => {
+                let parsed = parse_file(&self.path, text, d.format).ok();
+                d.secrets.text(&self.path, text, parsed.as_ref())
+            }
+        };
+        Some((side(&d.target), side(&d.migrated)))
     }
 }
 
@@ -162,9 +184,7 @@ pub fn compare(inp: &Inputs<'_>) -> Comparison {
                         target_line: None,
                         secret: false,
                     }],
-                    target_text: t.map(|t| inp.secrets.text(path, &t.text, Some(&t.parsed))),
-                    migrated_text: None,
-                    bundle_text: b.map(|b| inp.secrets.text(path, &b.text, Some(&b.parsed))),
+                    diff: None,
                 });
             }
             continue;
@@ -172,34 +192,18 @@ pub fn compare(inp: &Inputs<'_>) -> Comparison {
         let m = inp.migrated.get(path);
         let t = inp.target.get(path);
         let fc = match (m, t) {
-            (Some(m), Some(t)) => compare_file(m, &t.text, &t.parsed, inp.secrets),
-            (Some(m), None) => {
-                // An unchanged file's model is the bundle tree's: parsing it again here
-                // cost as much as reading the whole bundle.
-                let reparsed;
-                let parsed = match inp.bundle.get(path).filter(|b| b.text == m.after) {
-                    Some(b) => Some(&b.parsed),
-                    None => {
-                        reparsed = parse_file(path, &m.after, m.format).ok();
-                        reparsed.as_ref()
-                    }
-                };
-                FileComparison {
-                    path: path.clone(),
-                    status: FileStatus::OnlyInBundle,
-                    differences: vec![whole(Class::SiteCustomization, is_secret_file(path))],
-                    target_text: None,
-                    migrated_text: Some(inp.secrets.text(path, &m.after, parsed)),
-                    bundle_text: None,
-                }
-            }
-            (None, Some(t)) => FileComparison {
+            (Some(m), Some(t)) => compare_file(m, inp.bundle.get(path), t, inp.secrets),
+            (Some(_), None) => FileComparison {
+                path: path.clone(),
+                status: FileStatus::OnlyInBundle,
+                differences: vec![whole(Class::SiteCustomization, is_secret_file(path))],
+                diff: None,
+            },
+            (None, Some(_)) => FileComparison {
                 path: path.clone(),
                 status: FileStatus::OnlyInTarget,
                 differences: vec![whole(Class::NewDefault, is_secret_file(path))],
-                target_text: Some(inp.secrets.text(path, &t.text, Some(&t.parsed))),
-                migrated_text: None,
-                bundle_text: None,
+                diff: None,
             },
             (None, None) => continue,
         };
@@ -330,46 +334,66 @@ fn yaml_items(y: &YamlDoc, text: &str, lines: &LineIndex) -> BTreeMap<String, It
     out
 }
 
+/// Compares a migrated file with the target's copy. `bundle` is the bundle tree's copy of
+/// the file: its model stands for the text before migration (and after, when the mapping
+/// left the file alone) instead of parsing it again.
 fn compare_file(
     m: &MigratedFile,
-    target_text: &str,
-    target_parsed: &Parsed,
+    bundle: Option<&ConfigFile>,
+    target: &ConfigFile,
     secrets: SecretPolicy,
 ) -> FileComparison {
     let path = &m.path;
-    let before_parsed = parse_file(path, &m.before, m.format).ok();
-    let after_parsed = parse_file(path, &m.after, m.format).ok();
+    let target_text = target.text.as_str();
+    let status = if m.after == target_text {
+        FileStatus::Same
+    } else {
+        FileStatus::Changed
+    };
     let mut fc = FileComparison {
         path: path.clone(),
-        status: if m.after == target_text {
-            FileStatus::Same
-        } else {
-            FileStatus::Changed
-        },
+        status,
         differences: Vec::new(),
-        target_text: Some(secrets.text(path, target_text, Some(target_parsed))),
-        migrated_text: Some(secrets.text(path, &m.after, after_parsed.as_ref())),
-        bundle_text: Some(secrets.text(path, &m.before, before_parsed.as_ref())),
+        diff: (status == FileStatus::Changed).then(|| DiffSource {
+            format: m.format,
+            target: target_text.to_string(),
+            migrated: m.after.clone(),
+            secrets,
+        }),
+    };
+    // Only property and YAML files are compared item by item; the others need no model.
+    if !matches!(m.format, Format::Props | Format::Yaml) {
+        return whole_text(fc, m, target_text);
+    }
+    let reparsed_before;
+    let before_parsed = match bundle.filter(|b| b.text == m.before) {
+        Some(b) => &b.parsed,
+        None => match parse_file(path, &m.before, m.format) {
+            Ok(p) => {
+                reparsed_before = p;
+                &reparsed_before
+            }
+            Err(_) => return whole_text(fc, m, target_text),
+        },
+    };
+    let reparsed_after;
+    let after_parsed = if m.after == m.before {
+        before_parsed
+    } else {
+        match parse_file(path, &m.after, m.format) {
+            Ok(p) => {
+                reparsed_after = p;
+                &reparsed_after
+            }
+            Err(_) => return whole_text(fc, m, target_text),
+        }
     };
     let whole_secret = is_secret_file(path);
-    let structured = match (&before_parsed, &after_parsed) {
-        (Some(b), Some(a)) if matches!(m.format, Format::Props | Format::Yaml) => {
-            items(&m.before, b)
-                .zip(items(&m.after, a))
-                .zip(items(target_text, target_parsed))
-        }
-        _ => None,
-    };
+    let structured = items(&m.before, before_parsed)
+        .zip(items(&m.after, after_parsed))
+        .zip(items(target_text, &target.parsed));
     let Some(((before, after), target)) = structured else {
-        // Whole-text comparison.
-        if m.after != target_text {
-            fc.differences
-                .push(whole(Class::SiteCustomization, whole_secret));
-        } else if m.before != target_text {
-            fc.differences
-                .push(whole(Class::ExplainedByMapping, whole_secret));
-        }
-        return fc;
+        return whole_text(fc, m, target_text);
     };
     let mut names: Vec<&String> = after.keys().chain(target.keys()).collect();
     names.sort();
@@ -411,4 +435,104 @@ fn compare_file(
             .push(whole(Class::SiteCustomization, whole_secret));
     }
     fc
+}
+
+/// `fc` with the whole-text difference of a file compared as text.
+fn whole_text(mut fc: FileComparison, m: &MigratedFile, target_text: &str) -> FileComparison {
+    let whole_secret = is_secret_file(&m.path);
+    if m.after != target_text {
+        fc.differences
+            .push(whole(Class::SiteCustomization, whole_secret));
+    } else if m.before != target_text {
+        fc.differences
+            .push(whole(Class::ExplainedByMapping, whole_secret));
+    }
+    fc
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn migrated(path: &str, before: &str, after: &str) -> MigratedFile {
+        MigratedFile {
+            path: path.into(),
+            format: Format::Props,
+            before: before.into(),
+            after: after.into(),
+            mode: 0o644,
+            node: None,
+        }
+    }
+
+    fn run(secrets: SecretPolicy) -> Comparison {
+        let changed = "config/props/a.prop";
+        let added = "config/props/b.prop";
+        let mut bundle = ConfigTree::default();
+        bundle
+            .insert(changed, "h=old.host\nsmtp.password=hunter2\n".into(), 0o644)
+            .unwrap();
+        bundle.insert(added, "x=1\n".into(), 0o644).unwrap();
+        let mut target = ConfigTree::default();
+        target
+            .insert(changed, "h=other\nsmtp.password=s3cret\n".into(), 0o644)
+            .unwrap();
+        let files = BTreeMap::from([
+            (
+                changed.to_string(),
+                migrated(
+                    changed,
+                    "h=old.host\nsmtp.password=hunter2\n",
+                    "h=new.host\nsmtp.password=hunter2\n",
+                ),
+            ),
+            (added.to_string(), migrated(added, "x=1\n", "x=1\n")),
+        ]);
+        compare(&Inputs {
+            migrated: &files,
+            bundle: &bundle,
+            target: &target,
+            in_scope: &|_| true,
+            secrets,
+        })
+    }
+
+    #[test]
+    fn diff_texts_are_redacted_on_demand_and_only_for_files_on_both_sides() {
+        let cmp = run(SecretPolicy::Redact);
+        assert_eq!(cmp.files.len(), 2);
+        let (changed, added) = (&cmp.files[0], &cmp.files[1]);
+        assert_eq!(changed.status, FileStatus::Changed);
+        assert_eq!(added.status, FileStatus::OnlyInBundle);
+        assert!(added.diff_texts().is_none());
+        let (t, m) = changed.diff_texts().unwrap();
+        assert_eq!(
+            t,
+            format!(
+                "h=other\nsmtp.password={}\n",
+                crate::secrets::fingerprint("s3cret")
+            )
+        );
+        assert_eq!(
+            m,
+            format!(
+                "h=new.host\nsmtp.password={}\n",
+                crate::secrets::fingerprint("hunter2")
+            )
+        );
+        // The item differences are redacted as before.
+        let pw = changed
+            .differences
+            .iter()
+            .find(|d| d.item.as_deref() == Some("smtp.password"))
+            .unwrap();
+        assert_eq!(pw.class, Class::SiteCustomization);
+        assert_eq!(
+            pw.target.as_deref(),
+            Some(crate::secrets::fingerprint("s3cret").as_str())
+        );
+        let (t, m) = run(SecretPolicy::Show).files[0].diff_texts().unwrap();
+        assert_eq!(t, "h=other\nsmtp.password=s3cret\n");
+        assert_eq!(m, "h=new.host\nsmtp.password=hunter2\n");
+    }
 }

@@ -5,7 +5,7 @@
 use crate::etcd::{EtcdError, KvStore};
 use crate::layout::Layout;
 use crate::plan::EtcdState;
-use crate::tree::{ConfigTree, TreeError};
+use crate::tree::{config_file, map_in_parallel, ConfigTree, TreeError};
 use std::collections::BTreeMap;
 
 /// What etcd holds for the layout: bundle path -> (value, mod revision), and keys under
@@ -55,24 +55,33 @@ pub fn read(store: &mut dyn KvStore, layout: &Layout) -> Result<Exported, Export
 impl Exported {
     /// The items as a parsed tree (a target), and their revisions.
     pub fn to_tree(&self) -> Result<(ConfigTree, EtcdState), ExportError> {
-        let mut tree = ConfigTree::default();
-        let mut state = EtcdState {
-            header_revision: self.header_revision,
-            ..EtcdState::default()
-        };
-        for (path, (value, rev)) in &self.items {
-            let key = self.keys.get(path).cloned().unwrap_or_default();
-            let text = String::from_utf8(value.clone()).map_err(|_| ExportError::NotText {
-                key: key.clone(),
+        let items: Vec<(&String, &Vec<u8>)> = self.items.iter().map(|(p, (v, _))| (p, v)).collect();
+        // A cluster holds thousands of items: parsed on a few threads, in path order.
+        let files = map_in_parallel(&items, |&(path, value)| {
+            let key = || self.keys.get(path).cloned().unwrap_or_default();
+            let text = std::str::from_utf8(value).map_err(|_| ExportError::NotText {
+                key: key(),
                 path: path.clone(),
             })?;
-            tree.insert(path, text, 0o644)
-                .map_err(|source| ExportError::Parse {
-                    key: key.clone(),
-                    source,
-                })?;
-            state.revisions.insert(key, *rev);
-        }
+            config_file(path, text.to_string(), 0o644)
+                .map_err(|source| ExportError::Parse { key: key(), source })
+        })?;
+        let tree = ConfigTree {
+            files: files
+                .into_iter()
+                .flatten()
+                .map(|f| (f.path.clone(), f))
+                .collect(),
+            binary: Vec::new(),
+        };
+        let state = EtcdState {
+            header_revision: self.header_revision,
+            revisions: self
+                .items
+                .iter()
+                .map(|(path, (_, rev))| (self.keys.get(path).cloned().unwrap_or_default(), *rev))
+                .collect(),
+        };
         Ok((tree, state))
     }
 }

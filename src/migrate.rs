@@ -10,7 +10,7 @@ use crate::rewrite::{apply, edits_by_file};
 use crate::roles::Role;
 use crate::scan::inventory::Inventory;
 use crate::scan::refs::{scan, Reference};
-use crate::tree::{parse_file, ConfigTree, Format};
+use crate::tree::{map_in_parallel, parse_file, ConfigFile, ConfigTree, Format};
 use std::collections::BTreeMap;
 
 /// One migrated file, before and after.
@@ -67,21 +67,21 @@ pub fn migrate(
     mapping: &Mapping,
     contexts: &RoleContexts,
 ) -> Result<Migration, RewriteBroke> {
-    let bundle_names = Inventory::build(tree, &[]);
     let extra: Vec<(String, String, usize)> = mapping
         .hosts
         .iter()
         .map(|h| (h.old.clone(), mapping.file.clone(), h.line))
         .collect();
-    let inventory = Inventory::build(tree, &extra);
+    let (bundle_names, inventory) = Inventory::build_both(tree, &extra);
     let refs = scan(tree, &inventory, contexts);
     let resolution = resolve(&refs, mapping, &inventory, &bundle_names);
-    let mut edits = edits_by_file(&refs, &resolution);
-    let mut files = BTreeMap::new();
-    for f in tree.migrated() {
-        let after = match edits.remove(&f.path) {
+    let edits = edits_by_file(&refs, &resolution);
+    let migrated: Vec<&ConfigFile> = tree.migrated().collect();
+    // Rewriting and re-parsing is per file: done on a few threads, in path order.
+    let rewritten = map_in_parallel(&migrated, |f| {
+        let after = match edits.get(&f.path) {
             Some(e) => {
-                let after = apply(&f.text, &e);
+                let after = apply(&f.text, e);
                 // The rewrite only swaps host tokens for host tokens; a file that stops
                 // parsing means a bug here, and must never reach a cluster.
                 parse_file(&f.path, &after, f.format).map_err(|e| RewriteBroke {
@@ -92,18 +92,16 @@ pub fn migrate(
             }
             None => f.text.clone(),
         };
-        files.insert(
-            f.path.clone(),
-            MigratedFile {
-                path: f.path.clone(),
-                format: f.format,
-                before: f.text.clone(),
-                after,
-                mode: f.mode,
-                node: f.node.clone(),
-            },
-        );
-    }
+        Ok(MigratedFile {
+            path: f.path.clone(),
+            format: f.format,
+            before: f.text.clone(),
+            after,
+            mode: f.mode,
+            node: f.node.clone(),
+        })
+    })?;
+    let files = rewritten.into_iter().map(|m| (m.path.clone(), m)).collect();
     Ok(Migration {
         inventory,
         refs,

@@ -13,7 +13,7 @@ use crate::restart::{self, Changes, RestartStep};
 use crate::roles::Role;
 use crate::tree::{ConfigTree, Parsed};
 use sha2::{Digest, Sha256};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 /// The new cluster's configuration, from a directory or from etcd.
 pub struct Target {
@@ -236,7 +236,18 @@ pub fn make_plan_with(
             migration.problem_lines(&mapping.file),
         ));
     }
-    let in_scope = |p: &str| target.in_scope(p, layout);
+    // Which paths are etcd items, asked several times per file below: `Layout::is_item`
+    // matches the path against every layout pattern, so each path is asked once.
+    let items: HashSet<&str> = tree
+        .files
+        .keys()
+        .chain(target.tree.files.keys())
+        .filter(|p| layout.is_item(p))
+        .map(String::as_str)
+        .collect();
+    let is_item = |p: &str| items.contains(p);
+    // As `Target::in_scope`, with the item paths known.
+    let in_scope = |p: &str| target.etcd.is_none() || is_item(p);
     let comparison = compare(&Inputs {
         migrated: &migration.files,
         bundle: tree,
@@ -251,11 +262,7 @@ pub fn make_plan_with(
     // Which new node receives each file-system part.
     let shared = shared_files_node(&migration, files_node);
     let mut files_for_node: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for f in migration
-        .files
-        .values()
-        .filter(|f| !layout.is_item(&f.path))
-    {
+    for f in migration.files.values().filter(|f| !is_item(&f.path)) {
         let old = f.node.clone().or_else(|| {
             f.path
                 .starts_with("files/")
@@ -266,10 +273,17 @@ pub fn make_plan_with(
             .unwrap_or_else(|| "unassigned".into());
         files_for_node.entry(new).or_default().push(f.path.clone());
     }
+    // Looked up per file below: a set, not a search of the comparison per file.
+    let counted: HashSet<&str> = comparison
+        .files
+        .iter()
+        .filter(|c| c.counts())
+        .map(|c| c.path.as_str())
+        .collect();
     let changed_items = comparison
         .files
         .iter()
-        .filter(|f| f.counts() && layout.is_item(&f.path))
+        .filter(|f| f.counts() && is_item(&f.path))
         .count();
     let pq_changed = comparison
         .files
@@ -283,10 +297,7 @@ pub fn make_plan_with(
                 (
                     n.clone(),
                     fs.iter()
-                        .filter(|p| {
-                            comparison.files.iter().any(|c| &c.path == *p && c.counts())
-                                || target.etcd.is_some()
-                        })
+                        .filter(|p| target.etcd.is_some() || counted.contains(p.as_str()))
                         .cloned()
                         .collect::<Vec<_>>(),
                 )

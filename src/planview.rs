@@ -95,11 +95,11 @@ pub fn render_text(plan: &Plan, o: &ViewOptions) -> String {
         }
         if matches!(o.diff, DiffMode::Both | DiffMode::Target) {
             if let Some(c) = cmp {
-                match (c.status, &c.target_text, &c.migrated_text) {
-                    (FileStatus::Changed, Some(t), Some(mt)) => {
+                match (c.status, c.diff_texts()) {
+                    (FileStatus::Changed, Some((t, mt))) => {
                         if let Some(d) = unified(
-                            t,
-                            mt,
+                            &t,
+                            &mt,
                             &format!("target/{}", f.path),
                             &format!("after-apply/{}", f.path),
                             o.color,
@@ -108,7 +108,7 @@ pub fn render_text(plan: &Plan, o: &ViewOptions) -> String {
                             out.push_str(&d);
                         }
                     }
-                    (FileStatus::OnlyInBundle, _, _) => {
+                    (FileStatus::OnlyInBundle, _) => {
                         let _ =
                             writeln!(out, "-- the new cluster has no such file: applying adds it");
                     }

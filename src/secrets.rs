@@ -22,23 +22,40 @@ const SECRET_WORDS: &[&str] = &[
     "apikey",
 ];
 
-/// Files whose whole content is secret.
-const SECRET_FILES: &[&str] = &[
-    "**/auth/priv-*",
-    "**/dsakeys.txt",
-    "**/authusers.txt",
-    "**/etcd/client/*/password",
-    "**/*.key",
-    "**/*.p12",
-    "**/*.pfx",
-    "**/*.jks",
-    "**/*password*",
-    "**/*secret*",
-    "**/*token*",
+/// Files whose whole content is secret, each with a piece of text every path it matches
+/// contains: paths without it are ruled out without running the glob (which splits and
+/// allocates), and almost every path of a cluster is.
+const SECRET_FILES: &[(&str, &str)] = &[
+    ("**/auth/priv-*", "priv-"),
+    ("**/dsakeys.txt", "dsakeys.txt"),
+    ("**/authusers.txt", "authusers.txt"),
+    ("**/etcd/client/*/password", "etcd/client/"),
+    ("**/*.key", ".key"),
+    ("**/*.p12", ".p12"),
+    ("**/*.pfx", ".pfx"),
+    ("**/*.jks", ".jks"),
+    ("**/*password*", "password"),
+    ("**/*secret*", "secret"),
+    ("**/*token*", "token"),
 ];
 
 /// True when a key, attribute or element name says its value is secret.
 pub fn is_secret_name(name: &str) -> bool {
+    // Called for every key of every file compared or redacted: ASCII names (nearly all)
+    // are folded into a buffer on the stack. Others take the general path, where
+    // lower-casing may turn a non-ASCII letter into ASCII ones (the Kelvin sign into `k`).
+    let mut buf = [0u8; 128];
+    if name.is_ascii() && name.len() <= buf.len() {
+        let mut n = 0;
+        for b in name.bytes().filter(|b| !matches!(b, b'.' | b'-' | b'_')) {
+            buf[n] = b.to_ascii_lowercase();
+            n += 1;
+        }
+        let folded = &buf[..n];
+        return SECRET_WORDS
+            .iter()
+            .any(|w| folded.windows(w.len()).any(|x| x == w.as_bytes()));
+    }
     let folded: String = name
         .chars()
         .filter(|c| !matches!(c, '.' | '-' | '_'))
@@ -49,7 +66,9 @@ pub fn is_secret_name(name: &str) -> bool {
 
 /// True when the whole file at `path` (bundle layout) is secret.
 pub fn is_secret_file(path: &str) -> bool {
-    SECRET_FILES.iter().any(|g| glob_match(g, path))
+    SECRET_FILES
+        .iter()
+        .any(|(g, piece)| path.contains(piece) && glob_match(g, path))
         || (path.ends_with(".pem") && path.contains("priv"))
 }
 
@@ -199,6 +218,32 @@ mod tests {
         assert!(!is_secret_file(
             "files/etc/sysconfig/deephaven/etcd/client/root/endpoints"
         ));
+    }
+
+    #[test]
+    fn secret_names_fold_case_and_separators_beyond_ascii_and_the_stack_buffer() {
+        assert!(is_secret_name("Private-Key"));
+        assert!(is_secret_name("db.Pass_Word"));
+        assert!(!is_secret_name("db.pass.host.word"));
+        // Lower-casing the Kelvin sign gives an ASCII `k`.
+        assert!(is_secret_name("api.to\u{212A}en"));
+        assert!(!is_secret_name("caf\u{e9}.host"));
+        // Longer than the folding buffer: the general path, same answers.
+        let long = format!("{}.password", "a".repeat(200));
+        assert!(is_secret_name(&long));
+        assert!(!is_secret_name(&"a.".repeat(100)));
+    }
+
+    #[test]
+    fn secret_file_globs_match_at_any_depth_including_the_top() {
+        assert!(is_secret_file("auth/priv-iris.base64.txt"));
+        assert!(is_secret_file("nodes/n1/files/etc/ssl/server.key"));
+        assert!(is_secret_file("etcd/client/root/password"));
+        assert!(is_secret_file("files/etc/x/dsakeys.txt"));
+        assert!(is_secret_file("files/etc/x/app-token.conf"));
+        assert!(!is_secret_file("files/etc/x/keys.txt"));
+        assert!(!is_secret_file("files/etc/auth/public-iris.txt"));
+        assert!(!is_secret_file("files/etc/x/server.keystore.xml"));
     }
 
     #[test]

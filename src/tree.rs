@@ -26,9 +26,12 @@ pub const INSTALLER_OWNED_GLOBS: &[&str] = &[
 pub fn is_installer_owned(path: &str) -> bool {
     INSTALLER_OWNED.contains(&path)
         || path.starts_with("cluster/")
-        || INSTALLER_OWNED_GLOBS
-            .iter()
-            .any(|g| crate::contexts::glob_match(g, path))
+        // Every path the globs match holds this; most paths do not, and are ruled out
+        // without running the globs (which split and allocate).
+        || (path.contains("sysconfig/deephaven/etcd")
+            && INSTALLER_OWNED_GLOBS
+                .iter()
+                .any(|g| crate::contexts::glob_match(g, path)))
 }
 
 /// The format a file is parsed as, decided by its place and name.
@@ -174,61 +177,181 @@ fn compact(parsed: Parsed) -> Parsed {
     }
 }
 
+/// At most this many threads share per-file work (parsing, scanning, rewriting): it is
+/// CPU-bound, and the machines this runs on have few cores.
+const MAX_THREADS: usize = 4;
+
+/// Files a thread takes at a time: small enough to balance uneven file sizes, large
+/// enough that taking work costs nothing next to doing it.
+const CHUNK: usize = 64;
+
+/// `f` applied to every item, on a few threads (available parallelism, at most
+/// `MAX_THREADS`), with the results in the items' order: the same as a sequential map,
+/// and like one it stops at the first error in item order and returns that error.
+pub fn map_in_parallel<I, T, E>(
+    items: &[I],
+    f: impl Fn(&I) -> Result<T, E> + Sync,
+) -> Result<Vec<T>, E>
+where
+    I: Sync,
+    T: Send,
+    E: Send,
+{
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(1, MAX_THREADS)
+        .min(items.len().div_ceil(CHUNK));
+    if threads <= 1 {
+        return items.iter().map(&f).collect();
+    }
+    let next = AtomicUsize::new(0);
+    let failed = AtomicBool::new(false);
+    // One chunk's results: its start and its outcomes up to its first error.
+    type Done<T, E> = Vec<(usize, Vec<Result<T, E>>)>;
+    let work = || {
+        let mut done: Done<T, E> = Vec::new();
+        // Chunks are taken in increasing order and each is finished (up to its own first
+        // error) once taken. So when a thread fails, every chunk before the failing one
+        // has been taken and will be finished: the first error in item order is among
+        // the results, and the threads need not take more.
+        while !failed.load(Ordering::Relaxed) {
+            let start = next.fetch_add(CHUNK, Ordering::Relaxed);
+            if start >= items.len() {
+                break;
+            }
+            let mut out = Vec::with_capacity(CHUNK);
+            for item in &items[start..(start + CHUNK).min(items.len())] {
+                let r = f(item);
+                let stop = r.is_err();
+                out.push(r);
+                if stop {
+                    failed.store(true, Ordering::Relaxed);
+                    break;
+                }
+            }
+            done.push((start, out));
+        }
+        done
+    };
+    let mut chunks: Done<T, E> = std::thread::scope(|s| {
+        let workers: Vec<_> = (0..threads).map(|_| s.spawn(work)).collect();
+        workers
+            .into_iter()
+            .flat_map(|w| match w.join() {
+                Ok(done) => done,
+                // A panic in `f` is a bug: let it surface as one.
+                Err(panic) => std::panic::resume_unwind(panic),
+            })
+            .collect()
+    });
+    chunks.sort_unstable_by_key(|(start, _)| *start);
+    let mut out = Vec::with_capacity(items.len());
+    for (_, results) in chunks {
+        for r in results {
+            out.push(r?);
+        }
+    }
+    Ok(out)
+}
+
+/// [`map_in_parallel`] for a function that cannot fail.
+pub fn map_each_in_parallel<I: Sync, T: Send>(items: &[I], f: impl Fn(&I) -> T + Sync) -> Vec<T> {
+    match map_in_parallel(items, |i| Ok::<T, std::convert::Infallible>(f(i))) {
+        Ok(all) => all,
+        Err(never) => match never {},
+    }
+}
+
+/// Reads and parses one bundle file.
+fn parse_bundle_file(bundle: &Bundle, file: &BundleFile) -> Result<Parsing, TreeError> {
+    if classify(&file.path).is_none() {
+        return Ok(Parsing::Skipped);
+    }
+    let text = match bundle.text(&file.path) {
+        Ok(t) => t,
+        // Per-node files may be binary (keystores): carried, not scanned. Under
+        // config/ and cluster/ every file must be text.
+        Err(BundleError::NotUtf8 { .. })
+            if file.path.starts_with("files/") || file.path.starts_with("nodes/") =>
+        {
+            return Ok(Parsing::Binary(file.path.clone()));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    Ok(
+        match config_file(&file.path, text.to_string(), file.mode)? {
+            Some(f) => Parsing::File(f),
+            None => Parsing::Skipped,
+        },
+    )
+}
+
+/// Parses one file given by path and text, as [`ConfigTree::insert`] adds it; None when
+/// the path is not a configuration file.
+pub fn config_file(path: &str, text: String, mode: u32) -> Result<Option<ConfigFile>, TreeError> {
+    let Some((format, node)) = classify(path) else {
+        return Ok(None);
+    };
+    let parsed = compact(parse_file(path, &text, format)?);
+    let ownership = if is_installer_owned(path) {
+        Ownership::InstallerOwned
+    } else {
+        Ownership::Migrated
+    };
+    Ok(Some(ConfigFile {
+        path: path.to_string(),
+        text,
+        format,
+        parsed,
+        ownership,
+        mode,
+        node,
+    }))
+}
+
+/// What parsing one bundle file gave: a parsed file, a binary file carried as it is, or
+/// nothing (not a configuration file).
+// Short-lived, one per file, and nearly always a `File`: boxing it would only add an
+// allocation per file.
+#[allow(clippy::large_enum_variant)]
+enum Parsing {
+    File(ConfigFile),
+    Binary(String),
+    Skipped,
+}
+
 impl ConfigTree {
     /// Parses every configuration file of `bundle`. Stops at the first file that does not
-    /// parse (its error names file, line and column).
+    /// parse (in path order: its error names file, line and column).
+    ///
+    /// Files are parsed on a few threads (a large cluster has tens of thousands of files);
+    /// the result does not depend on how the work was split.
     pub fn from_bundle(bundle: &Bundle) -> Result<ConfigTree, TreeError> {
-        let mut tree = ConfigTree::default();
-        for file in bundle.files() {
-            tree.add(bundle, file)?;
-        }
-        Ok(tree)
-    }
-
-    fn add(&mut self, bundle: &Bundle, file: &BundleFile) -> Result<(), TreeError> {
-        if classify(&file.path).is_none() {
-            return Ok(());
-        }
-        let text = match bundle.text(&file.path) {
-            Ok(t) => t,
-            // Per-node files may be binary (keystores): carried, not scanned. Under
-            // config/ and cluster/ every file must be text.
-            Err(BundleError::NotUtf8 { .. })
-                if file.path.starts_with("files/") || file.path.starts_with("nodes/") =>
-            {
-                self.binary.push(file.path.clone());
-                return Ok(());
+        let files: Vec<&BundleFile> = bundle.files().collect();
+        let parsed = map_in_parallel(&files, |f| parse_bundle_file(bundle, f))?;
+        let mut files = Vec::with_capacity(parsed.len());
+        let mut binary = Vec::new();
+        for p in parsed {
+            match p {
+                Parsing::File(f) => files.push((f.path.clone(), f)),
+                Parsing::Binary(path) => binary.push(path),
+                Parsing::Skipped => {}
             }
-            Err(e) => return Err(e.into()),
-        };
-        let text = text.to_string();
-        self.insert(&file.path, text, file.mode)
+        }
+        Ok(ConfigTree {
+            // In path order already: the map is built in one pass.
+            files: files.into_iter().collect(),
+            binary,
+        })
     }
 
     /// Parses and adds one file given by path and text (a target read from etcd, a test).
     /// Paths that are not configuration files are ignored.
     pub fn insert(&mut self, path: &str, text: String, mode: u32) -> Result<(), TreeError> {
-        let Some((format, node)) = classify(path) else {
-            return Ok(());
-        };
-        let parsed = compact(parse_file(path, &text, format)?);
-        let ownership = if is_installer_owned(path) {
-            Ownership::InstallerOwned
-        } else {
-            Ownership::Migrated
-        };
-        self.files.insert(
-            path.to_string(),
-            ConfigFile {
-                path: path.to_string(),
-                text,
-                format,
-                parsed,
-                ownership,
-                mode,
-                node,
-            },
-        );
+        if let Some(f) = config_file(path, text, mode)? {
+            self.files.insert(f.path.clone(), f);
+        }
         Ok(())
     }
 
@@ -245,6 +368,84 @@ impl ConfigTree {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parallel_map_keeps_item_order_and_returns_the_first_error_in_that_order() {
+        let items: Vec<usize> = (0..1000).collect();
+        let doubled = map_in_parallel(&items, |&i| Ok::<_, String>(i * 2)).unwrap();
+        assert_eq!(doubled, (0..1000).map(|i| i * 2).collect::<Vec<_>>());
+        // Two failures in different chunks: the earlier one is reported, whichever
+        // thread got there first.
+        for _ in 0..20 {
+            let r = map_in_parallel(&items, |&i| {
+                if i == 901 || i == 130 {
+                    Err(format!("item {i}"))
+                } else {
+                    Ok(i)
+                }
+            });
+            assert_eq!(r, Err("item 130".to_string()));
+        }
+        let none: Vec<usize> = Vec::new();
+        assert_eq!(
+            map_in_parallel(&none, |&i| Ok::<_, String>(i)).unwrap(),
+            Vec::<usize>::new()
+        );
+    }
+
+    #[test]
+    fn a_bundle_is_parsed_in_path_order_and_its_first_bad_file_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        for i in 0..300 {
+            let p = root.join(format!("config/schemas/N{i:03}/N{i:03}.T.schema"));
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(&p, format!("<Table name=\"T{i}\"/>\n")).unwrap();
+        }
+        std::fs::create_dir_all(root.join("config/props")).unwrap();
+        std::fs::write(root.join("config/props/a.prop"), "a=1\n").unwrap();
+        let bundle = Bundle::open(root).unwrap();
+        let tree = ConfigTree::from_bundle(&bundle).unwrap();
+        let paths: Vec<&String> = tree.files.keys().collect();
+        assert_eq!(paths.len(), 301);
+        assert_eq!(paths[0], "config/props/a.prop");
+        assert_eq!(paths[1], "config/schemas/N000/N000.T.schema");
+        assert_eq!(paths[300], "config/schemas/N299/N299.T.schema");
+        // Two broken files far apart: the one first in path order is the error.
+        for bad in ["N250", "N040"] {
+            std::fs::write(
+                root.join(format!("config/schemas/{bad}/{bad}.T.schema")),
+                "<Table>\n  <Column>\n</Table>\n",
+            )
+            .unwrap();
+        }
+        let bundle = Bundle::open(root).unwrap();
+        let err = ConfigTree::from_bundle(&bundle).unwrap_err().to_string();
+        assert!(
+            err.starts_with("config/schemas/N040/N040.T.schema:3:"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn installer_owned_paths() {
+        assert!(is_installer_owned("config/props/iris-endpoints.prop"));
+        assert!(is_installer_owned("cluster/cluster.cnf"));
+        assert!(is_installer_owned("files/etc/sysconfig/deephaven/etcd"));
+        assert!(is_installer_owned(
+            "files/etc/sysconfig/deephaven/etcd/client/root/endpoints"
+        ));
+        assert!(is_installer_owned(
+            "nodes/n1/files/etc/sysconfig/deephaven/etcd/client/root/password"
+        ));
+        assert!(!is_installer_owned("config/props/iris-environment.prop"));
+        assert!(!is_installer_owned(
+            "files/etc/sysconfig/deephaven/illumon.d/resources/x.xml"
+        ));
+        assert!(!is_installer_owned(
+            "nodes/n1/other/etc/sysconfig/deephaven/etcd/client/root/endpoints"
+        ));
+    }
 
     #[test]
     fn classifies_bundle_paths() {

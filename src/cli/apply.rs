@@ -256,6 +256,7 @@ pub fn run(args: ApplyArgs, env: &HashMap<String, String>) -> Result<ExitCode, C
     if changes.is_empty() && out_files.is_none() {
         print("\nRestart step: nothing was written, no restart needed.\n")?;
         eprintln!("nothing to do: etcd already holds the migrated configuration (revision {} unchanged); nothing was written", exported.header_revision);
+        super::plan::release_at_exit((plan, tree, bundle, target, exported));
         return Ok(ExitCode::SUCCESS);
     }
     let limits = crate::etcd::KvStore::limits(&store);
@@ -269,6 +270,7 @@ pub fn run(args: ApplyArgs, env: &HashMap<String, String>) -> Result<ExitCode, C
             changes.len(),
             args.files_out.as_ref().map_or(String::new(), |d| format!(" and the file-system parts to {}", d.display()))
         );
+        super::plan::release_at_exit((plan, tree, bundle, target, exported, changes));
         return Ok(ExitCode::SUCCESS);
     }
     confirm(
@@ -333,6 +335,7 @@ pub fn run(args: ApplyArgs, env: &HashMap<String, String>) -> Result<ExitCode, C
         );
     }
     print(&format!("\n{}", crate::restart::render_text(&plan.restart)))?;
+    super::plan::release_at_exit((plan, tree, bundle, target, exported, changes));
     Ok(ExitCode::SUCCESS)
 }
 

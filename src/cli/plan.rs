@@ -86,6 +86,14 @@ pub fn plan_record(
     layout: &crate::layout::Layout,
     target: &crate::plan::Target,
 ) -> PlanFile {
+    // A set rather than a search of the comparison per file (quadratic on a large tree).
+    let writes: std::collections::HashSet<&str> = plan
+        .comparison
+        .files
+        .iter()
+        .filter(|c| c.counts())
+        .map(|c| c.path.as_str())
+        .collect();
     let items = plan
         .migration
         .files
@@ -95,11 +103,7 @@ pub fn plan_record(
             key: layout.key_for(&f.path).map(|(k, _)| k),
             before_sha256: sha256_hex(f.before.as_bytes()),
             after_sha256: sha256_hex(f.after.as_bytes()),
-            writes: plan
-                .comparison
-                .files
-                .iter()
-                .any(|c| c.path == f.path && c.counts()),
+            writes: writes.contains(f.path.as_str()),
         })
         .collect();
     PlanFile {
@@ -216,7 +220,16 @@ pub fn run(args: PlanArgs, env: &HashMap<String, String>) -> Result<ExitCode, Cl
             eprintln!("wrote the saved plan to {}", out.display());
         }
     }
+    release_at_exit((plan, tree, bundle, target));
     Ok(ExitCode::SUCCESS)
+}
+
+/// Leaves `data` to the operating system instead of freeing it, for a command's large
+/// data (the bundle, its parsed tree, the plan) just before the process exits: on a
+/// large cluster, freeing their million allocations one by one took 0.15 s and gives
+/// nothing back.
+pub fn release_at_exit<T>(data: T) {
+    std::mem::forget(data);
 }
 
 /// Writes one file all at once (temporary file, then rename).

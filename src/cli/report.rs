@@ -84,7 +84,9 @@ pub fn run(args: ReportArgs, env: &HashMap<String, String>) -> Result<ExitCode, 
         ReportFormat::Html => html::render(&doc),
     };
     print(&out)?;
-    Ok(if doc.summary.clean {
+    let clean = doc.summary.clean;
+    super::plan::release_at_exit((doc, cmp, migration, tree, target));
+    Ok(if clean {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)

@@ -81,16 +81,15 @@ pub fn build(
         .iter()
         .map(|f| FileReport {
             file: f.clone(),
-            diff: match (&f.target_text, &f.migrated_text) {
-                (Some(t), Some(m)) => unified(
-                    t,
-                    m,
+            diff: f.diff_texts().and_then(|(t, m)| {
+                unified(
+                    &t,
+                    &m,
                     &format!("target/{}", f.path),
                     &format!("migrated/{}", f.path),
                     false,
-                ),
-                _ => None,
-            },
+                )
+            }),
         })
         .collect();
     ReportDoc {

@@ -69,6 +69,7 @@ pub struct Inventory {
 }
 
 /// A name found in a source, before nodes are put together.
+#[derive(Clone)]
 struct Sighting {
     name: String,
     evidence: Evidence,
@@ -84,6 +85,22 @@ impl Inventory {
     /// Learns the old nodes from `tree` (a bundle) and the extra names given (the mapping
     /// file's `hosts:` keys, with their lines).
     pub fn build(tree: &ConfigTree, extra: &[(String, String, usize)]) -> Inventory {
+        let (inv, sightings) = Inventory::learn(tree);
+        inv.finish(sightings, extra)
+    }
+
+    /// [`Inventory::build`] without and with the extra names, reading the tree once.
+    pub fn build_both(
+        tree: &ConfigTree,
+        extra: &[(String, String, usize)],
+    ) -> (Inventory, Inventory) {
+        let (inv, sightings) = Inventory::learn(tree);
+        let without = inv.clone().finish(sightings.clone(), &[]);
+        (without, inv.finish(sightings, extra))
+    }
+
+    /// The nodes `cluster.cnf` declares, and every other name the tree's sources give.
+    fn learn(tree: &ConfigTree) -> (Inventory, Vec<Sighting>) {
         let mut inv = Inventory::default();
         let mut sightings = Vec::new();
         // 1. cluster.cnf: names, IPs and roles.
@@ -128,8 +145,14 @@ impl Inventory {
         }
         // 2. The other sources: every name they give.
         for f in tree.files.values() {
-            let lines = LineIndex::new(&f.text);
-            let line = |offset: usize| lines.position(&f.text, offset).line;
+            // Most files give no name: index their lines only when one does.
+            let lines = std::cell::OnceCell::new();
+            let line = |offset: usize| {
+                lines
+                    .get_or_init(|| LineIndex::new(&f.text))
+                    .position(&f.text, offset)
+                    .line
+            };
             match &f.parsed {
                 Parsed::Props(p) => {
                     if f.path == "config/props/iris-endpoints.prop" {
@@ -218,6 +241,16 @@ impl Inventory {
                 });
             }
         }
+        (inv, sightings)
+    }
+
+    /// Adds the sightings and the extra names to the nodes, and indexes every name.
+    fn finish(
+        mut self,
+        mut sightings: Vec<Sighting>,
+        extra: &[(String, String, usize)],
+    ) -> Inventory {
+        let inv = &mut self;
         for (name, file, line) in extra {
             sightings.push(Sighting {
                 name: name.clone(),
@@ -245,7 +278,7 @@ impl Inventory {
             inv.node_for_name(&s.name, s.evidence);
         }
         inv.reindex();
-        inv
+        self
     }
 
     /// The node named `name` (FQDN or short), created if new; records the evidence.

@@ -10,7 +10,7 @@ use crate::roles::Role;
 use crate::scan::inventory::{IdKind, Inventory};
 use crate::scan::tokens::tokens;
 use crate::text::{LineIndex, Position, Span};
-use crate::tree::{ConfigFile, ConfigTree, Parsed};
+use crate::tree::{map_each_in_parallel, ConfigFile, ConfigTree, Parsed};
 use std::collections::BTreeSet;
 use std::fmt;
 
@@ -102,12 +102,16 @@ pub struct Reference {
 }
 
 /// Scans every file of `tree` for names `inv` knows.
+///
+/// Files are scanned on a few threads; the references come in path order all the same.
 pub fn scan(tree: &ConfigTree, inv: &Inventory, contexts: &RoleContexts) -> Vec<Reference> {
-    let mut refs = Vec::new();
-    for f in tree.files.values() {
+    let files: Vec<&ConfigFile> = tree.files.values().collect();
+    let per_file = map_each_in_parallel(&files, |f| {
+        let mut refs = Vec::new();
         scan_file(f, inv, contexts, &mut refs);
-    }
-    refs
+        refs
+    });
+    per_file.into_iter().flatten().collect()
 }
 
 /// Scans one file, appending its references in source order.
@@ -121,7 +125,8 @@ pub fn scan_file(
     contexts: &RoleContexts,
     out: &mut Vec<Reference>,
 ) {
-    let lines = LineIndex::new(&f.text);
+    // Most files hold no reference: index their lines only when one is found.
+    let lines = std::cell::OnceCell::new();
     let file_role = contexts.file_role(&f.path);
     let mut found: Vec<Reference> = Vec::new();
     let mut push = |hit: (IdKind, &[usize]),
@@ -138,7 +143,9 @@ pub fn scan_file(
         found.push(Reference {
             file: f.path.clone(),
             span,
-            pos: lines.position(&f.text, span.start),
+            pos: lines
+                .get_or_init(|| LineIndex::new(&f.text))
+                .position(&f.text, span.start),
             // `text` is the decoded token for hidden references; otherwise keep what the
             // file says.
             text: if hidden {
