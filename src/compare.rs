@@ -8,7 +8,7 @@ use crate::formats::yaml::{Node, YamlDoc};
 use crate::migrate::MigratedFile;
 use crate::secrets::{is_secret_file, is_secret_name, SecretPolicy};
 use crate::text::LineIndex;
-use crate::tree::{parse_file, ConfigFile, ConfigTree, Format, Parsed};
+use crate::tree::{map_each_in_parallel, parse_file, ConfigFile, ConfigTree, Format, Parsed};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -144,11 +144,11 @@ pub struct Inputs<'a> {
     pub migrated: &'a BTreeMap<String, MigratedFile>,
     pub bundle: &'a ConfigTree,
     pub target: &'a ConfigTree,
-    pub in_scope: &'a dyn Fn(&str) -> bool,
+    pub in_scope: &'a (dyn Fn(&str) -> bool + Sync),
     pub secrets: SecretPolicy,
 }
 
-/// Compares, file by file, in path order.
+/// Compares, file by file, in path order (the files on a few threads).
 pub fn compare(inp: &Inputs<'_>) -> Comparison {
     let mut paths: Vec<&String> = inp.migrated.keys().chain(inp.target.files.keys()).collect();
     paths.extend(
@@ -160,58 +160,55 @@ pub fn compare(inp: &Inputs<'_>) -> Comparison {
     );
     paths.sort();
     paths.dedup();
-    let mut files = Vec::new();
-    for path in paths {
-        if !(inp.in_scope)(path) {
-            continue;
-        }
-        let owned = crate::tree::is_installer_owned(path);
-        if owned {
-            // Installer-owned: listed when the two differ, never counted.
-            let b = inp.bundle.get(path);
-            let t = inp.target.get(path);
-            if t.map(|t| &t.text) != b.map(|b| &b.text) {
-                files.push(FileComparison {
-                    path: path.clone(),
-                    status: FileStatus::InstallerOwned,
-                    differences: vec![Difference {
-                        class: Class::InstallerOwned,
-                        item: None,
-                        bundle: None,
-                        migrated: None,
-                        target: None,
-                        line: None,
-                        target_line: None,
-                        secret: false,
-                    }],
-                    diff: None,
-                });
-            }
-            continue;
-        }
-        let m = inp.migrated.get(path);
-        let t = inp.target.get(path);
-        let fc = match (m, t) {
-            (Some(m), Some(t)) => compare_file(m, inp.bundle.get(path), t, inp.secrets),
-            (Some(_), None) => FileComparison {
-                path: path.clone(),
-                status: FileStatus::OnlyInBundle,
-                differences: vec![whole(Class::SiteCustomization, is_secret_file(path))],
-                diff: None,
-            },
-            (None, Some(_)) => FileComparison {
-                path: path.clone(),
-                status: FileStatus::OnlyInTarget,
-                differences: vec![whole(Class::NewDefault, is_secret_file(path))],
-                diff: None,
-            },
-            (None, None) => continue,
-        };
-        if fc.status != FileStatus::Same {
-            files.push(fc);
-        }
+    paths.retain(|p| (inp.in_scope)(p));
+    let files = map_each_in_parallel(&paths, |path| compare_path(inp, path));
+    Comparison {
+        files: files.into_iter().flatten().collect(),
     }
-    Comparison { files }
+}
+
+/// One path's comparison; None when there is nothing to list.
+fn compare_path(inp: &Inputs<'_>, path: &String) -> Option<FileComparison> {
+    let owned = crate::tree::is_installer_owned(path);
+    if owned {
+        // Installer-owned: listed when the two differ, never counted.
+        let b = inp.bundle.get(path);
+        let t = inp.target.get(path);
+        return (t.map(|t| &t.text) != b.map(|b| &b.text)).then(|| FileComparison {
+            path: path.clone(),
+            status: FileStatus::InstallerOwned,
+            differences: vec![Difference {
+                class: Class::InstallerOwned,
+                item: None,
+                bundle: None,
+                migrated: None,
+                target: None,
+                line: None,
+                target_line: None,
+                secret: false,
+            }],
+            diff: None,
+        });
+    }
+    let m = inp.migrated.get(path);
+    let t = inp.target.get(path);
+    let fc = match (m, t) {
+        (Some(m), Some(t)) => compare_file(m, inp.bundle.get(path), t, inp.secrets),
+        (Some(_), None) => FileComparison {
+            path: path.clone(),
+            status: FileStatus::OnlyInBundle,
+            differences: vec![whole(Class::SiteCustomization, is_secret_file(path))],
+            diff: None,
+        },
+        (None, Some(_)) => FileComparison {
+            path: path.clone(),
+            status: FileStatus::OnlyInTarget,
+            differences: vec![whole(Class::NewDefault, is_secret_file(path))],
+            diff: None,
+        },
+        (None, None) => return None,
+    };
+    (fc.status != FileStatus::Same).then_some(fc)
 }
 
 fn whole(class: Class, secret: bool) -> Difference {
@@ -377,7 +374,9 @@ fn compare_file(
         },
     };
     let reparsed_after;
-    let after_parsed = if m.after == m.before {
+    let after_parsed = if let Some(p) = &m.after_parsed {
+        p
+    } else if m.after == m.before {
         before_parsed
     } else {
         match parse_file(path, &m.after, m.format) {
@@ -460,6 +459,7 @@ mod tests {
             format: Format::Props,
             before: before.into(),
             after: after.into(),
+            after_parsed: None,
             mode: 0o644,
             node: None,
         }

@@ -10,7 +10,7 @@ use crate::rewrite::{apply, edits_by_file};
 use crate::roles::Role;
 use crate::scan::inventory::Inventory;
 use crate::scan::refs::{scan, Reference};
-use crate::tree::{map_in_parallel, parse_file, ConfigFile, ConfigTree, Format};
+use crate::tree::{map_in_parallel, parse_file, ConfigFile, ConfigTree, Format, Parsed};
 use std::collections::BTreeMap;
 
 /// One migrated file, before and after.
@@ -20,6 +20,10 @@ pub struct MigratedFile {
     pub format: Format,
     pub before: String,
     pub after: String,
+    /// The model of a rewritten property or YAML file's `after` (parsed for the safety
+    /// check, kept for the item-by-item comparison). None for other formats and when
+    /// `after` is `before`, whose model the bundle's tree holds.
+    pub after_parsed: Option<Parsed>,
     pub mode: u32,
     /// The old node a per-node file came from.
     pub node: Option<String>,
@@ -79,24 +83,27 @@ pub fn migrate(
     let migrated: Vec<&ConfigFile> = tree.migrated().collect();
     // Rewriting and re-parsing is per file: done on a few threads, in path order.
     let rewritten = map_in_parallel(&migrated, |f| {
-        let after = match edits.get(&f.path) {
+        let (after, after_parsed) = match edits.get(&f.path) {
             Some(e) => {
                 let after = apply(&f.text, e);
                 // The rewrite only swaps host tokens for host tokens; a file that stops
                 // parsing means a bug here, and must never reach a cluster.
-                parse_file(&f.path, &after, f.format).map_err(|e| RewriteBroke {
+                let parsed = parse_file(&f.path, &after, f.format).map_err(|e| RewriteBroke {
                     file: f.path.clone(),
                     detail: e.to_string(),
                 })?;
-                after
+                let kept = matches!(f.format, Format::Props | Format::Yaml)
+                    .then(|| crate::tree::compact(parsed));
+                (after, kept)
             }
-            None => f.text.clone(),
+            None => (f.text.clone(), None),
         };
         Ok(MigratedFile {
             path: f.path.clone(),
             format: f.format,
             before: f.text.clone(),
             after,
+            after_parsed,
             mode: f.mode,
             node: f.node.clone(),
         })

@@ -11,7 +11,7 @@ use crate::mapping::Mapping;
 use crate::migrate::{migrate, Migration, RewriteBroke};
 use crate::restart::{self, Changes, RestartStep};
 use crate::roles::Role;
-use crate::tree::{ConfigTree, Parsed};
+use crate::tree::{map_each_in_parallel, ConfigTree, Parsed};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashSet};
 
@@ -238,12 +238,16 @@ pub fn make_plan_with(
     }
     // Which paths are etcd items, asked several times per file below: `Layout::is_item`
     // matches the path against every layout pattern, so each path is asked once.
-    let items: HashSet<&str> = tree
+    let paths: Vec<&str> = tree
         .files
         .keys()
         .chain(target.tree.files.keys())
-        .filter(|p| layout.is_item(p))
         .map(String::as_str)
+        .collect();
+    let items: HashSet<&str> = paths
+        .iter()
+        .zip(map_each_in_parallel(&paths, |p| layout.is_item(p)))
+        .filter_map(|(p, item)| item.then_some(*p))
         .collect();
     let is_item = |p: &str| items.contains(p);
     // As `Target::in_scope`, with the item paths known.

@@ -167,7 +167,7 @@ pub fn parse_file(path: &str, text: &str, format: Format) -> Result<Parsed, Tree
 /// `parsed` in as little memory as it needs. A tree keeps the model of every file for the
 /// whole run, and the parsers grow their vectors and strings by doubling: for 5,000
 /// schemas that slack was 56 MB of a 186 MB peak. A clone allocates exactly what is used.
-fn compact(parsed: Parsed) -> Parsed {
+pub fn compact(parsed: Parsed) -> Parsed {
     match parsed {
         Parsed::Props(p) => Parsed::Props(p.clone()),
         Parsed::Yaml(y) => Parsed::Yaml(y.clone()),
