@@ -83,15 +83,14 @@ impl RunRecord {
         RunRecord {
             schema: RECORD_SCHEMA.into(),
             endpoints: endpoints.to_vec(),
-            entries: changes
-                .iter()
-                .map(|c| RecordEntry {
-                    key: c.key.clone(),
-                    path: c.path.clone(),
-                    previous: c.previous.as_ref().map(|v| b64.encode(v)),
-                    new_sha256: sha256_hex(&c.value),
-                })
-                .collect(),
+            // Hashing every new value and encoding every previous one is per key: on a
+            // few threads, in order.
+            entries: map_each_in_parallel(changes, |c| RecordEntry {
+                key: c.key.clone(),
+                path: c.path.clone(),
+                previous: c.previous.as_ref().map(|v| b64.encode(v)),
+                new_sha256: sha256_hex(&c.value),
+            }),
         }
     }
 
