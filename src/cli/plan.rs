@@ -225,8 +225,8 @@ pub fn run(args: PlanArgs, env: &HashMap<String, String>) -> Result<ExitCode, Cl
 }
 
 /// Leaves `data` to the operating system instead of freeing it, for a command's large
-/// data (the bundle, its parsed tree, the plan) just before the process exits: on a
-/// large cluster, freeing their million allocations one by one took 0.15 s and gives
+/// data (the bundle, its parsed trees, the plan) just before the process exits: on a
+/// large cluster, freeing them allocation by allocation took 0.13-0.2 s and gives
 /// nothing back.
 pub fn release_at_exit<T>(data: T) {
     std::mem::forget(data);
