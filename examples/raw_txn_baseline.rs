@@ -17,7 +17,11 @@ fn files(dir: &Path, root: &Path, out: &mut Vec<(String, Vec<u8>)>) -> std::io::
         if p.is_dir() {
             files(&p, root, out)?;
         } else {
-            let rel = p.strip_prefix(root).unwrap_or(&p).to_string_lossy().replace('\\', "/");
+            let rel = p
+                .strip_prefix(root)
+                .unwrap_or(&p)
+                .to_string_lossy()
+                .replace('\\', "/");
             out.push((rel, std::fs::read(&p)?));
         }
     }
@@ -40,7 +44,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let start = Instant::now();
     let mut client = Client::connect([endpoint.as_str()], None).await?;
     for chunk in kvs.chunks(128) {
-        let ops: Vec<TxnOp> = chunk.iter().map(|(k, v)| TxnOp::put(k.as_str(), v.clone(), None)).collect();
+        let ops: Vec<TxnOp> = chunk
+            .iter()
+            .map(|(k, v)| TxnOp::put(k.as_str(), v.clone(), None))
+            .collect();
         client.txn(Txn::new().and_then(ops)).await?;
     }
     println!("{} {:.3}", kvs.len(), start.elapsed().as_secs_f64());
