@@ -111,6 +111,32 @@ pub fn write_tree(dir: &Path, files: &[OutFile<'_>]) -> Result<usize, EmitError>
     Ok(files.len())
 }
 
+/// Writes `files` as a new bundle-layout tree at `dir`, with a `MANIFEST.sha256` listing
+/// them, so the result verifies like any bundle. Returns the number of files written,
+/// the manifest included.
+pub fn write_bundle_tree(dir: &Path, files: &[OutFile<'_>]) -> Result<usize, EmitError> {
+    use sha2::{Digest, Sha256};
+    let hashes: Vec<(&str, [u8; 32])> = files
+        .iter()
+        .map(|f| (f.path, Sha256::digest(f.content).into()))
+        .collect();
+    let manifest = crate::bundle::manifest_for(hashes.iter().map(|(p, h)| (*p, h)));
+    let mut all: Vec<OutFile<'_>> = files
+        .iter()
+        .map(|f| OutFile {
+            path: f.path,
+            content: f.content,
+            mode: f.mode,
+        })
+        .collect();
+    all.push(OutFile {
+        path: crate::bundle::MANIFEST,
+        content: manifest.as_bytes(),
+        mode: 0o644,
+    });
+    write_tree(dir, &all)
+}
+
 /// Creates a file with its permission bits set from the start, so a key file is never
 /// readable by others, not even for a moment.
 fn open_with_mode(path: &Path, mode: u32) -> std::io::Result<fs::File> {
@@ -169,6 +195,23 @@ mod tests {
             .map(|e| e.unwrap().file_name())
             .collect();
         assert_eq!(names, vec![std::ffi::OsString::from("out")]);
+    }
+
+    #[test]
+    fn a_bundle_tree_carries_a_manifest_that_verifies() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("out");
+        let files = [OutFile {
+            path: "config/props/a.prop",
+            content: b"a=1\n",
+            mode: 0o644,
+        }];
+        assert_eq!(write_bundle_tree(&dir, &files).unwrap(), 2);
+        let b = crate::bundle::Bundle::open(&dir).unwrap();
+        assert_eq!(
+            b.manifest,
+            crate::bundle::ManifestStatus::Verified { files: 1 }
+        );
     }
 
     #[test]

@@ -404,16 +404,7 @@ pub fn export(args: ExportArgs, env: &HashMap<String, String>) -> Result<ExitCod
     emit::check_destination(&args.out).map_err(|e| CliError::new(ErrorKind::Io, e.to_string()))?;
     let mut store = args.etcd.connect(env)?;
     let exported = crate::export::read(&mut store, &layout).map_err(export_error)?;
-    let hashes: Vec<(String, [u8; 32])> = exported
-        .items
-        .iter()
-        .map(|(p, (v, _))| {
-            use sha2::{Digest, Sha256};
-            (p.clone(), Sha256::digest(v).into())
-        })
-        .collect();
-    let manifest = crate::bundle::manifest_for(hashes.iter().map(|(p, h)| (p.as_str(), h)));
-    let mut files: Vec<OutFile<'_>> = exported
+    let files: Vec<OutFile<'_>> = exported
         .items
         .iter()
         .map(|(p, (v, _))| OutFile {
@@ -422,11 +413,6 @@ pub fn export(args: ExportArgs, env: &HashMap<String, String>) -> Result<ExitCod
             mode: 0o644,
         })
         .collect();
-    files.push(OutFile {
-        path: crate::bundle::MANIFEST,
-        content: manifest.as_bytes(),
-        mode: 0o644,
-    });
     let listing: String = exported
         .items
         .iter()
@@ -447,7 +433,7 @@ pub fn export(args: ExportArgs, env: &HashMap<String, String>) -> Result<ExitCod
             args.out.display()
         );
     } else {
-        emit::write_tree(&args.out, &files)
+        emit::write_bundle_tree(&args.out, &files)
             .map_err(|e| CliError::new(ErrorKind::Io, e.to_string()))?;
         eprintln!(
             "exported {} item(s) at revision {} to {}",

@@ -171,30 +171,14 @@ pub fn run(args: PlanArgs, env: &HashMap<String, String>) -> Result<ExitCode, Cl
                 mode: f.mode,
             })
             .collect();
-        let hashes: Vec<(String, [u8; 32])> = plan
-            .migration
-            .files
-            .values()
-            .map(|f| {
-                use sha2::{Digest, Sha256};
-                (f.path.clone(), Sha256::digest(f.after.as_bytes()).into())
-            })
-            .collect();
-        let manifest = crate::bundle::manifest_for(hashes.iter().map(|(p, h)| (p.as_str(), h)));
-        let mut all = files;
-        all.push(OutFile {
-            path: crate::bundle::MANIFEST,
-            content: manifest.as_bytes(),
-            mode: 0o644,
-        });
         if args.dry_run {
             eprintln!(
                 "dry run: would write {} file(s) to {}; nothing was written",
-                all.len(),
+                files.len() + 1,
                 dir.display()
             );
         } else {
-            let n = emit::write_tree(dir, &all)
+            let n = emit::write_bundle_tree(dir, &files)
                 .map_err(|e| CliError::new(ErrorKind::Io, e.to_string()))?;
             eprintln!("wrote the migrated tree to {} ({n} files)", dir.display());
         }
