@@ -82,10 +82,14 @@ pub fn write_tree(dir: &Path, files: &[OutFile<'_>]) -> Result<usize, EmitError>
         .prefix(".dh-migrate-partial-")
         .tempdir_in(&parent)
         .map_err(io(&parent))?;
+    let mut made_dirs: std::collections::HashSet<PathBuf> = std::collections::HashSet::new();
     for f in files {
         let path = tmp.path().join(f.path);
         if let Some(p) = path.parent() {
-            fs::create_dir_all(p).map_err(io(p))?;
+            if !made_dirs.contains(p) {
+                fs::create_dir_all(p).map_err(io(p))?;
+                made_dirs.insert(p.to_path_buf());
+            }
         }
         let mode = if f.mode & 0o777 == 0 {
             0o644
@@ -94,8 +98,10 @@ pub fn write_tree(dir: &Path, files: &[OutFile<'_>]) -> Result<usize, EmitError>
         };
         let mut out = open_with_mode(&path, mode).map_err(io(&path))?;
         out.write_all(f.content).map_err(io(&path))?;
-        out.sync_all().map_err(io(&path))?;
     }
+    // One flush of the file system for the whole tree (instead of one journal commit per
+    // file) before the tree becomes visible under its name.
+    sync_tree(tmp.path()).map_err(io(tmp.path()))?;
     // An empty destination folder is replaced; a missing one is created by the rename.
     if dir.exists() {
         fs::remove_dir(dir).map_err(io(dir))?;
@@ -108,6 +114,8 @@ pub fn write_tree(dir: &Path, files: &[OutFile<'_>]) -> Result<usize, EmitError>
             source: e,
         }
     })?;
+    // Make the rename itself durable.
+    sync_dir(&parent).map_err(io(&parent))?;
     Ok(files.len())
 }
 
@@ -135,6 +143,39 @@ pub fn write_bundle_tree(dir: &Path, files: &[OutFile<'_>]) -> Result<usize, Emi
         mode: 0o644,
     });
     write_tree(dir, &all)
+}
+
+/// Flushes every file and folder written under `root` to disk. On Linux one `syncfs` of
+/// the file system holding `root`; elsewhere an `fsync` of each file and folder.
+#[cfg(target_os = "linux")]
+fn sync_tree(root: &Path) -> std::io::Result<()> {
+    let dir = fs::File::open(root)?;
+    rustix::fs::syncfs(&dir)?;
+    Ok(())
+}
+
+#[cfg(not(target_os = "linux"))]
+fn sync_tree(root: &Path) -> std::io::Result<()> {
+    for entry in fs::read_dir(root)? {
+        let entry = entry?;
+        if entry.file_type()?.is_dir() {
+            sync_tree(&entry.path())?;
+        } else {
+            fs::File::open(entry.path())?.sync_all()?;
+        }
+    }
+    sync_dir(root)
+}
+
+/// Flushes a folder's entries (a rename into it, new names in it).
+fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        fs::File::open(dir)?.sync_all()?;
+    }
+    #[cfg(not(unix))]
+    let _ = dir;
+    Ok(())
 }
 
 /// Creates a file with its permission bits set from the start, so a key file is never

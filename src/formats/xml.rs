@@ -594,6 +594,11 @@ impl<'s> Builder<'s> {
             self.push_part(PartKind::ByteOrderMark, Span::new(0, BOM.len()));
         }
         let body = &self.src[self.base..];
+        if body.starts_with(BOM) {
+            // A second mark is U+FEFF as text before the root, and quick-xml would skip it
+            // uncounted too, shifting every later position.
+            return Err(Located::new(self.base, XmlError::TextBeforeRoot));
+        }
         let mut reader = Reader::from_str(body);
         let config = reader.config_mut();
         // End tags are matched here, to report both names and where.
