@@ -20,6 +20,8 @@ pub struct LayoutItem {
 pub struct Layout {
     pub prefix: String,
     pub items: Vec<LayoutItem>,
+    /// Each item's bundle and key patterns, split once (every file's path is matched).
+    patterns: Vec<(Vec<Piece>, Vec<Piece>)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -60,7 +62,11 @@ fn pieces(pattern: &str) -> Option<Vec<Piece>> {
 
 /// Matches `text` against pattern pieces; placeholders take one or more characters
 /// without `/`. Returns the bindings.
-fn match_pieces(ps: &[Piece], text: &str, bound: &mut Vec<(String, String)>) -> bool {
+fn match_pieces<'p, 't>(
+    ps: &'p [Piece],
+    text: &'t str,
+    bound: &mut Vec<(&'p str, &'t str)>,
+) -> bool {
     match ps.split_first() {
         None => text.is_empty(),
         Some((Piece::Lit(l), rest)) => text
@@ -75,7 +81,7 @@ fn match_pieces(ps: &[Piece], text: &str, bound: &mut Vec<(String, String)>) -> 
                     continue;
                 }
                 let value = &text[..end];
-                if let Some((_, prev)) = bound.iter().find(|(n, _)| n == v) {
+                if let Some(&(_, prev)) = bound.iter().find(|(n, _)| *n == v.as_str()) {
                     if prev != value {
                         continue;
                     }
@@ -86,7 +92,7 @@ fn match_pieces(ps: &[Piece], text: &str, bound: &mut Vec<(String, String)>) -> 
                     bound.truncate(before);
                     continue;
                 }
-                bound.push((v.clone(), value.to_string()));
+                bound.push((v.as_str(), value));
                 if match_pieces(rest, &text[end..], bound) {
                     return true;
                 }
@@ -97,12 +103,12 @@ fn match_pieces(ps: &[Piece], text: &str, bound: &mut Vec<(String, String)>) -> 
     }
 }
 
-fn fill(ps: &[Piece], bound: &[(String, String)]) -> Option<String> {
+fn fill(ps: &[Piece], bound: &[(&str, &str)]) -> Option<String> {
     let mut out = String::new();
     for p in ps {
         match p {
             Piece::Lit(l) => out.push_str(l),
-            Piece::Var(v) => out.push_str(&bound.iter().find(|(n, _)| n == v)?.1),
+            Piece::Var(v) => out.push_str(bound.iter().find(|(n, _)| *n == v.as_str())?.1),
         }
     }
     Some(out)
@@ -139,6 +145,7 @@ impl Layout {
         };
         let mut prefix = None;
         let mut items = Vec::new();
+        let mut patterns = Vec::new();
         for (k, v) in entries {
             let (key, at) = scalar(k).ok_or_else(|| err(0, "expected a plain key".into()))?;
             match key.as_str() {
@@ -204,6 +211,7 @@ impl Layout {
                             ));
                         }
                         items.push(LayoutItem { kind, bundle, key });
+                        patterns.push((bp, kp));
                     }
                 }
                 other => {
@@ -215,7 +223,11 @@ impl Layout {
             }
         }
         let prefix = prefix.ok_or_else(|| err(0, "missing `prefix`".into()))?;
-        Ok(Layout { prefix, items })
+        Ok(Layout {
+            prefix,
+            items,
+            patterns,
+        })
     }
 
     /// A copy with another prefix (`--etcd-prefix`).
@@ -226,27 +238,35 @@ impl Layout {
 
     /// The etcd key of a bundle path, or None when the path is not an etcd item.
     pub fn key_for(&self, bundle_path: &str) -> Option<(String, &LayoutItem)> {
-        self.items.iter().find_map(|item| {
-            let (bp, kp) = (pieces(&item.bundle)?, pieces(&item.key)?);
-            let mut bound = Vec::new();
-            match_pieces(&bp, bundle_path, &mut bound)
-                .then(|| fill(&kp, &bound))
-                .flatten()
-                .map(|k| (format!("{}{k}", self.prefix), item))
-        })
+        self.translate(bundle_path, |(bundle, key)| (bundle, key))
+            .map(|(k, item)| (format!("{}{k}", self.prefix), item))
     }
 
     /// The bundle path of an etcd key, or None when the key is not a layout item.
     pub fn path_for(&self, key: &str) -> Option<(String, &LayoutItem)> {
         let rel = key.strip_prefix(&self.prefix)?;
-        self.items.iter().find_map(|item| {
-            let (bp, kp) = (pieces(&item.bundle)?, pieces(&item.key)?);
-            let mut bound = Vec::new();
-            match_pieces(&kp, rel, &mut bound)
-                .then(|| fill(&bp, &bound))
-                .flatten()
-                .map(|p| (p, item))
-        })
+        self.translate(rel, |(bundle, key)| (key, bundle))
+    }
+
+    /// Matches `text` against each item's `from` pattern in turn and fills its `to`
+    /// pattern with the bindings of the first that matches.
+    fn translate<'a>(
+        &'a self,
+        text: &str,
+        direction: impl Fn(&'a (Vec<Piece>, Vec<Piece>)) -> (&'a Vec<Piece>, &'a Vec<Piece>),
+    ) -> Option<(String, &'a LayoutItem)> {
+        let mut bound = Vec::new();
+        self.items
+            .iter()
+            .zip(&self.patterns)
+            .find_map(|(item, patterns)| {
+                let (from, to) = direction(patterns);
+                bound.clear();
+                match_pieces(from, text, &mut bound)
+                    .then(|| fill(to, &bound))
+                    .flatten()
+                    .map(|filled| (filled, item))
+            })
     }
 
     /// True when `bundle_path` is an etcd item of this layout.

@@ -100,6 +100,8 @@ pub(crate) struct Accepted {
     components: Components,
     /// Keep the content in memory (otherwise hash only).
     pub load: bool,
+    /// `load` was decided with a wrapping folder assumed.
+    stripped: bool,
 }
 
 impl Collector {
@@ -156,12 +158,18 @@ impl Collector {
         if kind != EntryKind::File {
             return None;
         }
-        let relative = match &self.prefix {
-            Prefix::Candidate(_) => &components[1..],
-            _ => &components[..],
+        let stripped = matches!(self.prefix, Prefix::Candidate(_));
+        let relative = if stripped {
+            &components[1..]
+        } else {
+            &components[..]
         };
         let load = size <= MAX_LOADED_SIZE && wants_content(relative);
-        Some(Accepted { components, load })
+        Some(Accepted {
+            components,
+            load,
+            stripped,
+        })
     }
 
     fn update_prefix(&mut self, components: &[String], is_dir: bool) {
@@ -192,8 +200,14 @@ impl Collector {
         }
     }
 
-    /// Records a safe regular file after its content was read.
-    pub fn add_file(&mut self, accepted: Accepted, file: BundleFile) {
+    /// Records a safe regular file after its content was read. A reader may check every
+    /// entry before reading any: content kept on a wrapping-folder assumption that later
+    /// entries disproved is dropped here, as [`Collector::entry`] drops it for files
+    /// already added.
+    pub fn add_file(&mut self, accepted: Accepted, mut file: BundleFile) {
+        if accepted.stripped && !matches!(self.prefix, Prefix::Candidate(_)) {
+            file.content = None;
+        }
         self.files.push((accepted.components, file));
     }
 
@@ -291,6 +305,58 @@ mod tests {
         assert_eq!(
             kept.content, None,
             "content kept on a wrong assumption is dropped"
+        );
+    }
+
+    #[test]
+    fn content_read_after_every_entry_was_checked_is_dropped_too() {
+        // The directory reader checks all entries first, then reads the files.
+        let mut c = Collector::new();
+        let a = c
+            .entry(
+                b"wrap/config/a.prop",
+                "wrap/config/a.prop",
+                EntryKind::File,
+                3,
+            )
+            .expect("accepted");
+        assert!(a.load, "judged under the candidate prefix");
+        let b = c
+            .entry(b"other/x", "other/x", EntryKind::File, 1)
+            .expect("accepted");
+        c.add_file(a, BundleFile::for_test(Some(b"abc".to_vec())));
+        c.add_file(b, BundleFile::for_test(None));
+        let done = c.finish();
+        assert_eq!(done.prefix, None);
+        assert_eq!(done.files["wrap/config/a.prop"].content, None);
+    }
+
+    #[test]
+    fn content_kept_when_the_wrapping_folder_holds() {
+        let mut c = Collector::new();
+        let a = c
+            .entry(
+                b"wrap/config/a.prop",
+                "wrap/config/a.prop",
+                EntryKind::File,
+                3,
+            )
+            .expect("accepted");
+        let b = c
+            .entry(
+                b"wrap/MANIFEST.sha256",
+                "wrap/MANIFEST.sha256",
+                EntryKind::File,
+                1,
+            )
+            .expect("accepted");
+        c.add_file(a, BundleFile::for_test(Some(b"abc".to_vec())));
+        c.add_file(b, BundleFile::for_test(Some(b"m".to_vec())));
+        let done = c.finish();
+        assert_eq!(done.prefix.as_deref(), Some("wrap"));
+        assert_eq!(
+            done.files["config/a.prop"].content.as_deref(),
+            Some(&b"abc"[..])
         );
     }
 

@@ -89,6 +89,10 @@ fn walk(root: &Path) -> Result<Vec<Found>, BundleError> {
     Ok(found)
 }
 
+/// Files up to this size are read on a few threads at once (a bundle holds thousands of
+/// small configuration files); larger ones are streamed one at a time with progress.
+const PARALLEL_MAX: u64 = 1024 * 1024;
+
 pub(crate) fn read(
     root: &Path,
     progress: &mut dyn FnMut(Progress),
@@ -102,52 +106,75 @@ pub(crate) fn read(
     progress(Progress::Started {
         total_bytes: Some(total),
     });
-    let count = Cell::new(0);
-    let mut reporter = Reporter::new(progress, &count);
+    // Every entry is checked (in path order, so problems and the wrapping folder are
+    // decided as for an archive) before any file is read.
     let mut collector = Collector::new();
-    let mut buf = vec![0u8; BUFFER_SIZE];
+    let mut small = Vec::new();
+    let mut large = Vec::new();
     for f in found {
         let display = String::from_utf8_lossy(&f.relative).into_owned();
         let size = f.metadata.len();
-        let Some(accepted) = collector.entry(&f.relative, &display, f.kind, size) else {
-            continue;
-        };
-        let file = File::open(&f.absolute).map_err(io_error(&f.absolute))?;
-        // The entry could have been swapped (for a link or a FIFO) since it was looked at;
-        // read it only if the opened file is the regular file that was checked.
-        let opened = file.metadata().map_err(io_error(&f.absolute))?;
-        if !opened.is_file() || opened.dev() != f.metadata.dev() || opened.ino() != f.metadata.ino()
-        {
-            return Err(BundleError::Io {
-                path: f.absolute,
-                source: io::Error::other("the file was replaced while the bundle was read"),
-            });
+        if let Some(accepted) = collector.entry(&f.relative, &display, f.kind, size) {
+            if size <= PARALLEL_MAX {
+                small.push((accepted, f));
+            } else {
+                large.push((accepted, f));
+            }
         }
-        let mut counting = Counting {
-            inner: file,
-            count: &count,
-        };
-        let hashed = hash_stream(
-            &mut counting,
-            accepted.load.then_some(size),
-            &mut buf,
-            &mut reporter,
-        )
-        .map_err(io_error(&f.absolute))?;
-        collector.add_file(
-            accepted,
-            BundleFile {
-                path: String::new(),
-                size: hashed.size,
-                sha256: hashed.sha256,
-                mode: f.metadata.mode() & 0o7777,
-                mtime: u64::try_from(f.metadata.mtime()).ok(),
-                uid: Some(u64::from(f.metadata.uid())),
-                gid: Some(u64::from(f.metadata.gid())),
-                uname: None,
-                content: hashed.content,
-            },
-        );
+    }
+    let count = Cell::new(0);
+    let read_small = crate::tree::map_in_parallel(&small, |(accepted, f)| {
+        let mut buf = [0u8; 16 * 1024];
+        let uncounted = Cell::new(0);
+        let mut quiet = |_: Progress| {};
+        let mut reporter = Reporter::new(&mut quiet, &uncounted);
+        read_one(f, accepted.load, &mut buf, &uncounted, &mut reporter)
+    })?;
+    let mut reporter = Reporter::new(progress, &count);
+    for ((accepted, _), file) in small.into_iter().zip(read_small) {
+        count.set(count.get() + file.size);
+        reporter.tick();
+        collector.add_file(accepted, file);
+    }
+    let mut buf = vec![0u8; BUFFER_SIZE];
+    for (accepted, f) in large {
+        let file = read_one(&f, accepted.load, &mut buf, &count, &mut reporter)?;
+        collector.add_file(accepted, file);
     }
     Ok(collector.finish())
+}
+
+/// Reads and hashes one checked regular file (keeping its content when `load`).
+fn read_one(
+    f: &Found,
+    load: bool,
+    buf: &mut [u8],
+    count: &Cell<u64>,
+    reporter: &mut Reporter<'_, '_>,
+) -> Result<BundleFile, BundleError> {
+    let size = f.metadata.len();
+    let file = File::open(&f.absolute).map_err(io_error(&f.absolute))?;
+    // The entry could have been swapped (for a link or a FIFO) since it was looked at;
+    // read it only if the opened file is the regular file that was checked.
+    let opened = file.metadata().map_err(io_error(&f.absolute))?;
+    if !opened.is_file() || opened.dev() != f.metadata.dev() || opened.ino() != f.metadata.ino() {
+        return Err(BundleError::Io {
+            path: f.absolute.clone(),
+            source: io::Error::other("the file was replaced while the bundle was read"),
+        });
+    }
+    let mut counting = Counting { inner: file, count };
+    let hashed = hash_stream(&mut counting, load.then_some(size), buf, reporter)
+        .map_err(io_error(&f.absolute))?;
+    Ok(BundleFile {
+        path: String::new(),
+        size: hashed.size,
+        sha256: hashed.sha256,
+        mode: f.metadata.mode() & 0o7777,
+        mtime: u64::try_from(f.metadata.mtime()).ok(),
+        uid: Some(u64::from(f.metadata.uid())),
+        gid: Some(u64::from(f.metadata.gid())),
+        uname: None,
+        content: hashed.content,
+    })
 }

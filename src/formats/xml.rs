@@ -259,6 +259,20 @@ pub fn parse(src: &str) -> Result<XmlDoc, Located<XmlError>> {
 }
 
 impl XmlDoc {
+    /// Gives back the spare capacity the parser's growing vectors and strings left.
+    pub fn shrink_to_fit(&mut self) {
+        self.parts.shrink_to_fit();
+        self.elements.shrink_to_fit();
+        for e in &mut self.elements {
+            e.attrs.shrink_to_fit();
+        }
+        self.texts.shrink_to_fit();
+        for t in &mut self.texts {
+            t.value.shrink_to_fit();
+        }
+        self.comments.shrink_to_fit();
+    }
+
     /// The source rebuilt from the model: element and attribute names and escape-free values
     /// come from the model, everything else from the spans. Equals `src` for the text the
     /// document was parsed from.

@@ -253,6 +253,15 @@ pub fn parse(src: &str) -> Result<PropsFile, Located<PropsError>> {
 }
 
 impl PropsFile {
+    /// Gives back the spare capacity the parser's growing vectors left.
+    pub fn shrink_to_fit(&mut self) {
+        self.parts.shrink_to_fit();
+        self.declarations.shrink_to_fit();
+        self.scopes.shrink_to_fit();
+        self.finalized.shrink_to_fit();
+        self.comments.shrink_to_fit();
+    }
+
     /// The text rebuilt by concatenating every part's bytes of `src`, in order; equals
     /// `src` when `src` is the text this file was parsed from.
     pub fn render(&self, src: &str) -> String {

@@ -382,6 +382,15 @@ pub struct YamlDoc {
 }
 
 impl YamlDoc {
+    /// Gives back the spare capacity the parser's growing vectors left.
+    pub fn shrink_to_fit(&mut self) {
+        self.scalars.shrink_to_fit();
+        self.anchors.shrink_to_fit();
+        self.aliases.shrink_to_fit();
+        self.comments.shrink_to_fit();
+        self.scalar_node.shrink_to_fit();
+    }
+
     /// The text rebuilt from its parts: every scalar token and the text between them.
     /// Equals the parsed source; the rewriter builds edits the same way.
     pub fn render(&self, src: &str) -> String {
