@@ -12,7 +12,9 @@
 //! - Re-running after an interruption converges: keys already holding their new value are
 //!   not written again.
 
-use crate::etcd::{batches, EtcdError, Expect, KvStore, Op};
+use crate::etcd::{
+    batches, commit_all, lowered_limits, resplit, EtcdError, Expect, KvStore, Limits, Op,
+};
 use crate::export::Exported;
 use crate::layout::Layout;
 use crate::migrate::{MigratedFile, Migration};
@@ -151,6 +153,8 @@ pub struct Applied {
     pub batches: usize,
     /// etcd's revision after the last batch (unchanged when nothing was written).
     pub revision: i64,
+    /// The smaller limits used when the server refused transactions of the default size.
+    pub lowered: Option<Limits>,
 }
 
 /// Saves the run record atomically, readable by its owner only (it holds previous values,
@@ -241,6 +245,7 @@ pub fn apply(
             keys: 0,
             batches: 0,
             revision: rev,
+            lowered: None,
         });
     }
     precheck(store, layout, changes)?;
@@ -256,80 +261,85 @@ pub fn apply(
             expect: c.expect,
         })
         .collect();
-    let groups = batches(ops, limits)?;
-    let total = groups.len();
+    let mut groups = batches(ops, limits)?;
     save_record(opts.record, &RunRecord::new(opts.endpoints, changes))?;
     let mut written: Vec<(Vec<Vec<u8>>, i64)> = Vec::new();
     let mut revision = 0;
-    for (i, group) in groups.iter().enumerate() {
+    let mut lowered = None;
+    let mut i = 0;
+    while i < groups.len() {
         if opts.stop_after == Some(i) {
             return Err(ApplyError::Stopped {
                 done: i,
-                total,
+                total: groups.len(),
                 record: opts.record.to_path_buf(),
             });
         }
-        match store.commit(group) {
+        let cause = match store.commit(&groups[i]) {
             Ok(rev) => {
                 revision = rev;
-                written.push((group.iter().map(|o| o.key().to_vec()).collect(), rev));
-                (opts.progress)(i + 1, total);
+                written.push((groups[i].iter().map(|o| o.key().to_vec()).collect(), rev));
+                i += 1;
+                (opts.progress)(i, groups.len());
+                continue;
             }
-            Err(cause) if written.is_empty() => return Err(cause.into()),
-            Err(cause) => {
-                // Undo the batches already written, each key guarded by the revision our
-                // own write gave it: a key changed since by someone else is not touched.
-                let prev: BTreeMap<&str, &Change> =
-                    changes.iter().map(|c| (c.key.as_str(), c)).collect();
-                let mut undo = Vec::new();
-                for (keys, rev) in &written {
-                    for k in keys {
-                        let key = String::from_utf8_lossy(k).into_owned();
-                        let expect = Expect::ModRevision(*rev);
-                        match prev.get(key.as_str()).and_then(|c| c.previous.clone()) {
-                            Some(v) => undo.push(Op::Put {
-                                key: k.clone(),
-                                value: v,
-                                expect,
-                            }),
-                            None => undo.push(Op::Delete {
-                                key: k.clone(),
-                                expect,
-                            }),
-                        }
-                    }
+            Err(cause) => cause,
+        };
+        // A server with lower limits than etcd's defaults refused the transaction whole:
+        // send the same operations again in smaller ones.
+        if let Some(lower) = lowered_limits(&cause, &groups[i], limits) {
+            limits = lower;
+            lowered = Some(lower);
+            resplit(&mut groups, i, lower)?;
+            continue;
+        }
+        if written.is_empty() {
+            return Err(cause.into());
+        }
+        // Undo the batches already written, each key guarded by the revision our own
+        // write gave it: a key changed since by someone else is not touched. The latest
+        // writes are undone first.
+        let prev: BTreeMap<&str, &Change> = changes.iter().map(|c| (c.key.as_str(), c)).collect();
+        let mut undo = Vec::new();
+        for (keys, rev) in written.iter().rev() {
+            for k in keys {
+                let key = String::from_utf8_lossy(k).into_owned();
+                let expect = Expect::ModRevision(*rev);
+                match prev.get(key.as_str()).and_then(|c| c.previous.clone()) {
+                    Some(v) => undo.push(Op::Put {
+                        key: k.clone(),
+                        value: v,
+                        expect,
+                    }),
+                    None => undo.push(Op::Delete {
+                        key: k.clone(),
+                        expect,
+                    }),
                 }
-                let done = written.len();
-                let result = batches(undo, limits)
-                    .map_err(|e| e.to_string())
-                    .and_then(|gs| {
-                        for g in gs.iter().rev() {
-                            store.commit(g).map_err(|e| e.to_string())?;
-                        }
-                        Ok(())
-                    });
-                return Err(match result {
-                    Ok(()) => ApplyError::RolledBack {
-                        batch: i + 1,
-                        total,
-                        batch_done: done,
-                        cause,
-                    },
-                    Err(rollback) => ApplyError::Partial {
-                        batch: i + 1,
-                        total,
-                        cause,
-                        rollback,
-                        record: opts.record.to_path_buf(),
-                    },
-                });
             }
         }
+        let done = written.len();
+        return Err(match commit_all(store, undo, &mut limits) {
+            Ok(_) => ApplyError::RolledBack {
+                batch: i + 1,
+                total: groups.len(),
+                batch_done: done,
+                cause,
+            },
+            Err(rollback) => ApplyError::Partial {
+                batch: i + 1,
+                total: groups.len(),
+                cause,
+                rollback: rollback.to_string(),
+                record: opts.record.to_path_buf(),
+            },
+        });
     }
     Ok(Applied {
         keys: changes.len(),
-        batches: total,
+        batches: groups.len(),
         revision,
+        lowered,
     })
 }
 
@@ -391,17 +401,15 @@ pub fn rollback(
     if let Some(n) = max_ops {
         limits.max_ops = n.clamp(1, limits.max_ops);
     }
-    let groups = batches(ops, limits)?;
-    let n = groups.len();
-    if !dry_run {
-        for g in &groups {
-            store.commit(g)?;
-        }
-    }
+    let batches = if dry_run {
+        batches(ops, limits)?.len()
+    } else {
+        commit_all(store, ops, &mut limits)?.transactions
+    };
     Ok(RolledBack {
         restored,
         already,
-        batches: n,
+        batches,
     })
 }
 

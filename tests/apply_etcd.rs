@@ -683,6 +683,54 @@ fn an_interrupted_apply_converges_when_run_again() {
     work.assert_cwd_and_home_empty();
 }
 
+/// etcd does not publish its limits. A server started with lower ones than etcd's
+/// defaults refuses the transactions sized for them, whole; apply and rollback send the
+/// same operations again in smaller transactions, and the result is the same.
+fn apply_to_a_server_with(flags: &[&str], expect_note: &str, expect_applied: &str) {
+    let server = EtcdServer::start_with_flags(flags);
+    seed(&server);
+    let ep = server.endpoint();
+    let work = Work::new();
+    let before = dump(&server);
+    let record = work.path("run.json");
+    work.run(&apply_args(
+        OLD_DIR,
+        &ep,
+        &["--yes", "--run-record", &record],
+    ))
+    .expect(0)
+    .stderr_has("etcd refused transactions of the default size")
+    .stderr_has(expect_note)
+    .stderr_has(expect_applied);
+    assert_migrated(&dump(&server));
+
+    work.run(&["rollback", &record, "--yes"])
+        .expect(0)
+        .stderr_has("restored 17 key(s)");
+    assert_values_as(&before, &dump(&server));
+    work.assert_cwd_and_home_empty();
+}
+
+#[test]
+fn a_server_with_fewer_operations_per_transaction_gets_smaller_transactions() {
+    // 17 refused, 8 refused, then 4 + 4 + 4 + 4 + 1.
+    apply_to_a_server_with(
+        &["--max-txn-ops=4"],
+        "at most 4 operation(s)",
+        "applied: 17 key(s) in 5 transaction(s)",
+    );
+}
+
+#[test]
+fn a_server_with_a_smaller_request_size_gets_smaller_transactions() {
+    // The 17 values take about 36 KB; the largest, iris-environment.prop, about 14 KB.
+    apply_to_a_server_with(
+        &["--max-request-bytes=16384"],
+        "operation(s) and about",
+        "applied: 17 key(s) in",
+    );
+}
+
 /// A 3-member cluster with member `victim(leader)` killed before the apply, listed first
 /// among the endpoints so the tool has to move on to a live one.
 fn apply_with_a_member_down(victim: impl Fn(usize) -> usize) {

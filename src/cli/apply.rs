@@ -306,6 +306,12 @@ pub fn run(args: ApplyArgs, env: &HashMap<String, String>) -> Result<ExitCode, C
     if let Some(b) = &bar {
         b.finish_and_clear();
     }
+    if let Some(lower) = applied.lowered {
+        eprintln!(
+            "note: etcd refused transactions of the default size (its --max-txn-ops or --max-request-bytes is lower than etcd's default); nothing of a refused transaction is written, so they were sent again smaller: at most {} operation(s) and about {} bytes each",
+            lower.max_ops, lower.max_request_bytes
+        );
+    }
     if applied.keys > 0 {
         eprintln!(
             "applied: {} key(s) in {} transaction(s), etcd revision {}; run record (for `dh-migrate rollback`): {}",

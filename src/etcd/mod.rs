@@ -6,15 +6,18 @@
 //!   the real implementation [`RealEtcd`] (etcd-client on its own current-thread tokio
 //!   runtime), the in-memory [`MemStore`] for unit tests, and [`batches`], which splits a
 //!   write set into transactions etcd will accept.
+//! - [`batching`] splits further when a server's own limits are lower than etcd's defaults.
 //! - [`error`] holds [`EtcdError`], the typed classification of everything that can go
 //!   wrong on the wire (unreachable, auth, TLS, conflict, too large, timeout, server).
 //!
 //! No other module touches etcd-client or tokio directly.
 
+pub mod batching;
 pub mod error;
 pub mod settings;
 pub mod store;
 
+pub use batching::{commit_all, lowered_limits, resplit, Committed};
 pub use error::EtcdError;
 pub use settings::{resolve, EtcdFlags, EtcdSettings, Secret, SettingsError};
 pub use store::{batches, Expect, Kv, KvStore, Limits, MemStore, Op, RealEtcd};

@@ -152,6 +152,8 @@ struct Plan {
     peer_ports: Vec<u16>,
     tls: Option<TlsFiles>,
     token: String,
+    /// More `etcd` flags for every member (e.g. lower limits).
+    extra: Vec<String>,
 }
 
 /// Readiness events from a member's stderr reader.
@@ -163,7 +165,7 @@ enum Event {
 static CLUSTER_SEQ: AtomicUsize = AtomicUsize::new(0);
 
 impl Plan {
-    fn new(size: usize, tls: Option<TlsFiles>) -> Plan {
+    fn new(size: usize, tls: Option<TlsFiles>, extra: &[&str]) -> Plan {
         let seq = CLUSTER_SEQ.fetch_add(1, Ordering::SeqCst);
         let token = format!("dh-migrate-test-{}-{seq}", std::process::id());
         Plan {
@@ -172,6 +174,7 @@ impl Plan {
             peer_ports: (0..size).map(|_| free_port()).collect(),
             tls,
             token,
+            extra: extra.iter().map(|a| a.to_string()).collect(),
         }
     }
 
@@ -214,6 +217,7 @@ impl Plan {
                 .arg("--election-timeout=100")
                 // 1 GiB: the paging test alone writes several MiB, and revisions accumulate.
                 .arg("--quota-backend-bytes=1073741824")
+                .args(&self.extra)
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
                 .stderr(Stdio::piped());
@@ -282,9 +286,9 @@ fn spawn_reader(
     });
 }
 
-fn start_members(size: usize, tls: Option<TlsFiles>) -> Vec<Member> {
+fn start_members(size: usize, tls: Option<TlsFiles>, extra: &[&str]) -> Vec<Member> {
     for _ in 0..START_ATTEMPTS {
-        if let Some(members) = Plan::new(size, tls.clone()).start() {
+        if let Some(members) = Plan::new(size, tls.clone(), extra).start() {
             return members;
         }
     }
@@ -393,7 +397,12 @@ pub struct EtcdServer {
 impl EtcdServer {
     /// A plain-http member.
     pub fn start() -> EtcdServer {
-        let member = start_members(1, None).pop().expect("one member");
+        EtcdServer::start_with_flags(&[])
+    }
+
+    /// A plain-http member started with more `etcd` flags (e.g. `--max-txn-ops=8`).
+    pub fn start_with_flags(flags: &[&str]) -> EtcdServer {
+        let member = start_members(1, None, flags).pop().expect("one member");
         EtcdServer {
             member,
             tls: None,
@@ -410,7 +419,7 @@ impl EtcdServer {
             client_cert: tls.client_cert.clone(),
             client_key: tls.client_key.clone(),
         };
-        let member = start_members(1, Some(files.clone()))
+        let member = start_members(1, Some(files.clone()), &[])
             .pop()
             .expect("one member");
         EtcdServer {
@@ -480,7 +489,7 @@ pub struct EtcdCluster {
 
 impl EtcdCluster {
     pub fn start(size: usize) -> EtcdCluster {
-        let members = start_members(size, None);
+        let members = start_members(size, None, &[]);
         let endpoints = members.iter().map(|m| m.client_url.clone()).collect();
         EtcdCluster { members, endpoints }
     }
