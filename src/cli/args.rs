@@ -38,9 +38,9 @@ pub struct EtcdArgs {
     /// /etc/sysconfig/deephaven/etcd/client/root.
     #[arg(long, value_name = "DIR")]
     pub etcd_client_dir: Option<PathBuf>,
-    /// Seconds to wait for etcd to answer a connection.
-    #[arg(long, value_name = "SECONDS", default_value_t = 5)]
-    pub connect_timeout: u64,
+    /// Seconds to wait for etcd to answer a connection [default: ETCDCTL_DIAL_TIMEOUT, else 5].
+    #[arg(long, value_name = "SECONDS")]
+    pub connect_timeout: Option<u64>,
     /// etcd layout file (default: the shipped templates/etcd-layout.yaml).
     #[arg(long, value_name = "FILE")]
     pub layout: Option<PathBuf>,
@@ -67,7 +67,7 @@ impl EtcdArgs {
             key: self.key.clone(),
             user: self.user.clone(),
             password_file: self.password_file.clone(),
-            connect_timeout: Some(Duration::from_secs(self.connect_timeout.max(1))),
+            connect_timeout: self.connect_timeout.map(|s| Duration::from_secs(s.max(1))),
             request_timeout: None,
         };
         etcd::resolve(&flags, env, self.etcd_client_dir.as_deref())

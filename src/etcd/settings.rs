@@ -14,7 +14,8 @@
 //! | client key | `key` | `ETCDCTL_KEY` | `key.pem` |
 //! | user | `user` | `ETCDCTL_USER` (`user` or `user:password`) | `user` |
 //! | password | `password_file` | `ETCDCTL_USER`'s `:password` part, else `ETCDCTL_PASSWORD` | `password` |
-//! | timeouts | `connect_timeout`, `request_timeout` | - | - (defaults 5 s and 30 s) |
+//! | connect timeout | `connect_timeout` | `ETCDCTL_DIAL_TIMEOUT` (`2s`, `500ms`, `1m30s`) | - (default 5 s) |
+//! | request timeout | `request_timeout` | - | - (default 30 s) |
 //!
 //! Credentials are resolved as a pair: the user comes from the first source that names one,
 //! and a password is only taken from a source that names the same user (or names no user,
@@ -137,6 +138,8 @@ pub enum SettingsError {
     CertWithoutKey { cert: PathBuf },
     #[error("a client key ({key}) was given without its certificate")]
     KeyWithoutCert { key: PathBuf },
+    #[error("{origin}={value:?} is not a duration (like 2s, 500ms or 1m30s)")]
+    BadDuration { origin: &'static str, value: String },
 }
 
 /// Resolve settings from the flags, an environment snapshot and an optional Deephaven
@@ -234,9 +237,51 @@ pub fn resolve(
         key,
         user,
         password: password.map(Secret::new),
-        connect_timeout: flags.connect_timeout.unwrap_or(DEFAULT_CONNECT_TIMEOUT),
+        connect_timeout: match (flags.connect_timeout, env_value("ETCDCTL_DIAL_TIMEOUT")) {
+            (Some(t), _) => t,
+            (None, Some(v)) => go_duration(v).filter(|d| !d.is_zero()).ok_or_else(|| {
+                SettingsError::BadDuration {
+                    origin: "ETCDCTL_DIAL_TIMEOUT",
+                    value: v.to_string(),
+                }
+            })?,
+            (None, None) => DEFAULT_CONNECT_TIMEOUT,
+        },
         request_timeout: flags.request_timeout.unwrap_or(DEFAULT_REQUEST_TIMEOUT),
     })
+}
+
+/// A duration as etcdctl's flags and variables take it (Go's syntax): one or more
+/// decimal numbers, each with a unit (`ns`, `us`, `µs`, `ms`, `s`, `m`, `h`), e.g. `2s`,
+/// `1.5s`, `1m30s`; `0` alone is zero.
+fn go_duration(text: &str) -> Option<Duration> {
+    if text == "0" {
+        return Some(Duration::ZERO);
+    }
+    let mut rest = text;
+    let mut total = 0f64;
+    while !rest.is_empty() {
+        let digits = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
+        let number: f64 = rest[..digits].parse().ok()?;
+        rest = &rest[digits..];
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let seconds = match &rest[..unit_len] {
+            "ns" => 1e-9,
+            "us" | "µs" => 1e-6,
+            "ms" => 1e-3,
+            "s" => 1.0,
+            "m" => 60.0,
+            "h" => 3600.0,
+            _ => return None,
+        };
+        rest = &rest[unit_len..];
+        total += number * seconds;
+    }
+    Duration::try_from_secs_f64(total).ok()
 }
 
 /// What a Deephaven etcd client directory provides.
@@ -536,5 +581,43 @@ mod tests {
         assert_eq!(format!("{secret}"), "***");
         assert_eq!(format!("{secret:?}"), "Secret(***)");
         assert_eq!(secret.expose(), "dir-secret");
+    }
+
+    #[test]
+    fn dial_timeout_comes_from_the_flag_then_etcdctl_dial_timeout() {
+        let base = [("ETCDCTL_ENDPOINTS", "http://h:1")];
+        let dial = |v: &str| {
+            let e = env(&[base[0], ("ETCDCTL_DIAL_TIMEOUT", v)]);
+            resolve(&EtcdFlags::default(), &e, None).map(|s| s.connect_timeout)
+        };
+        assert_eq!(dial("2s").unwrap(), Duration::from_secs(2));
+        assert_eq!(dial("500ms").unwrap(), Duration::from_millis(500));
+        assert_eq!(dial("1m30s").unwrap(), Duration::from_secs(90));
+        assert_eq!(dial("1.5s").unwrap(), Duration::from_millis(1500));
+        for bad in ["5", "2 s", "s", "1x", "-1s", "0"] {
+            match dial(bad) {
+                Err(SettingsError::BadDuration { origin, value }) => {
+                    assert_eq!((origin, value.as_str()), ("ETCDCTL_DIAL_TIMEOUT", bad));
+                }
+                other => panic!("{bad:?}: {other:?}"),
+            }
+        }
+        let e = env(&[base[0], ("ETCDCTL_DIAL_TIMEOUT", "2s")]);
+        let flags = EtcdFlags {
+            connect_timeout: Some(Duration::from_secs(7)),
+            ..EtcdFlags::default()
+        };
+        assert_eq!(
+            resolve(&flags, &e, None).unwrap().connect_timeout,
+            Duration::from_secs(7),
+            "the flag wins"
+        );
+        let e = env(&base);
+        assert_eq!(
+            resolve(&EtcdFlags::default(), &e, None)
+                .unwrap()
+                .connect_timeout,
+            DEFAULT_CONNECT_TIMEOUT
+        );
     }
 }
