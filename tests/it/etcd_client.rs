@@ -4,7 +4,7 @@
 //! down. Every expectation is written by hand; `etcdctl` serves as the independent reader
 //! or concurrent writer where the code under test must not judge itself.
 
-mod support;
+use crate::support;
 
 use std::time::{Duration, Instant};
 

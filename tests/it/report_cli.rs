@@ -14,7 +14,7 @@ use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-mod support;
+use crate::support;
 use support::fs::{copy_dir, listing};
 
 fn fixture(rel: &str) -> String {

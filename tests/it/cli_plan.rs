@@ -14,7 +14,7 @@ use std::fs;
 use std::path::Path;
 use std::process::Output;
 
-mod support;
+use crate::support;
 use support::fs::listing;
 
 const OLD_CNF: &str = "\

@@ -10,7 +10,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-mod support;
+use crate::support;
 use support::fs::{copy_dir, listing};
 
 fn fixtures() -> PathBuf {

@@ -9,7 +9,7 @@ use std::fs;
 use std::path::Path;
 use std::process::Output;
 
-mod support;
+use crate::support;
 use support::fs::listing;
 
 fn fixtures() -> &'static Path {

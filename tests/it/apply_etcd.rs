@@ -8,7 +8,7 @@
 //! writes; the lists of keys, their order, batch counts and the host checks below are
 //! written by hand from fixtures/README.md and templates/etcd-layout.yaml.
 
-mod support;
+use crate::support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
