@@ -4,6 +4,7 @@
 mod apply;
 pub mod args;
 pub mod common;
+mod completions;
 mod inspect;
 mod mapping;
 pub mod plan;
@@ -36,6 +37,8 @@ pub enum Command {
     #[command(subcommand)]
     Mapping(mapping::MappingCommand),
     Wizard(wizard::WizardArgs),
+    Completions(completions::CompletionsArgs),
+    Man(completions::ManArgs),
 }
 
 pub fn main() -> ExitCode {
@@ -65,6 +68,8 @@ fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Export(a) => apply::export(a, &env),
         Command::Mapping(c) => mapping::run(c, &env),
         Command::Wizard(a) => wizard::run(a, &env),
+        Command::Completions(a) => completions::completions(a),
+        Command::Man(a) => completions::man(a),
     }
 }
 

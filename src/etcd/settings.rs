@@ -140,6 +140,12 @@ pub enum SettingsError {
     KeyWithoutCert { key: PathBuf },
     #[error("{origin}={value:?} is not a duration (like 2s, 500ms or 1m30s)")]
     BadDuration { origin: &'static str, value: String },
+    #[error("etcd endpoint {value:?} (from {origin}) is not valid: {why}; write it as https://host:2379 or host:port")]
+    BadEndpoint {
+        origin: &'static str,
+        value: String,
+        why: String,
+    },
 }
 
 /// Resolve settings from the flags, an environment snapshot and an optional Deephaven
@@ -158,16 +164,26 @@ pub fn resolve(
 
     // Endpoints.
     let mut endpoints = split_list(flags.endpoints.iter().map(String::as_str));
+    let mut origin = "--endpoints";
     if endpoints.is_empty() {
         endpoints = split_list(env_value("ETCDCTL_ENDPOINTS"));
+        origin = "ETCDCTL_ENDPOINTS";
     }
     if endpoints.is_empty() {
         if let Some(d) = &dir {
             endpoints = d.endpoints.clone();
+            origin = "the client directory's endpoints file";
         }
     }
     if endpoints.is_empty() {
         return Err(SettingsError::NoEndpoints);
+    }
+    for e in &endpoints {
+        check_endpoint(e).map_err(|why| SettingsError::BadEndpoint {
+            origin,
+            value: e.clone(),
+            why,
+        })?;
     }
 
     // TLS files, each on its own.
@@ -249,6 +265,61 @@ pub fn resolve(
         },
         request_timeout: flags.request_timeout.unwrap_or(DEFAULT_REQUEST_TIMEOUT),
     })
+}
+
+/// Check one endpoint's shape: an optional `http://` or `https://` scheme, a host (name,
+/// IPv4, or `[IPv6]`), and a port from 1 to 65535, nothing else. A typo such as
+/// `127.0.0.1:2379x` must be a usage error: the gRPC client would otherwise read it as a
+/// URL without a port and silently dial port 80.
+fn check_endpoint(endpoint: &str) -> Result<(), String> {
+    let rest = match endpoint.split_once("://") {
+        Some((scheme, rest)) => {
+            if scheme != "http" && scheme != "https" {
+                return Err(format!("the scheme {scheme:?} is neither http nor https"));
+            }
+            rest
+        }
+        None => endpoint,
+    };
+    let rest = rest.strip_suffix('/').unwrap_or(rest);
+    if rest.contains(['/', '?', '#', '@']) {
+        return Err(
+            "it has a path, query or user part; only scheme, host and port are allowed".into(),
+        );
+    }
+    let port = match rest.strip_prefix('[') {
+        Some(v6) => {
+            let (addr, after) = v6
+                .split_once(']')
+                .ok_or_else(|| "an IPv6 address is missing its closing ]".to_string())?;
+            if addr.parse::<std::net::Ipv6Addr>().is_err() {
+                return Err(format!("{addr:?} is not an IPv6 address"));
+            }
+            after
+                .strip_prefix(':')
+                .ok_or_else(|| "it has no :port".to_string())?
+        }
+        None => {
+            let (host, port) = rest
+                .rsplit_once(':')
+                .ok_or_else(|| "it has no :port".to_string())?;
+            if host.is_empty() {
+                return Err("the host is empty".into());
+            }
+            let name_like = host.starts_with(|c: char| c.is_ascii_alphanumeric())
+                && host
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_'));
+            if !name_like {
+                return Err(format!("{host:?} is not a host name or address"));
+            }
+            port
+        }
+    };
+    match port.parse::<u32>() {
+        Ok(p) if (1..=65535).contains(&p) && port.bytes().all(|b| b.is_ascii_digit()) => Ok(()),
+        _ => Err(format!("the port {port:?} is not a number from 1 to 65535")),
+    }
 }
 
 /// A duration as etcdctl's flags and variables take it (Go's syntax): one or more
@@ -618,6 +689,61 @@ mod tests {
                 .unwrap()
                 .connect_timeout,
             DEFAULT_CONNECT_TIMEOUT
+        );
+    }
+
+    #[test]
+    fn endpoints_are_validated() {
+        for good in [
+            "http://127.0.0.1:2379",
+            "https://infra-a.new.example.com:2379",
+            "127.0.0.1:2379",
+            "infra-a:2379",
+            "https://[::1]:2379",
+            "http://h:1/",
+            "h:65535",
+        ] {
+            assert_eq!(check_endpoint(good), Ok(()), "{good}");
+        }
+        for (bad, says) in [
+            ("127.0.0.1:2379x", "port"),
+            ("127.0.0.1:99999", "port"),
+            ("127.0.0.1:0", "port"),
+            ("127.0.0.1", "no :port"),
+            ("http://127.0.0.1", "no :port"),
+            ("ftp://h:2379", "scheme"),
+            ("http://:2379", "host is empty"),
+            ("http://h:2379/v3", "path"),
+            ("http://u@h:2379", "user"),
+            ("[::1:2379", "closing"),
+            ("h:+2379", "port"),
+        ] {
+            let why = check_endpoint(bad).expect_err(bad);
+            assert!(why.contains(says), "{bad}: {why}");
+        }
+    }
+
+    #[test]
+    fn a_bad_endpoint_is_a_settings_error_naming_its_origin() {
+        let flags = EtcdFlags {
+            endpoints: vec!["http://127.0.0.1:2379,127.0.0.1:99999".into()],
+            ..EtcdFlags::default()
+        };
+        let err = resolve(&flags, &HashMap::new(), None).unwrap_err();
+        let text = err.to_string();
+        assert!(matches!(err, SettingsError::BadEndpoint { .. }), "{text}");
+        assert!(
+            text.contains("127.0.0.1:99999") && text.contains("--endpoints"),
+            "{text}"
+        );
+        let mut env = HashMap::new();
+        env.insert("ETCDCTL_ENDPOINTS".to_string(), "h:2379x".to_string());
+        let text = resolve(&EtcdFlags::default(), &env, None)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            text.contains("ETCDCTL_ENDPOINTS") && text.contains("2379x"),
+            "{text}"
         );
     }
 }

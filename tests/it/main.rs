@@ -1,9 +1,9 @@
 //! The one integration test binary: every module below is a former test binary, sharing
 //! `support` (real etcd servers and clusters, file-system helpers).
 
-mod support;
 mod apply_etcd;
 mod bundle;
+mod cli_edge;
 mod cli_inspect;
 mod cli_plan;
 mod cli_restart_suggest;
@@ -12,6 +12,7 @@ mod golden;
 mod props_corpus;
 mod report_cli;
 mod scanner;
+mod support;
 mod wizard_pty;
 mod xml_corpus;
 mod yaml_corpus;
