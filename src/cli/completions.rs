@@ -1,7 +1,6 @@
 //! `dh-migrate completions SHELL` and `dh-migrate man`: shell completion scripts and a roff
 //! man page, generated from the same clap definitions as the parser so they never drift.
 
-use std::io::Write;
 use std::process::ExitCode;
 
 use clap::{Args, CommandFactory};
@@ -28,14 +27,15 @@ pub struct CompletionsArgs {
 #[derive(Debug, Args)]
 pub struct ManArgs {}
 
-pub fn completions(args: CompletionsArgs) -> Result<ExitCode, CliError> {
+pub fn completions(args: CompletionsArgs, ctx: &super::Ctx) -> Result<ExitCode, CliError> {
     let mut cmd = super::Cli::command();
     let mut out = Vec::new();
     clap_complete::generate(args.shell, &mut cmd, "dh-migrate", &mut out);
-    write_stdout(&out)
+    ctx.ui.out(&String::from_utf8_lossy(&out))?;
+    Ok(ExitCode::SUCCESS)
 }
 
-pub fn man(_args: ManArgs) -> Result<ExitCode, CliError> {
+pub fn man(_args: ManArgs, ctx: &super::Ctx) -> Result<ExitCode, CliError> {
     let cmd = super::Cli::command();
     let mut out = Vec::new();
     clap_mangen::Man::new(cmd.clone())
@@ -50,7 +50,8 @@ pub fn man(_args: ManArgs) -> Result<ExitCode, CliError> {
     // `dh-migrate-inspect(1)` names listed above need no pages of their own.
     out.extend_from_slice(b".SH \"COMMANDS IN DETAIL\"\n");
     render_subcommands(&cmd, "dh-migrate", &mut out);
-    write_stdout(&out)
+    ctx.ui.out(&String::from_utf8_lossy(&out))?;
+    Ok(ExitCode::SUCCESS)
 }
 
 fn render_subcommands(cmd: &clap::Command, path: &str, out: &mut Vec<u8>) {
@@ -106,13 +107,4 @@ fn roff(text: &str) -> String {
     }
     out.truncate(out.trim_end_matches('\n').len());
     out
-}
-
-fn write_stdout(bytes: &[u8]) -> Result<ExitCode, CliError> {
-    let mut stdout = std::io::stdout().lock();
-    stdout
-        .write_all(bytes)
-        .and_then(|()| stdout.flush())
-        .map_err(|e| CliError::new(ErrorKind::Io, format!("cannot write to stdout: {e}")))?;
-    Ok(ExitCode::SUCCESS)
 }
