@@ -5,6 +5,7 @@ mod apply;
 pub mod args;
 pub mod common;
 mod inspect;
+mod limits;
 mod mapping;
 pub mod plan;
 mod report;
@@ -22,6 +23,8 @@ use std::process::ExitCode;
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+    #[command(flatten)]
+    pub limits: limits::LimitArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -56,6 +59,7 @@ pub fn main() -> ExitCode {
 fn run(cli: Cli) -> Result<ExitCode, CliError> {
     // The environment is read once, here; core code never reads it.
     let env: HashMap<String, String> = std::env::vars().collect();
+    cli.limits.install();
     match cli.command {
         Command::Inspect(a) => inspect::run(a),
         Command::Plan(a) => plan::run(a, &env),
