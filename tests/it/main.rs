@@ -1,7 +1,6 @@
 //! The one integration test binary: every module below is a former test binary, sharing
 //! `support` (real etcd servers and clusters, file-system helpers).
 
-mod support;
 mod apply_etcd;
 mod bundle;
 mod cli_inspect;
@@ -9,9 +8,12 @@ mod cli_plan;
 mod cli_restart_suggest;
 mod etcd_client;
 mod golden;
+mod hostile;
 mod props_corpus;
 mod report_cli;
 mod scanner;
+mod secret_corpus;
+mod support;
 mod wizard_pty;
 mod xml_corpus;
 mod yaml_corpus;
