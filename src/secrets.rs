@@ -104,10 +104,9 @@ fn has_secret_word(name: &str) -> bool {
         hit
     };
     for c in name.chars() {
-        if !c.is_alphanumeric() || (prev_lower && c.is_uppercase()) {
-            if check(&mut word) {
-                return true;
-            }
+        let boundary = !c.is_alphanumeric() || (prev_lower && c.is_uppercase());
+        if boundary && check(&mut word) {
+            return true;
         }
         if c.is_alphanumeric() {
             word.extend(c.to_lowercase());
