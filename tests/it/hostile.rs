@@ -4,7 +4,6 @@
 //! it should (the entry named is the first oversized one; every reference on a long line is
 //! found at its exact column). No test here measures time.
 
-use assert_cmd::Command;
 use dh_migrate::bundle::{Bundle, BundleError, LimitKind, Limits, Problem};
 use std::fs;
 use std::io::{self, Read};
@@ -12,18 +11,11 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::Output;
 
+use crate::support::cli::run_sealed;
 use crate::support::fs::{copy_dir, listing};
 
 fn run(dir: &Path, args: &[&str]) -> Output {
-    Command::cargo_bin("dh-migrate")
-        .unwrap()
-        .current_dir(dir)
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("HOME", dir)
-        .args(args)
-        .output()
-        .unwrap()
+    run_sealed(dir, args)
 }
 
 fn fixture(name: &str) -> std::path::PathBuf {

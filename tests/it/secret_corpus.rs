@@ -4,10 +4,10 @@
 //! `plan` (diffs, saved plan), `report` (text, markdown, json, html). The emitted tree keeps
 //! them, which proves they were read and migrated, not skipped.
 
-use assert_cmd::Command;
 use std::fs;
 use std::path::Path;
 
+use crate::support::cli::run_sealed;
 use crate::support::fs::copy_dir;
 
 /// (file, text appended to it, planted values).
@@ -64,15 +64,7 @@ fn planted() -> Vec<&'static str> {
 }
 
 fn run(dir: &Path, args: &[&str]) -> (Option<i32>, String) {
-    let out = Command::cargo_bin("dh-migrate")
-        .unwrap()
-        .current_dir(dir)
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("HOME", dir)
-        .args(args)
-        .output()
-        .unwrap();
+    let out = run_sealed(dir, args);
     let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
     text.push_str(&String::from_utf8_lossy(&out.stderr));
     (out.status.code(), text)
