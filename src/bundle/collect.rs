@@ -28,9 +28,12 @@ pub(crate) const PART_NAMES: &[&str] = &[
 /// (`etcd/snapshot.db`, `workspace/`, `mysql/`) may be large and is only hashed.
 const LOADED_PARTS: &[&str] = &["config", "files", "nodes", "cluster"];
 
-/// Loaded parts whose every file is parsed: one over the per-file limit makes the bundle
-/// invalid. (Files under `files/` and `nodes/` may be large binaries, carried as they are.)
+/// Loaded parts whose files are configuration, held to the per-file limit itself.
 const PARSED_PARTS: &[&str] = &["config", "cluster"];
+
+/// The per-file limit of `files/` and `nodes/` when the configuration limit is lower: what
+/// every file of those parts could be before the limits existed.
+pub(crate) const NODE_FILE_LIMIT: u64 = 64 * 1024 * 1024;
 
 /// An entry ran into a size limit: the reader stops at once (the problem is recorded).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -197,20 +200,24 @@ impl Collector {
         }))
     }
 
-    /// Whether a file that wants loading fits the limits (and counts it if so). A parsed
-    /// file over the per-file limit, or any file that would take the loaded total over
-    /// the bundle limit, stops the read.
+    /// Whether a file that wants loading fits the limits (and counts it if so): a file
+    /// over its per-file limit, or one that would take the loaded total over the bundle
+    /// limit, stops the read. Files under `files/` and `nodes/` (custom JARs, keystores,
+    /// carried to the new nodes as they are) may be as large as [`NODE_FILE_LIMIT`] even
+    /// when the configuration limit is lower.
     fn budget(&mut self, relative: &[String], display: &str, size: u64) -> Result<bool, Stopped> {
         let parsed = match relative {
             [only] => only == MANIFEST,
             [first, ..] => PARSED_PARTS.contains(&first.as_str()),
             [] => false,
         };
-        let over = if size > self.limits.file {
-            if !parsed {
-                return Ok(false);
-            }
-            Some((LimitKind::File, self.limits.file))
+        let file_limit = if parsed {
+            self.limits.file
+        } else {
+            self.limits.file.max(NODE_FILE_LIMIT)
+        };
+        let over = if size > file_limit {
+            Some((LimitKind::File, file_limit))
         } else if self.loaded.saturating_add(size) > self.limits.bundle {
             Some((LimitKind::Bundle, self.limits.bundle))
         } else {

@@ -58,8 +58,7 @@ pub enum BundleError {
     NotUtf8 { path: String, offset: usize },
 
     /// The file exists but its content was only hashed, not kept in memory (it lies outside
-    /// the parsed parts of the bundle, or is a file under `files/` or `nodes/` larger than
-    /// the per-file limit).
+    /// the parsed parts of the bundle).
     #[error("{path:?} is not held in memory (only its size and checksum were read)")]
     NotLoaded { path: String },
 
@@ -161,7 +160,7 @@ impl fmt::Display for Problem {
                 LimitKind::File => write!(
                     f,
                     "entry {entry:?} is {size} bytes, over the limit of {limit} bytes for one \
-                     configuration file (raise it with {}); reading stopped there",
+                     file read into memory (raise it with {}); reading stopped there",
                     kind.flag()
                 ),
                 LimitKind::Bundle => write!(

@@ -12,9 +12,9 @@ use std::sync::OnceLock;
 /// The limits one bundle read obeys.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
-    /// Largest file whose content is loaded: a file under `config/` or `cluster/`, or the
-    /// manifest, over it makes the bundle invalid; a file under `files/` or `nodes/` over it
-    /// is only hashed (it is carried, never parsed).
+    /// Largest configuration file (under `config/` or `cluster/`, or the manifest); files
+    /// under `files/` and `nodes/` may be up to 64 MiB when this is lower. A file over its
+    /// limit makes the bundle invalid and stops the read.
     pub file: u64,
     /// Largest total of loaded content over the whole bundle.
     pub bundle: u64,

@@ -5,8 +5,9 @@ use crate::bundle::{parse_size, set_limits, Limits, DEFAULT_BUNDLE_LIMIT, DEFAUL
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct LimitArgs {
-    /// Largest configuration file read from a bundle (bytes, or with a K, M or G suffix);
-    /// a larger one makes the bundle invalid (exit 3). Default 16M.
+    /// Largest configuration file read from a bundle (bytes, or with a K, M or G suffix;
+    /// files under files/ and nodes/: 64M or this if higher); a larger one makes the bundle
+    /// invalid (exit 3). Default 16M.
     #[arg(long, global = true, value_name = "SIZE", value_parser = parse_size)]
     pub max_file_size: Option<u64>,
     /// Largest total of configuration read from a bundle into memory. Default 256M.

@@ -120,6 +120,27 @@ fn a_directory_bundle_over_the_file_limit_is_refused_before_anything_is_read() {
     );
 }
 
+#[test]
+fn a_file_carried_to_the_nodes_may_exceed_the_configuration_limit() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("b");
+    fs::create_dir_all(root.join("files/etc/sysconfig/illumon.d/java_lib")).unwrap();
+    fs::write(
+        root.join("files/etc/sysconfig/illumon.d/java_lib/custom.jar"),
+        vec![0u8; 8192],
+    )
+    .unwrap();
+    let limits = Limits {
+        file: 1024,
+        bundle: 1 << 20,
+    };
+    let bundle = Bundle::open_with_limits(&root, limits, &mut |_| {}).unwrap();
+    assert_eq!(bundle.files().count(), 1);
+    assert!(bundle
+        .files()
+        .all(|f| f.content.as_ref().map(Vec::len) == Some(8192)));
+}
+
 const CNF: &str = "DH_NODE_1_NAME=\"dh-infra-1.old.example.com\"\nDH_NODE_1_IP=\"10.1.2.11\"\n";
 
 /// Line and column of every reference to `file` in an `inspect --format json` document.
