@@ -6,7 +6,9 @@
 use crate::formats::props::PropsFile;
 use crate::formats::yaml::{Node, YamlDoc};
 use crate::migrate::MigratedFile;
-use crate::secrets::{is_secret_file, is_secret_name, SecretPolicy};
+use crate::secrets::{
+    has_inline_secret, is_secret_file, is_secret_name, is_secret_path_text, shown_key, SecretPolicy,
+};
 use crate::text::LineIndex;
 use crate::tree::{map_each_in_parallel, parse_file, ConfigFile, ConfigTree, Format, Parsed};
 use serde::Serialize;
@@ -252,12 +254,13 @@ fn props_items(p: &PropsFile, text: &str, lines: &LineIndex) -> BTreeMap<String,
             .iter()
             .map(|&s| p.scopes()[s].header_span.slice(text).to_string())
             .collect();
+        let key = shown_key(&d.key);
         let name = if scopes.is_empty() {
-            d.key.clone()
+            key.into_owned()
         } else {
-            format!("{} {}", scopes.join(" "), d.key)
+            format!("{} {key}", scopes.join(" "))
         };
-        let secret = is_secret_name(&d.key);
+        let secret = is_secret_name(&d.key) || has_inline_secret(&d.value);
         out.insert(
             name,
             Item {
@@ -302,7 +305,7 @@ fn yaml_items(y: &YamlDoc, text: &str, lines: &LineIndex) -> BTreeMap<String, It
             }
             Node::Scalar(i) => {
                 let s = &y.scalars()[*i];
-                let secret = path.rsplit('.').next().is_some_and(is_secret_name);
+                let secret = is_secret_path_text(&path) || has_inline_secret(&s.value);
                 out.insert(
                     path,
                     Item {

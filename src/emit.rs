@@ -63,6 +63,48 @@ pub fn check_destination(dir: &Path) -> Result<(), EmitError> {
     }
 }
 
+/// The mode of an emitted key file, whatever the bundle said (a directory bundle copied
+/// with a default umask says 0644), and of the folder holding one.
+pub const KEY_FILE_MODE: u32 = 0o600;
+pub const KEY_DIR_MODE: u32 = 0o700;
+
+/// The permission bits a file is written with: 0600 for a secret file (key material,
+/// credential stores: [`crate::secrets::is_secret_file`]) from any bundle kind, else the
+/// bundle's own bits (0644 when it had none).
+pub fn file_mode(path: &str, bundle_mode: u32) -> u32 {
+    if crate::secrets::is_secret_file(path) {
+        KEY_FILE_MODE
+    } else if bundle_mode & 0o777 == 0 {
+        0o644
+    } else {
+        bundle_mode & 0o777
+    }
+}
+
+/// Creates a folder and its missing parents as 0755 at most: the process umask may narrow
+/// that, never widen it (a umask of 0 would otherwise give 0777).
+fn create_dirs(path: &Path) -> std::io::Result<()> {
+    let mut builder = fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o755);
+    }
+    builder.create(path)
+}
+
+fn set_mode(path: &Path, mode: u32) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(path, fs::Permissions::from_mode(mode))?;
+    }
+    #[cfg(not(unix))]
+    let _ = (path, mode);
+    Ok(())
+}
+
 /// Writes `files` as a new tree at `dir`. Returns the number of files written.
 pub fn write_tree(dir: &Path, files: &[OutFile<'_>]) -> Result<usize, EmitError> {
     check_destination(dir)?;
@@ -87,15 +129,16 @@ pub fn write_tree(dir: &Path, files: &[OutFile<'_>]) -> Result<usize, EmitError>
         let path = tmp.path().join(f.path);
         if let Some(p) = path.parent() {
             if !made_dirs.contains(p) {
-                fs::create_dir_all(p).map_err(io(p))?;
+                create_dirs(p).map_err(io(p))?;
                 made_dirs.insert(p.to_path_buf());
             }
         }
-        let mode = if f.mode & 0o777 == 0 {
-            0o644
-        } else {
-            f.mode & 0o777
-        };
+        let mode = file_mode(f.path, f.mode);
+        if mode == KEY_FILE_MODE {
+            if let Some(p) = path.parent().filter(|p| *p != tmp.path()) {
+                set_mode(p, KEY_DIR_MODE).map_err(io(p))?;
+            }
+        }
         let mut out = open_with_mode(&path, mode).map_err(io(&path))?;
         out.write_all(f.content).map_err(io(&path))?;
     }

@@ -13,6 +13,7 @@ use std::path::Path;
 
 use super::collect::{Collected, Collector, EntryKind};
 use super::error::{BundleError, UnsafeReason};
+use super::limits::Limits;
 use super::stream::{hash_stream, Counting, Reporter};
 use super::{BundleFile, BundleKind, Progress, BUFFER_SIZE};
 
@@ -79,6 +80,7 @@ impl<R: Read> Read for Tracking<R> {
 pub(crate) fn read(
     path: &Path,
     kind: BundleKind,
+    limits: Limits,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<Collected, BundleError> {
     let io_err = |source| BundleError::Io {
@@ -102,16 +104,18 @@ pub(crate) fn read(
         source,
     };
     let collected = match kind {
-        BundleKind::Tar => walk(path, BufReader::new(counting), &mut reporter)?,
+        BundleKind::Tar => walk(path, BufReader::new(counting), limits, &mut reporter)?,
         // Multi-member gzip (pigz, concatenated streams) is still one tar stream.
         BundleKind::TarGz => walk(
             path,
             flate2::read::MultiGzDecoder::new(counting),
+            limits,
             &mut reporter,
         )?,
         BundleKind::TarZst => walk(
             path,
             zstd::stream::read::Decoder::new(counting).map_err(corrupt)?,
+            limits,
             &mut reporter,
         )?,
         // Only archive kinds come here; a directory is a caller bug, reported rather than
@@ -131,6 +135,7 @@ pub(crate) fn read(
 fn walk<R: Read>(
     path: &Path,
     stream: R,
+    limits: Limits,
     reporter: &mut Reporter<'_, '_>,
 ) -> Result<Collected, BundleError> {
     let mut archive = tar::Archive::new(Tracking {
@@ -138,7 +143,7 @@ fn walk<R: Read>(
         pos: 0,
         trailing_zeros: 0,
     });
-    let mut collector = Collector::new();
+    let mut collector = Collector::new(limits);
     let mut buf = vec![0u8; BUFFER_SIZE];
     // Where the data of the last entry ends, rounded up to a block: the end-of-archive
     // block must come after it.
@@ -158,6 +163,16 @@ fn walk<R: Read>(
             current = Some(display.clone());
             let header = entry.header();
             let entry_type = header.entry_type();
+            if entry_type == tar::EntryType::XGlobalHeader {
+                // `git archive` writes one (the commit id as a comment). Its records would
+                // apply to every later entry; the ones that change a name or a size would
+                // change what the bundle holds, so only those make it unsupported.
+                if global_header_changes_entries(&mut entry).map_err(|e| corrupt(&current, e))? {
+                    collector.reject(&display, UnsafeReason::GlobalHeaderOverride);
+                }
+                reporter.tick();
+                continue;
+            }
             let kind = entry_kind(entry_type, &raw_name);
             let size = entry.size();
             let file_pos = entry.raw_file_position();
@@ -179,7 +194,11 @@ fn walk<R: Read>(
                 .flatten()
                 .filter(|s| !s.is_empty())
                 .map(str::to_owned);
-            let Some(accepted) = collector.entry(&raw_name, &display, kind, size) else {
+            let Ok(checked) = collector.entry(&raw_name, &display, kind, size) else {
+                // A size limit: stop before reading (let alone decompressing) any more.
+                return Ok(collector.finish());
+            };
+            let Some(accepted) = checked else {
                 reporter.tick();
                 continue;
             };
@@ -240,6 +259,21 @@ fn walk<R: Read>(
         }
     }
     Ok(collector.finish())
+}
+
+/// Whether a pax global header has a record that would change later entries' names, link
+/// targets or sizes (a harmless one holds comments, times, owners, charsets).
+fn global_header_changes_entries<R: Read>(entry: &mut tar::Entry<'_, R>) -> io::Result<bool> {
+    let Some(records) = entry.pax_extensions()? else {
+        return Ok(false);
+    };
+    for record in records {
+        let key = record?.key_bytes();
+        if matches!(key, b"path" | b"linkpath" | b"size") || key.starts_with(b"GNU.sparse") {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 /// Classifies a tar entry type. A regular-file entry whose name ends in `/` is a

@@ -5,10 +5,11 @@
 //! Archive and directory readers feed entries in; [`Collector::finish`] hands back the
 //! files keyed by their bundle-relative path and every problem found.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use super::error::{Problem, UnsafeReason};
-use super::{BundleFile, MANIFEST, MAX_LOADED_SIZE};
+use super::limits::{LimitKind, Limits};
+use super::{BundleFile, MANIFEST};
 
 /// The top-level names of a bundle's parts: a folder with one of these names is part of
 /// the bundle itself, never a wrapping folder to strip.
@@ -26,6 +27,17 @@ pub(crate) const PART_NAMES: &[&str] = &[
 /// Parts whose files are parsed later and so are kept in memory. Everything else
 /// (`etcd/snapshot.db`, `workspace/`, `mysql/`) may be large and is only hashed.
 const LOADED_PARTS: &[&str] = &["config", "files", "nodes", "cluster"];
+
+/// Loaded parts whose files are configuration, held to the per-file limit itself.
+const PARSED_PARTS: &[&str] = &["config", "cluster"];
+
+/// The per-file limit of `files/` and `nodes/` when the configuration limit is lower: what
+/// every file of those parts could be before the limits existed.
+pub(crate) const NODE_FILE_LIMIT: u64 = 64 * 1024 * 1024;
+
+/// An entry ran into a size limit: the reader stops at once (the problem is recorded).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Stopped;
 
 /// What a source says an entry is, before any path checks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,6 +93,8 @@ pub(crate) struct Collected {
     /// Keyed by the bundle-relative path (prefix stripped).
     pub files: BTreeMap<String, BundleFile>,
     pub problems: Vec<Problem>,
+    /// Reading stopped early at a size limit: `files` is incomplete.
+    pub stopped: bool,
 }
 
 /// Accumulates entries from one source.
@@ -92,6 +106,12 @@ pub(crate) struct Collector {
     seen: HashSet<String>,
     files: Vec<(Components, BundleFile)>,
     problems: Vec<Problem>,
+    /// Top-level names that are folders (a directory entry, or a path through them).
+    top_folders: BTreeSet<String>,
+    limits: Limits,
+    /// Declared sizes of the files accepted for loading so far.
+    loaded: u64,
+    stopped: bool,
 }
 
 /// The decision for one accepted regular file.
@@ -105,25 +125,31 @@ pub(crate) struct Accepted {
 }
 
 impl Collector {
-    pub fn new() -> Collector {
+    pub fn new(limits: Limits) -> Collector {
         Collector {
             prefix: Prefix::Undecided,
             seen: HashSet::new(),
             files: Vec::new(),
             problems: Vec::new(),
+            top_folders: BTreeSet::new(),
+            limits,
+            loaded: 0,
+            stopped: false,
         }
     }
 
     /// Checks one entry. For a safe regular file, returns what to do with its content (the
     /// caller then reads it and calls [`Collector::add_file`]); for anything else records
     /// problems (if any) and returns `None`. `display` is the entry's name for messages.
+    ///
+    /// [`Stopped`] when the file runs into a size limit: the reader must stop reading.
     pub fn entry(
         &mut self,
         raw_name: &[u8],
         display: &str,
         kind: EntryKind,
         size: u64,
-    ) -> Option<Accepted> {
+    ) -> Result<Option<Accepted>, Stopped> {
         let mut reasons = Vec::new();
         if let EntryKind::Rejected(reason) = kind {
             reasons.push(reason);
@@ -135,9 +161,11 @@ impl Collector {
                     entry: display.to_owned(),
                     reason,
                 }));
-            return None;
+            return Ok(None);
         }
-        let components = components?;
+        let Some(components) = components else {
+            return Ok(None);
+        };
         if components.is_empty() {
             // `./` (the root itself) is a harmless directory entry; a regular file with no
             // name is not.
@@ -147,16 +175,16 @@ impl Collector {
                     reason: UnsafeReason::EmptyName,
                 });
             }
-            return None;
+            return Ok(None);
         }
         let joined = components.join("/");
         if !self.seen.insert(joined.clone()) {
             self.problems.push(Problem::Duplicate { entry: joined });
-            return None;
+            return Ok(None);
         }
         self.update_prefix(&components, kind == EntryKind::Dir);
         if kind != EntryKind::File {
-            return None;
+            return Ok(None);
         }
         let stripped = matches!(self.prefix, Prefix::Candidate(_));
         let relative = if stripped {
@@ -164,19 +192,68 @@ impl Collector {
         } else {
             &components[..]
         };
-        let load = size <= MAX_LOADED_SIZE && wants_content(relative);
-        Some(Accepted {
+        let load = wants_content(relative) && self.budget(relative, display, size)?;
+        Ok(Some(Accepted {
             components,
             load,
             stripped,
-        })
+        }))
+    }
+
+    /// Whether a file that wants loading fits the limits (and counts it if so): a file
+    /// over its per-file limit, or one that would take the loaded total over the bundle
+    /// limit, stops the read. Files under `files/` and `nodes/` (custom JARs, keystores,
+    /// carried to the new nodes as they are) may be as large as [`NODE_FILE_LIMIT`] even
+    /// when the configuration limit is lower.
+    fn budget(&mut self, relative: &[String], display: &str, size: u64) -> Result<bool, Stopped> {
+        let parsed = match relative {
+            [only] => only == MANIFEST,
+            [first, ..] => PARSED_PARTS.contains(&first.as_str()),
+            [] => false,
+        };
+        let file_limit = if parsed {
+            self.limits.file
+        } else {
+            self.limits.file.max(NODE_FILE_LIMIT)
+        };
+        let over = if size > file_limit {
+            Some((LimitKind::File, file_limit))
+        } else if self.loaded.saturating_add(size) > self.limits.bundle {
+            Some((LimitKind::Bundle, self.limits.bundle))
+        } else {
+            None
+        };
+        if let Some((kind, limit)) = over {
+            self.problems.push(Problem::TooLarge {
+                entry: display.to_owned(),
+                size,
+                limit,
+                kind,
+            });
+            self.stopped = true;
+            return Err(Stopped);
+        }
+        self.loaded += size;
+        Ok(true)
+    }
+
+    /// Records an entry that is unsafe for a reason only the reader can tell.
+    pub fn reject(&mut self, display: &str, reason: UnsafeReason) {
+        self.problems.push(Problem::Unsafe {
+            entry: display.to_owned(),
+            reason,
+        });
     }
 
     fn update_prefix(&mut self, components: &[String], is_dir: bool) {
         // A wrapping folder holds everything: a file at the top level, or a top-level name
         // that is itself a bundle part, means there is none.
         let first = &components[0];
-        let can_wrap = (is_dir || components.len() > 1) && !PART_NAMES.contains(&first.as_str());
+        let folder = is_dir || components.len() > 1;
+        if folder && !self.top_folders.contains(first) {
+            self.top_folders.insert(first.clone());
+        }
+        let can_wrap = folder && !PART_NAMES.contains(&first.as_str());
         match &self.prefix {
             Prefix::Undecided => {
                 self.prefix = if can_wrap {
@@ -211,12 +288,26 @@ impl Collector {
         self.files.push((accepted.components, file));
     }
 
-    pub fn finish(self) -> Collected {
+    pub fn finish(mut self) -> Collected {
         let (strip, prefix) = match self.prefix {
             Prefix::Candidate(p) => (1, Some(p)),
             _ => (0, None),
         };
-        let files = self
+        if prefix.is_none() {
+            // Not one wrapping folder, so every top-level folder must be a part: two
+            // wrapping folders (or a stray one beside the parts) are not a bundle whose
+            // files could be found, and must not read as an empty one.
+            for name in &self.top_folders {
+                if !PART_NAMES.contains(&name.as_str()) {
+                    self.problems.push(Problem::NotAPart { name: name.clone() });
+                }
+            }
+        }
+        let manifest_full = match &prefix {
+            Some(p) => format!("{p}/{MANIFEST}"),
+            None => MANIFEST.to_owned(),
+        };
+        let files: BTreeMap<String, BundleFile> = self
             .files
             .into_iter()
             .map(|(components, mut file)| {
@@ -225,10 +316,22 @@ impl Collector {
                 (path, file)
             })
             .collect();
+        // A `MANIFEST.sha256` folder is not "no manifest": the bundle would go unverified.
+        let manifest_folder = format!("{MANIFEST}/");
+        let manifest_is_folder = !files.contains_key(MANIFEST)
+            && (self.seen.contains(&manifest_full)
+                || files
+                    .range(manifest_folder.clone()..)
+                    .next()
+                    .is_some_and(|(path, _)| path.starts_with(&manifest_folder)));
+        if manifest_is_folder {
+            self.problems.push(Problem::ManifestNotAFile);
+        }
         Collected {
             prefix,
             files,
             problems: self.problems,
+            stopped: self.stopped,
         }
     }
 }
@@ -283,7 +386,7 @@ mod tests {
 
     #[test]
     fn prefix_dropped_when_a_second_top_level_name_appears() {
-        let mut c = Collector::new();
+        let mut c = Collector::new(Limits::default());
         let a = c
             .entry(
                 b"wrap/config/a.prop",
@@ -291,11 +394,13 @@ mod tests {
                 EntryKind::File,
                 3,
             )
+            .expect("within limits")
             .expect("accepted");
         assert!(a.load, "judged under the candidate prefix");
         c.add_file(a, BundleFile::for_test(Some(b"abc".to_vec())));
         let b = c
             .entry(b"other/x", "other/x", EntryKind::File, 1)
+            .expect("within limits")
             .expect("accepted");
         assert!(!b.load);
         c.add_file(b, BundleFile::for_test(None));
@@ -311,7 +416,7 @@ mod tests {
     #[test]
     fn content_read_after_every_entry_was_checked_is_dropped_too() {
         // The directory reader checks all entries first, then reads the files.
-        let mut c = Collector::new();
+        let mut c = Collector::new(Limits::default());
         let a = c
             .entry(
                 b"wrap/config/a.prop",
@@ -319,10 +424,12 @@ mod tests {
                 EntryKind::File,
                 3,
             )
+            .expect("within limits")
             .expect("accepted");
         assert!(a.load, "judged under the candidate prefix");
         let b = c
             .entry(b"other/x", "other/x", EntryKind::File, 1)
+            .expect("within limits")
             .expect("accepted");
         c.add_file(a, BundleFile::for_test(Some(b"abc".to_vec())));
         c.add_file(b, BundleFile::for_test(None));
@@ -333,7 +440,7 @@ mod tests {
 
     #[test]
     fn content_kept_when_the_wrapping_folder_holds() {
-        let mut c = Collector::new();
+        let mut c = Collector::new(Limits::default());
         let a = c
             .entry(
                 b"wrap/config/a.prop",
@@ -341,6 +448,7 @@ mod tests {
                 EntryKind::File,
                 3,
             )
+            .expect("within limits")
             .expect("accepted");
         let b = c
             .entry(
@@ -349,6 +457,7 @@ mod tests {
                 EntryKind::File,
                 1,
             )
+            .expect("within limits")
             .expect("accepted");
         c.add_file(a, BundleFile::for_test(Some(b"abc".to_vec())));
         c.add_file(b, BundleFile::for_test(Some(b"m".to_vec())));
@@ -362,7 +471,7 @@ mod tests {
 
     #[test]
     fn part_name_is_never_a_prefix() {
-        let mut c = Collector::new();
+        let mut c = Collector::new(Limits::default());
         let a = c
             .entry(
                 b"config/props/a.prop",
@@ -370,6 +479,7 @@ mod tests {
                 EntryKind::File,
                 1,
             )
+            .expect("within limits")
             .expect("accepted");
         c.add_file(a, BundleFile::for_test(None));
         assert_eq!(c.finish().prefix, None);

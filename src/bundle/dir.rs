@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 
 use super::collect::{Collected, Collector, EntryKind};
 use super::error::{BundleError, UnsafeReason};
+use super::limits::Limits;
 use super::stream::{hash_stream, Counting, Reporter};
 use super::{BundleFile, Progress, BUFFER_SIZE};
 
@@ -95,6 +96,7 @@ const PARALLEL_MAX: u64 = 1024 * 1024;
 
 pub(crate) fn read(
     root: &Path,
+    limits: Limits,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<Collected, BundleError> {
     let found = walk(root)?;
@@ -108,13 +110,17 @@ pub(crate) fn read(
     });
     // Every entry is checked (in path order, so problems and the wrapping folder are
     // decided as for an archive) before any file is read.
-    let mut collector = Collector::new();
+    let mut collector = Collector::new(limits);
     let mut small = Vec::new();
     let mut large = Vec::new();
     for f in found {
         let display = String::from_utf8_lossy(&f.relative).into_owned();
         let size = f.metadata.len();
-        if let Some(accepted) = collector.entry(&f.relative, &display, f.kind, size) {
+        let Ok(checked) = collector.entry(&f.relative, &display, f.kind, size) else {
+            // A size limit: nothing has been read yet, and nothing will be.
+            return Ok(collector.finish());
+        };
+        if let Some(accepted) = checked {
             if size <= PARALLEL_MAX {
                 small.push((accepted, f));
             } else {

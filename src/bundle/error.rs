@@ -8,6 +8,8 @@ use std::fmt;
 use std::io;
 use std::path::PathBuf;
 
+use super::limits::LimitKind;
+
 /// Why a bundle could not be opened, or why a file in it could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum BundleError {
@@ -56,7 +58,7 @@ pub enum BundleError {
     NotUtf8 { path: String, offset: usize },
 
     /// The file exists but its content was only hashed, not kept in memory (it lies outside
-    /// the parsed parts of the bundle, or is larger than [`super::MAX_LOADED_SIZE`]).
+    /// the parsed parts of the bundle).
     #[error("{path:?} is not held in memory (only its size and checksum were read)")]
     NotLoaded { path: String },
 
@@ -101,6 +103,19 @@ pub enum Problem {
     Missing { path: String },
     /// A regular file in the bundle is not listed in `MANIFEST.sha256`.
     Unlisted { path: String },
+    /// An entry's size is over a limit (reading stopped there; see
+    /// [`super::limits::Limits`]).
+    TooLarge {
+        entry: String,
+        size: u64,
+        limit: u64,
+        kind: LimitKind,
+    },
+    /// `MANIFEST.sha256` is a folder, not a file.
+    ManifestNotAFile,
+    /// A top-level folder that is no bundle part, in a tree that is not wrapped in one
+    /// folder (two wrapping folders, or a stray folder beside the parts).
+    NotAPart { name: String },
 }
 
 impl fmt::Display for Problem {
@@ -136,6 +151,34 @@ impl fmt::Display for Problem {
                 f,
                 "{path:?} is in the bundle but not listed in MANIFEST.sha256"
             ),
+            Problem::TooLarge {
+                entry,
+                size,
+                limit,
+                kind,
+            } => match kind {
+                LimitKind::File => write!(
+                    f,
+                    "entry {entry:?} is {size} bytes, over the limit of {limit} bytes for one \
+                     file read into memory (raise it with {}); reading stopped there",
+                    kind.flag()
+                ),
+                LimitKind::Bundle => write!(
+                    f,
+                    "entry {entry:?} ({size} bytes) takes the content loaded from the bundle \
+                     over its limit of {limit} bytes (raise it with {}); reading stopped there",
+                    kind.flag()
+                ),
+            },
+            Problem::ManifestNotAFile => {
+                f.write_str("MANIFEST.sha256 is a folder, not a checksum file")
+            }
+            Problem::NotAPart { name } => write!(
+                f,
+                "top-level folder {name:?} is not a bundle part (etcd, config, files, nodes, \
+                 workspace, mysql, cluster); a bundle may sit under one wrapping folder, not \
+                 beside other folders"
+            ),
         }
     }
 }
@@ -154,9 +197,11 @@ pub enum UnsafeReason {
     Socket,
     /// GNU sparse file.
     Sparse,
-    /// Any other tar entry type (the type byte as stored), e.g. a pax global header `g` or
-    /// a contiguous file `7`.
+    /// Any other tar entry type (the type byte as stored), e.g. a contiguous file `7`.
     OtherType(char),
+    /// A pax global header whose records set a path, link target or size for the entries
+    /// after it (a harmless one, as `git archive` writes, is accepted).
+    GlobalHeaderOverride,
     /// The path starts with `/`.
     Absolute,
     /// The path has a `..` component.
@@ -182,6 +227,9 @@ impl fmt::Display for UnsafeReason {
                     "has unsupported entry type {c:?} (only files and directories are allowed)"
                 )
             }
+            UnsafeReason::GlobalHeaderOverride => f.write_str(
+                "is a pax global header that sets a path, link target or size for later entries",
+            ),
             UnsafeReason::Absolute => f.write_str("has an absolute path"),
             UnsafeReason::ParentDir => f.write_str("has a path containing \"..\""),
             UnsafeReason::NotUtf8Name => f.write_str("has a path that is not valid UTF-8"),

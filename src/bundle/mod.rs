@@ -13,6 +13,7 @@ mod archive;
 mod collect;
 mod dir;
 mod error;
+mod limits;
 mod manifest;
 mod stream;
 
@@ -23,15 +24,13 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 pub use error::{BundleError, Problem, UnsafeReason};
+pub use limits::{
+    parse_size, set_limits, LimitKind, Limits, DEFAULT_BUNDLE_LIMIT, DEFAULT_FILE_LIMIT,
+};
 pub use manifest::manifest_for;
 
 /// The manifest's file name, at the bundle root.
 pub const MANIFEST: &str = "MANIFEST.sha256";
-
-/// Files of the parsed parts larger than this are only hashed, like the rest; asking for
-/// their text gives [`BundleError::NotLoaded`]. Configuration files are kilobytes; this
-/// bounds memory against a hostile or broken bundle.
-pub const MAX_LOADED_SIZE: u64 = 64 * 1024 * 1024;
 
 /// The read buffer: every byte of the bundle passes through one buffer of this size.
 const BUFFER_SIZE: usize = 256 * 1024;
@@ -149,6 +148,15 @@ impl Bundle {
         path: &Path,
         progress: &mut dyn FnMut(Progress),
     ) -> Result<Bundle, BundleError> {
+        Bundle::open_with_limits(path, limits::current(), progress)
+    }
+
+    /// [`Bundle::open_with_progress`] with explicit size limits instead of the process's.
+    pub fn open_with_limits(
+        path: &Path,
+        limits: Limits,
+        progress: &mut dyn FnMut(Progress),
+    ) -> Result<Bundle, BundleError> {
         // The root may be a link the user gave us; everything inside is looked at without
         // following links.
         let metadata = fs::metadata(path).map_err(|source| {
@@ -164,12 +172,12 @@ impl Bundle {
             }
         })?;
         let (kind, collected) = if metadata.is_dir() {
-            (BundleKind::Directory, dir::read(path, progress)?)
+            (BundleKind::Directory, dir::read(path, limits, progress)?)
         } else if metadata.is_file() {
             let kind = archive::detect(path)?.ok_or_else(|| BundleError::UnknownFormat {
                 path: path.to_owned(),
             })?;
-            (kind, archive::read(path, kind, progress)?)
+            (kind, archive::read(path, kind, limits, progress)?)
         } else {
             return Err(BundleError::UnknownFormat {
                 path: path.to_owned(),
@@ -180,6 +188,9 @@ impl Bundle {
         let mut problems = collected.problems;
         let files = collected.files;
         let manifest = match files.get(MANIFEST) {
+            // Reading stopped at a size limit: the files are incomplete, and checking them
+            // against the manifest would only add noise to the one real problem.
+            _ if collected.stopped => ManifestStatus::Absent,
             None => ManifestStatus::Absent,
             Some(file) => match &file.content {
                 None => {

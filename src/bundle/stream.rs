@@ -58,7 +58,9 @@ pub(crate) struct Hashed {
 }
 
 /// Hashes a stream to its end with the caller's buffer. With `keep = Some(expected size)`
-/// the bytes are also collected; otherwise only the digest and the length survive.
+/// the bytes are also collected, never more than that size (a file that grows while it is
+/// read is an error, so the size checked against the limits bounds the memory); otherwise
+/// only the digest and the length survive.
 pub(crate) fn hash_stream(
     reader: &mut dyn Read,
     keep: Option<u64>,
@@ -76,6 +78,11 @@ pub(crate) fn hash_stream(
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(e),
         };
+        if keep.is_some_and(|expected| size + n as u64 > expected) {
+            return Err(io::Error::other(
+                "the file holds more bytes than its size said (it changed while read)",
+            ));
+        }
         hasher.update(&buf[..n]);
         if let Some(c) = content.as_mut() {
             c.extend_from_slice(&buf[..n]);

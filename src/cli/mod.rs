@@ -7,6 +7,7 @@ pub mod args;
 mod completions;
 mod export;
 mod inspect;
+mod limits;
 mod mapping;
 mod plan;
 mod report;
@@ -26,6 +27,8 @@ use std::process::ExitCode;
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+    #[command(flatten)]
+    pub limits: limits::LimitArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -72,6 +75,7 @@ pub fn main() -> ExitCode {
 }
 
 fn run(cli: Cli, ctx: &Ctx) -> Result<ExitCode, CliError> {
+    cli.limits.install();
     match cli.command {
         Command::Inspect(a) => inspect::run(a, ctx),
         Command::Plan(a) => plan::run(a, ctx),

@@ -9,7 +9,7 @@ use crate::formats::yaml::{PathSeg, ScalarStyle, YamlContext, YamlDoc};
 use crate::roles::Role;
 use crate::scan::inventory::{IdKind, Inventory};
 use crate::scan::tokens::tokens;
-use crate::text::{LineIndex, Position, Span};
+use crate::text::{Position, Span};
 use crate::tree::{map_each_in_parallel, ConfigFile, ConfigTree, Parsed};
 use std::collections::BTreeSet;
 use std::fmt;
@@ -125,8 +125,6 @@ pub fn scan_file(
     contexts: &RoleContexts,
     out: &mut Vec<Reference>,
 ) {
-    // Most files hold no reference: index their lines only when one is found.
-    let lines = std::cell::OnceCell::new();
     let file_role = contexts.file_role(&f.path);
     let mut found: Vec<Reference> = Vec::new();
     let mut push = |hit: (IdKind, &[usize]),
@@ -143,9 +141,9 @@ pub fn scan_file(
         found.push(Reference {
             file: f.path.clone(),
             span,
-            pos: lines
-                .get_or_init(|| LineIndex::new(&f.text))
-                .position(&f.text, span.start),
+            // Set below, in one pass over the file in offset order: working each out
+            // from its line's start would be quadratic on a long line full of names.
+            pos: Position { line: 0, col: 0 },
             // `text` is the decoded token for hidden references; otherwise keep what the
             // file says.
             text: if hidden {
@@ -266,7 +264,58 @@ pub fn scan_file(
     }
     found.sort_by_key(|r| (r.span.start, r.span.end));
     found.dedup_by_key(|r| (r.span.start, r.span.end));
+    let mut sweep = PositionSweep::new(&f.text);
+    for r in &mut found {
+        r.pos = sweep.at(r.span.start);
+    }
     out.extend(found);
+}
+
+/// Line and column of offsets asked for in ascending order, counting each byte of the text
+/// once in all (the same positions as [`crate::text::LineIndex::position`]).
+struct PositionSweep<'a> {
+    bytes: &'a [u8],
+    offset: usize,
+    /// 0-based line and column (in characters) of `offset`.
+    line: usize,
+    col: usize,
+}
+
+impl<'a> PositionSweep<'a> {
+    fn new(text: &'a str) -> PositionSweep<'a> {
+        PositionSweep {
+            bytes: text.as_bytes(),
+            offset: 0,
+            line: 0,
+            col: 0,
+        }
+    }
+
+    fn at(&mut self, offset: usize) -> Position {
+        let offset = offset.min(self.bytes.len());
+        if offset < self.offset {
+            // Not in order (never the case for sorted references): start again.
+            *self = PositionSweep {
+                offset: 0,
+                line: 0,
+                col: 0,
+                ..*self
+            };
+        }
+        for &b in &self.bytes[self.offset..offset] {
+            if b == b'\n' {
+                self.line += 1;
+                self.col = 0;
+            } else if b & 0xC0 != 0x80 {
+                self.col += 1;
+            }
+        }
+        self.offset = offset;
+        Position {
+            line: self.line + 1,
+            col: self.col + 1,
+        }
+    }
 }
 
 /// A set of spans that answers "does one of them cover this span" in O(log n): the
@@ -422,5 +471,21 @@ mod tests {
         assert!(!set.covers(Span::new(49, 51)));
         assert!(!set.covers(Span::new(0, 1)));
         assert!(!SpanSet::new(std::iter::empty()).covers(Span::new(0, 0)));
+    }
+
+    #[test]
+    fn position_sweep_gives_the_line_index_positions() {
+        let text = "a\u{e9}b\r\nx\n\n\u{1F600} host\nlast";
+        let index = crate::text::LineIndex::new(text);
+        let mut sweep = PositionSweep::new(text);
+        for offset in 0..=text.len() + 2 {
+            assert_eq!(
+                sweep.at(offset),
+                index.position(text, offset),
+                "at {offset}"
+            );
+        }
+        // Out of order still answers right.
+        assert_eq!(sweep.at(1), index.position(text, 1));
     }
 }

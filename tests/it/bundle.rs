@@ -381,7 +381,7 @@ fn a_part_name_at_the_top_is_not_a_wrapping_folder() {
 }
 
 #[test]
-fn two_top_level_folders_are_not_stripped_and_nothing_there_is_loaded() {
+fn two_top_level_folders_make_the_bundle_invalid_not_empty() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let path = tmp.path().join("b.tar");
     let entries = vec![
@@ -389,16 +389,79 @@ fn two_top_level_folders_are_not_stripped_and_nothing_there_is_loaded() {
         E::File("b/config/y.prop".into(), b"y=1\n".to_vec(), 0o644),
     ];
     fs::write(&path, tar_bytes(&entries)).expect("write");
-    let bundle = Bundle::open(&path).expect("opens");
-    assert_eq!(bundle.prefix, None);
-    let paths: Vec<(&str, bool)> = bundle
-        .files()
-        .map(|f| (f.path.as_str(), f.content.is_some()))
-        .collect();
+    let (text, problems) = invalid_problems(Bundle::open(&path));
     assert_eq!(
-        paths,
-        vec![("a/config/x.prop", false), ("b/config/y.prop", false)]
+        problems,
+        vec![
+            Problem::NotAPart { name: "a".into() },
+            Problem::NotAPart { name: "b".into() }
+        ]
     );
+    assert!(
+        text.contains("top-level folder \"a\" is not a bundle part"),
+        "{text}"
+    );
+    // The same for a directory bundle, and for a stray folder beside the parts.
+    let root = tmp.path().join("dir");
+    write_dir(&root.join("one"), &good_files());
+    write_dir(&root.join("two"), &good_files());
+    let (_, problems) = invalid_problems(Bundle::open(&root));
+    assert_eq!(problems.len(), 2, "{problems:?}");
+    let stray = tmp.path().join("stray");
+    write_dir(&stray, &good_files());
+    fs::create_dir_all(stray.join("backup-old/config")).expect("mkdir");
+    let (_, problems) = invalid_problems(Bundle::open(&stray));
+    assert!(
+        problems.contains(&Problem::NotAPart {
+            name: "backup-old".into()
+        }),
+        "{problems:?}"
+    );
+}
+
+#[test]
+fn a_manifest_that_is_a_folder_makes_the_bundle_invalid() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    for (label, extra) in [
+        ("empty", vec![E::Dir("MANIFEST.sha256".into())]),
+        (
+            "holding a file",
+            vec![E::File("MANIFEST.sha256/x".into(), b"x".to_vec(), 0o644)],
+        ),
+    ] {
+        let mut entries = vec![E::File(ENV_PATH.into(), ENV_PROP.to_vec(), 0o644)];
+        entries.extend(extra);
+        let path = tmp.path().join("m.tar");
+        fs::write(&path, tar_bytes(&entries)).expect("write");
+        let (text, problems) = invalid_problems(Bundle::open(&path));
+        assert_eq!(problems, vec![Problem::ManifestNotAFile], "{label}");
+        assert!(text.contains("MANIFEST.sha256 is a folder"), "{text}");
+    }
+    let root = tmp.path().join("dir");
+    write_dir(&root, &[(ENV_PATH.into(), ENV_PROP.to_vec(), 0o644)]);
+    fs::create_dir(root.join("MANIFEST.sha256")).expect("mkdir");
+    let (_, problems) = invalid_problems(Bundle::open(&root));
+    assert_eq!(problems, vec![Problem::ManifestNotAFile]);
+}
+
+#[test]
+fn a_pax_global_header_as_git_archive_writes_is_accepted() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    // `git archive` starts with a global header holding the commit id as a comment.
+    let mut entries = vec![E::Raw {
+        name: b"pax_global_header".to_vec(),
+        kind: b'g',
+        link: Vec::new(),
+        data: b"52 comment=0123456789abcdef0123456789abcdef01234567\n".to_vec(),
+    }];
+    entries.extend(good_entries("dh-backup/"));
+    for z in [Z::None, Z::Gz, Z::Zst] {
+        let path = tmp.path().join(format!("git-{z:?}.tar"));
+        fs::write(&path, compress(&tar_bytes(&entries), z)).expect("write");
+        let bundle = Bundle::open(&path).expect("a harmless global header is accepted");
+        assert_eq!(bundle.prefix.as_deref(), Some("dh-backup"), "{z:?}");
+        assert_eq!(listing(&bundle), expected_listing(), "{z:?}");
+    }
 }
 
 #[test]
@@ -406,7 +469,8 @@ fn under_lists_files_below_a_directory_only() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let root = tmp.path().join("bundle");
     write_dir(&root, &good_files());
-    write_dir(&root, &[("configx/z".into(), b"z".to_vec(), 0o644)]);
+    // A top-level file (a top-level folder would have to be a part).
+    write_dir(&root, &[("configx".into(), b"z".to_vec(), 0o644)]);
     fs::remove_file(root.join("MANIFEST.sha256")).expect("rm manifest");
     let bundle = Bundle::open(&root).expect("opens");
     let paths = |dir: &str| -> Vec<String> { bundle.under(dir).map(|f| f.path.clone()).collect() };
@@ -499,14 +563,17 @@ fn malicious_entries_are_rejected_each_named_with_its_reason() {
             }],
         ),
         (
-            "pax-global-header",
+            "pax-global-header-setting-a-path",
             vec![E::Raw {
                 name: b"pax_global_header".to_vec(),
                 kind: b'g',
                 link: Vec::new(),
-                data: b"20 comment=hello!!\n".to_vec(),
+                data: b"15 path=evil/x\n".to_vec(),
             }],
-            vec![unsafe_("pax_global_header", UnsafeReason::OtherType('g'))],
+            vec![unsafe_(
+                "pax_global_header",
+                UnsafeReason::GlobalHeaderOverride,
+            )],
         ),
     ];
     let cwd_before = cwd_names();
