@@ -162,17 +162,31 @@ fn nav(doc: &ReportDoc) -> String {
     o
 }
 
-/// An escaped value in which a narrow column may break lines after `,`, `/`, `;` and `=`
-/// (besides spaces), never inside a host name (`<wbr>` is not part of the text, so
-/// copying the value still gives it exactly). CSS forbids breaks anywhere else.
+/// An escaped value in which a narrow column may break lines only after `,`, `/`, `;`
+/// and `=` and at spaces: the parts between are unbreakable spans, so a host name (whose
+/// `-` a browser would otherwise break after) is never split. `<wbr>` and the spans are
+/// not part of the text: copying the value still gives it exactly.
 fn breakable(v: &str) -> String {
     let mut out = String::new();
-    for c in esc(v).chars() {
-        out.push(c);
-        if matches!(c, ',' | '/' | ';' | '=') {
-            out.push_str("<wbr>");
+    let mut part = String::new();
+    let flush = |out: &mut String, part: &mut String, sep: &str| {
+        if !part.is_empty() {
+            let _ = write!(out, r#"<span class="nb">{}</span>"#, esc(part));
+            part.clear();
+        }
+        out.push_str(sep);
+    };
+    for c in v.chars() {
+        match c {
+            ',' | '/' | ';' | '=' => {
+                part.push(c);
+                flush(&mut out, &mut part, "<wbr>");
+            }
+            c if c.is_whitespace() => flush(&mut out, &mut part, &esc(&c.to_string())),
+            c => part.push(c),
         }
     }
+    flush(&mut out, &mut part, "");
     out
 }
 
@@ -310,7 +324,12 @@ fn restart_section(o: &mut String, doc: &ReportDoc) {
                 );
                 o.push_str("<ul class=\"why\">");
                 for w in &st.why {
-                    let _ = write!(o, "<li>{}</li>", breakable(w));
+                    // "receives N migrated file(s): a, b": each path whole on its line.
+                    let parts: Vec<String> = w
+                        .split(", ")
+                        .map(|p| format!(r#"<span class="nb">{}</span>"#, esc(p)))
+                        .collect();
+                    let _ = write!(o, "<li>{}</li>", parts.join(", "));
                 }
                 o.push_str("</ul>\n<pre class=\"commands\">");
                 for c in &st.commands {
@@ -462,7 +481,7 @@ fn difference_row(o: &mut String, d: &Difference) {
     };
     let _ = writeln!(
         o,
-        r#"<tr><td>{}</td><td><code>{}</code>{secret}</td><td>{bundle}</td><td>{}</td><td>{}</td><td class="num">{line}</td></tr>"#,
+        r#"<tr><td>{}</td><td class="item"><code>{}</code>{secret}</td><td data-label="bundle">{bundle}</td><td data-label="migrated">{}</td><td data-label="target">{}</td><td class="num" data-label="line">{line}</td></tr>"#,
         class_tag(d.class),
         breakable(item),
         value(d.migrated.as_deref()),
