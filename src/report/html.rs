@@ -235,8 +235,13 @@ fn main(doc: &ReportDoc) -> String {
     } else {
         let _ = write!(
             o,
-            r#"<div class="banner differences" role="status"><strong>&#9650; Differences</strong>Applying the migration would change {} file(s) and add {} to the new cluster.</div>"#,
-            s.files_changed, s.files_only_in_bundle
+            r#"<div class="banner differences" role="status"><strong>&#9650; Differences</strong>Applying the migration would change {} file(s) and add {} to the new cluster{}.</div>"#,
+            s.files_changed,
+            s.files_only_in_bundle,
+            match s.node_files_to_copy {
+                0 => String::new(),
+                n => format!(" ({n} of them node file(s), copied to their nodes, not into etcd)"),
+            }
         );
     }
     o.push('\n');
@@ -324,12 +329,18 @@ fn restart_section(o: &mut String, doc: &ReportDoc) {
                 );
                 o.push_str("<ul class=\"why\">");
                 for w in &st.why {
-                    // "receives N migrated file(s): a, b": each path whole on its line.
-                    let parts: Vec<String> = w
-                        .split(", ")
-                        .map(|p| format!(r#"<span class="nb">{}</span>"#, esc(p)))
+                    // Lines break at spaces; a path or host name stays whole.
+                    let words: Vec<String> = w
+                        .split(' ')
+                        .map(|p| {
+                            if p.contains(['/', '.']) {
+                                format!(r#"<span class="nb">{}</span>"#, esc(p))
+                            } else {
+                                esc(p)
+                            }
+                        })
                         .collect();
-                    let _ = write!(o, "<li>{}</li>", parts.join(", "));
+                    let _ = write!(o, "<li>{}</li>", words.join(" "));
                 }
                 o.push_str("</ul>\n<pre class=\"commands\">");
                 for c in &st.commands {

@@ -67,9 +67,13 @@ pub fn render(doc: &ReportDoc) -> String {
             "\n**Result: no differences.** Applying would change nothing in the new cluster.\n"
         );
     } else {
+        let nodes = match s.node_files_to_copy {
+            0 => String::new(),
+            n => format!(" ({n} of them node file(s), copied to their nodes, not into etcd)"),
+        };
         let _ = writeln!(
             o,
-            "\n**Result: differences.** Applying would change {} file(s) and add {}.\n",
+            "\n**Result: differences.** Applying would change {} file(s) and add {}{nodes}.\n",
             s.files_changed, s.files_only_in_bundle
         );
     }

@@ -42,6 +42,9 @@ pub struct Summary {
     pub references_rewritten: usize,
     /// Of those, the ones inside persistent-query scripts: to be reviewed by a person.
     pub rewrites_in_scripts: usize,
+    /// Of the files changed or only in the bundle, the node files: copied to their nodes by
+    /// hand (`apply --files-out`), never put into etcd.
+    pub node_files_to_copy: usize,
 }
 
 /// One reference the mapping rewrites, where it is and what decided it.
@@ -246,6 +249,10 @@ pub fn build(inp: &Inputs<'_>) -> ReportDoc {
                 .flat_map(|f| &f.rewrites)
                 .filter(|r| r.in_script)
                 .count(),
+            node_files_to_copy: files
+                .iter()
+                .filter(|f| f.is_node_file() && f.file.counts())
+                .count(),
         },
         files,
         restart: inp.restart.map(<[RestartStep]>::to_vec),
@@ -375,6 +382,21 @@ pub fn title_lines(doc: &ReportDoc) -> Vec<(&'static str, String)> {
         },
     ));
     v
+}
+
+/// The result in one sentence (without the leading "Result:").
+pub fn result_words(s: &Summary) -> String {
+    if s.clean {
+        return "no differences: applying would change nothing in the new cluster.".to_string();
+    }
+    let nodes = match s.node_files_to_copy {
+        0 => String::new(),
+        n => format!(" ({n} of them node file(s), copied to their nodes, not into etcd)"),
+    };
+    format!(
+        "differences: applying would change {} file(s) and add {}{nodes}.",
+        s.files_changed, s.files_only_in_bundle
+    )
 }
 
 /// A status in words.

@@ -30,18 +30,7 @@ pub fn render(doc: &ReportDoc) -> String {
         }
     }
     let s = &doc.summary;
-    let _ = writeln!(
-        o,
-        "{}",
-        if s.clean {
-            "Result: no differences: applying would change nothing in the new cluster.".to_string()
-        } else {
-            format!(
-                "Result: differences: applying would change {} file(s) and add {}.",
-                s.files_changed, s.files_only_in_bundle
-            )
-        }
-    );
+    let _ = writeln!(o, "Result: {}", super::result_words(s));
     for c in CLASSES {
         let n = doc
             .files

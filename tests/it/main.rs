@@ -11,6 +11,7 @@ mod etcd_client;
 mod golden;
 mod props_corpus;
 mod report_cli;
+mod report_golden;
 mod scanner;
 mod support;
 mod wizard_pty;

@@ -112,7 +112,7 @@ fn difference<'a>(doc: &'a Value, path: &str, item: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no item {item} in {path}"))
 }
 
-fn validator() -> jsonschema::Validator {
+pub(crate) fn validator() -> jsonschema::Validator {
     let text =
         fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/report.schema.json"))
             .unwrap();
@@ -120,7 +120,7 @@ fn validator() -> jsonschema::Validator {
     jsonschema::draft202012::new(&schema).unwrap()
 }
 
-fn assert_valid(doc: &Value) {
+pub(crate) fn assert_valid(doc: &Value) {
     let v = validator();
     let errors: Vec<String> = v.iter_errors(doc).map(|e| e.to_string()).collect();
     assert!(errors.is_empty(), "schema errors: {errors:#?}");
@@ -242,7 +242,7 @@ fn report_exits_1_on_the_fixtures_with_and_without_a_mapping() {
     assert_eq!(r.stderr, "");
     assert!(r
         .stdout
-        .contains("Result: differences: applying would change 3 file(s) and add 18."));
+        .contains("Result: differences: applying would change 3 file(s) and add 18 (4 of them node file(s), copied to their nodes, not into etcd)."));
     assert!(r.stdout.contains("reference(s) rewritten"));
 
     let r = run(tmp.path(), &report_args(&old, &new, None));
@@ -253,7 +253,7 @@ fn report_exits_1_on_the_fixtures_with_and_without_a_mapping() {
         .contains("Mapping: none (the bundle is compared as backed up)"));
     assert!(r
         .stdout
-        .contains("Result: differences: applying would change 3 file(s) and add 18."));
+        .contains("Result: differences: applying would change 3 file(s) and add 18 (4 of them node file(s), copied to their nodes, not into etcd)."));
 }
 
 #[test]
@@ -513,7 +513,7 @@ fn markdown_report_has_its_sections_and_escapes_table_cells() {
     let md = &r.stdout;
     assert!(md.starts_with("# dh-migrate report\n"), "{md}");
     assert!(md.contains("- **Bundle:** `bundle` (SHA-256 of the contents: `"));
-    assert!(md.contains("**Result: differences.** Applying would change 3 file(s) and add 18.\n"));
+    assert!(md.contains("**Result: differences.** Applying would change 3 file(s) and add 18 (4 of them node file(s), copied to their nodes, not into etcd).\n"));
     assert!(md.contains("| class | differences |\n|---|---:|\n"));
     assert!(md.contains("| installer-owned (ignored) | 6 |\n"));
     assert!(md.contains(
