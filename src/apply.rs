@@ -126,13 +126,13 @@ pub enum ApplyError {
         batch: usize,
         total: usize,
         batch_done: usize,
-        cause: EtcdError,
+        cause: Box<EtcdError>,
     },
     #[error("batch {batch} of {total} failed ({cause}) and rolling back the written batches failed too ({rollback}); restore with: dh-migrate rollback {record}")]
     Partial {
         batch: usize,
         total: usize,
-        cause: EtcdError,
+        cause: Box<EtcdError>,
         rollback: String,
         record: PathBuf,
     },
@@ -144,6 +144,8 @@ pub enum ApplyError {
     },
     #[error("rollback refused, nothing written: these keys changed since the apply wrote them: {}", .0.join(", "))]
     RollbackConflict(Vec<String>),
+    #[error("rollback refused, nothing written: the run record names keys outside the layout's prefix {prefix}: {}", keys.join(", "))]
+    OutsidePrefix { prefix: String, keys: Vec<String> },
 }
 
 /// The result of an apply.
@@ -161,37 +163,30 @@ pub struct Applied {
 /// which may include secrets). An existing file is never replaced: it may be the only way
 /// back from an earlier apply.
 pub fn save_record(path: &Path, record: &RunRecord) -> Result<(), ApplyError> {
-    use std::io::Write;
+    use crate::atomic::{write_atomic, Mode};
     let err = |source| ApplyError::Record {
         path: path.to_path_buf(),
         source,
     };
     let json = serde_json::to_vec_pretty(record).map_err(|e| err(std::io::Error::other(e)))?;
-    let parent = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let mut tmp = tempfile::NamedTempFile::new_in(&parent).map_err(err)?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        tmp.as_file()
-            .set_permissions(std::fs::Permissions::from_mode(0o600))
-            .map_err(err)?;
+    // The default place (a state directory) may not exist yet; made private to its owner.
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        let mut dirs = std::fs::DirBuilder::new();
+        dirs.recursive(true);
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut dirs, 0o700);
+        dirs.create(parent).map_err(err)?;
     }
-    tmp.write_all(&json).map_err(err)?;
-    tmp.as_file().sync_all().map_err(err)?;
-    tmp.persist_noclobber(path).map_err(|e| {
-        if e.error.kind() == std::io::ErrorKind::AlreadyExists {
+    write_atomic(path, &json, Mode::Exact(0o600), true).map_err(|e| {
+        if e.already_exists() {
             err(std::io::Error::new(
                 std::io::ErrorKind::AlreadyExists,
                 "a run record of an earlier apply is there; it is kept (choose another --run-record)",
             ))
         } else {
-            err(e.error)
+            err(e.source)
         }
-    })?;
-    Ok(())
+    })
 }
 
 /// Options of one apply run.
@@ -324,12 +319,12 @@ pub fn apply(
                 batch: i + 1,
                 total: groups.len(),
                 batch_done: done,
-                cause,
+                cause: Box::new(cause),
             },
             Err(rollback) => ApplyError::Partial {
                 batch: i + 1,
                 total: groups.len(),
-                cause,
+                cause: Box::new(cause),
                 rollback: rollback.to_string(),
                 record: opts.record.to_path_buf(),
             },
@@ -349,21 +344,51 @@ pub struct RolledBack {
     pub restored: usize,
     pub already: usize,
     pub batches: usize,
+    /// The keys restored (or, in a dry run, to restore), in record order.
+    pub keys: Vec<String>,
+    /// Keys changed by someone else since the apply, left alone (`only_unchanged`).
+    pub skipped: Vec<String>,
 }
 
-/// Restores the previous value of every key of `record` that still holds the value the
-/// apply wrote. Keys already holding their previous value are skipped (so a second
-/// rollback converges); a key holding anything else refuses the whole rollback.
-pub fn rollback(
+/// A rollback's findings, key by key; nothing written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RollbackCheck {
+    /// Keys still holding what the apply wrote: restored.
+    pub restore: Vec<String>,
+    /// Keys already holding their previous value.
+    pub already: Vec<String>,
+    /// Keys holding anything else: changed by someone since the apply.
+    pub changed: Vec<String>,
+    ops: Vec<Op>,
+}
+
+/// Checks every key of `record` against etcd. A record naming keys outside `prefix` (the
+/// layout's, which apply writes under) is refused whole, naming them: a hand-edited or
+/// foreign record must not make rollback write anywhere else.
+pub fn check_rollback(
     store: &mut dyn KvStore,
     record: &RunRecord,
-    dry_run: bool,
-    max_ops: Option<usize>,
-) -> Result<RolledBack, ApplyError> {
+    prefix: &str,
+) -> Result<RollbackCheck, ApplyError> {
+    let outside: Vec<String> = record
+        .entries
+        .iter()
+        .filter(|e| !e.key.starts_with(prefix))
+        .map(|e| e.key.clone())
+        .collect();
+    if !outside.is_empty() {
+        return Err(ApplyError::OutsidePrefix {
+            prefix: prefix.to_string(),
+            keys: outside,
+        });
+    }
     let b64 = base64::engine::general_purpose::STANDARD;
-    let mut ops = Vec::new();
-    let mut already = 0;
-    let mut conflicts = Vec::new();
+    let mut check = RollbackCheck {
+        restore: Vec::new(),
+        already: Vec::new(),
+        changed: Vec::new(),
+        ops: Vec::new(),
+    };
     for e in &record.entries {
         let previous = match &e.previous {
             Some(p) => Some(
@@ -376,7 +401,7 @@ pub fn rollback(
         match (&now, &previous) {
             (Some(kv), _) if sha256_hex(&kv.value) == e.new_sha256 => {
                 let expect = Expect::ModRevision(kv.mod_revision);
-                ops.push(match previous {
+                check.ops.push(match previous {
                     Some(v) => Op::Put {
                         key: e.key.as_bytes().to_vec(),
                         value: v,
@@ -387,30 +412,57 @@ pub fn rollback(
                         expect,
                     },
                 });
+                check.restore.push(e.key.clone());
             }
-            (None, None) => already += 1,
-            (Some(kv), Some(p)) if &kv.value == p => already += 1,
-            _ => conflicts.push(e.key.clone()),
+            (None, None) => check.already.push(e.key.clone()),
+            (Some(kv), Some(p)) if &kv.value == p => check.already.push(e.key.clone()),
+            _ => check.changed.push(e.key.clone()),
         }
     }
-    if !conflicts.is_empty() {
-        return Err(ApplyError::RollbackConflict(conflicts));
+    Ok(check)
+}
+
+/// Restores what `check` found. A key changed since the apply refuses the whole rollback,
+/// unless `only_unchanged`: then the others are restored and it is named as skipped.
+pub fn rollback_checked(
+    store: &mut dyn KvStore,
+    check: RollbackCheck,
+    only_unchanged: bool,
+    dry_run: bool,
+    max_ops: Option<usize>,
+) -> Result<RolledBack, ApplyError> {
+    if !check.changed.is_empty() && !only_unchanged {
+        return Err(ApplyError::RollbackConflict(check.changed));
     }
-    let restored = ops.len();
     let mut limits = store.limits();
     if let Some(n) = max_ops {
         limits.max_ops = n.clamp(1, limits.max_ops);
     }
     let batches = if dry_run {
-        batches(ops, limits)?.len()
+        batches(check.ops, limits)?.len()
     } else {
-        commit_all(store, ops, &mut limits)?.transactions
+        commit_all(store, check.ops, &mut limits)?.transactions
     };
     Ok(RolledBack {
-        restored,
-        already,
+        restored: check.restore.len(),
+        already: check.already.len(),
         batches,
+        keys: check.restore,
+        skipped: check.changed,
     })
+}
+
+/// Restores the previous value of every key of `record` that still holds the value the
+/// apply wrote. Keys already holding their previous value are skipped (so a second
+/// rollback converges); a key holding anything else refuses the whole rollback.
+pub fn rollback(
+    store: &mut dyn KvStore,
+    record: &RunRecord,
+    dry_run: bool,
+    max_ops: Option<usize>,
+) -> Result<RolledBack, ApplyError> {
+    let check = check_rollback(store, record, "")?;
+    rollback_checked(store, check, false, dry_run, max_ops)
 }
 
 #[cfg(test)]
@@ -475,7 +527,9 @@ mod tests {
             RolledBack {
                 restored: 0,
                 already: 3,
-                batches: 0
+                batches: 0,
+                keys: vec![],
+                skipped: vec![],
             }
         );
     }
@@ -549,5 +603,47 @@ mod tests {
             matches!(err, ApplyError::RollbackConflict(ref k) if k == &vec!["/p/a".to_string()])
         );
         assert_eq!(s.get(b"/p/a").unwrap().unwrap().value, b"third-party");
+    }
+
+    #[test]
+    fn only_unchanged_restores_the_others_and_names_the_changed_ones() {
+        let mut s = MemStore::new();
+        s.put(b"/p/a", b"old-a");
+        s.put(b"/p/b", b"old-b");
+        let cs = vec![
+            change("/p/a", "new-a", &mut s),
+            change("/p/b", "new-b", &mut s),
+        ];
+        let record = RunRecord::new(&[], &cs);
+        s.put(b"/p/a", b"new-a");
+        s.put(b"/p/b", b"new-b");
+        s.put(b"/p/a", b"third-party");
+        let check = check_rollback(&mut s, &record, "/p/").unwrap();
+        assert_eq!(check.restore, vec!["/p/b".to_string()]);
+        assert_eq!(check.changed, vec!["/p/a".to_string()]);
+        let done = rollback_checked(&mut s, check, true, false, None).unwrap();
+        assert_eq!(done.keys, vec!["/p/b".to_string()]);
+        assert_eq!(done.skipped, vec!["/p/a".to_string()]);
+        assert_eq!(s.get(b"/p/a").unwrap().unwrap().value, b"third-party");
+        assert_eq!(s.get(b"/p/b").unwrap().unwrap().value, b"old-b");
+    }
+
+    #[test]
+    fn a_record_with_keys_outside_the_prefix_is_refused_naming_them() {
+        // Issue 10: a hand-edited run record made rollback write outside the layout.
+        let mut s = MemStore::new();
+        let cs = vec![
+            change("/p/a", "new-a", &mut s),
+            change("/elsewhere/x", "new-x", &mut s),
+        ];
+        let record = RunRecord::new(&[], &cs);
+        let rev = s.revision();
+        let err = check_rollback(&mut s, &record, "/p/").unwrap_err();
+        assert!(
+            matches!(&err, ApplyError::OutsidePrefix { keys, .. } if keys == &vec!["/elsewhere/x".to_string()]),
+            "{err}"
+        );
+        assert!(err.to_string().contains("/elsewhere/x"));
+        assert_eq!(s.revision(), rev, "nothing written");
     }
 }
