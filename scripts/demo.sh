@@ -60,7 +60,7 @@ step "2/7 mapping suggest: old -> new hosts inferred from the bundle and the new
 
 step "3/7 plan against the live etcd (saved to plan.json): scripts to review, summary, node files"
 "$dhm" plan "$bundle" --endpoints "$url" --mapping fixtures/mapping.yaml --out "$work/plan.json" --diff none \
-  | sed -n '/^\(Review\|Summary\)/,/^Restart step/{/^Restart step/!p}'
+  | sed -n '/^\(In a script\|Summary\)/,/^Restart step/{/^Restart step/!p}'
 
 step "4/7 report before applying (exit 1: differences)"
 set +e; "$dhm" report "$bundle" --endpoints "$url" --mapping fixtures/mapping.yaml | sed -n '1,3p'; rc=${PIPESTATUS[0]}; set -e

@@ -119,10 +119,11 @@ pub fn render_text(plan: &Plan, o: &ViewOptions) -> String {
                 }
             }
         }
-        // References rewritten inside persistent-query definitions: scripts deserve a look.
+        // References rewritten inside persistent-query scripts: a class of their own, for a
+        // person to review (a script may build host names in ways no tool can see).
         let pq: Vec<String> = m
             .rewrites()
-            .filter(|(r, _)| r.file.starts_with("config/pq/"))
+            .filter(|(r, _)| crate::report::in_script(r))
             .map(|(r, o)| match o {
                 Outcome::Rewrite { new, .. } => format!(
                     "  {}:{}  {} -> {}  ({})",
@@ -136,8 +137,8 @@ pub fn render_text(plan: &Plan, o: &ViewOptions) -> String {
             })
             .collect();
         if !pq.is_empty() {
-            writeln!(out, "\nReview: references rewritten inside persistent-query definitions (scripts may build host names in ways no tool can see):")?;
-            for l in pq {
+            writeln!(out, "\nIn a script: review ({}): references rewritten inside persistent-query scripts (a script may build host names in ways no tool can see):", pq.len())?;
+            for l in &pq {
                 writeln!(out, "{l}")?;
             }
         }
@@ -155,12 +156,16 @@ pub fn render_text(plan: &Plan, o: &ViewOptions) -> String {
         )?;
         writeln!(
             out,
-            "  references rewritten  {} ({})",
+            "  references rewritten  {} ({}{})",
             c.rewritten,
             if by_role.is_empty() {
                 "none".into()
             } else {
                 by_role.join(", ")
+            },
+            match pq.len() {
+                0 => String::new(),
+                n => format!("; {n} in a script: review"),
             }
         )?;
         writeln!(out, "  references kept       {}", c.kept)?;

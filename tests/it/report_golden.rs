@@ -267,3 +267,32 @@ fn an_etcd_target_is_named_by_its_endpoint_and_the_revision_it_was_read_at() {
     // The restart step is there for an etcd target too (nodes from --cluster-cnf).
     assert_eq!(doc["restart"][0]["node"], "infra-a.new.example.com");
 }
+
+#[test]
+fn plan_lists_script_rewrites_as_their_own_class_and_counts_them_in_the_summary() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    setup(d);
+    let out = Command::cargo_bin("dh-migrate")
+        .unwrap()
+        .current_dir(d)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", d)
+        .args([
+            "plan",
+            "bundle",
+            "--target",
+            "target",
+            "--mapping",
+            "mapping.yaml",
+        ])
+        .args(["--diff", "none"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8(out.stdout).unwrap();
+    let section = "\nIn a script: review (1): references rewritten inside persistent-query scripts (a script may build host names in ways no tool can see):\n  config/pq/Refresh.xml:6:35  query-1.old.example.com -> query-a.new.example.com  (<PersistentQuery/Script> text)\n\nSummary\n";
+    assert!(text.contains(section), "{text}");
+    assert!(text.contains("  references rewritten  6 (host: 6; 1 in a script: review)\n"));
+}
