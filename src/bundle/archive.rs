@@ -179,6 +179,12 @@ fn walk<R: Read>(
                 .flatten()
                 .filter(|s| !s.is_empty())
                 .map(str::to_owned);
+            let gname = header
+                .groupname()
+                .ok()
+                .flatten()
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned);
             let Some(accepted) = collector.entry(&raw_name, &display, kind, size) else {
                 reporter.tick();
                 continue;
@@ -210,6 +216,7 @@ fn walk<R: Read>(
                     uid,
                     gid,
                     uname,
+                    gname,
                     content: hashed.content,
                 },
             );
