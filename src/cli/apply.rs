@@ -293,6 +293,12 @@ pub fn apply(
         release_at_exit((prepared, done));
         return Ok(ExitCode::SUCCESS);
     }
+    if let Some((dir, _)) = &done.files {
+        // The node files go in place before the processes that read them restart.
+        let text = crate::restart::render_copy_text(&dir.display().to_string(), &prepared.copies);
+        let text: String = text.lines().map(|l| format!("{}\n", esc(l))).collect();
+        ui.out(&format!("\n{text}"))?;
+    }
     ui.out(&format!(
         "\n{}",
         crate::restart::render_text(&prepared.plan.restart)

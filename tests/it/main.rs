@@ -12,6 +12,7 @@ mod golden;
 mod props_corpus;
 mod report_cli;
 mod report_golden;
+mod report_owners;
 mod scanner;
 mod support;
 mod wizard_pty;
