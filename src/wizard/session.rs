@@ -1,8 +1,10 @@
 //! The wizard's conversation: the summary of bundle and new cluster, one question per old
 //! name (with its evidence and a preview of its references), then coverage and the plan
 //! summary, and the final choice to write, change an answer, or quit. It returns the
-//! mapping text to write; writing is the caller's job, so an interrupted session leaves
-//! nothing behind.
+//! mapping text to write; writing is the caller's job. After every answer it hands the
+//! answers so far to the caller's `save_partial` (which keeps them in a partial file
+//! beside the mapping, never in the mapping itself), so an interrupted session (Ctrl-C,
+//! end of input) can be resumed.
 
 use super::answers::{Answer, Book};
 use super::ask::{Ask, AskError};
@@ -25,6 +27,9 @@ use crate::tree::ConfigTree;
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
+/// Keeps the answers so far (a mapping-file text); Err: why it could not.
+pub type SavePartial<'a> = dyn Fn(&str) -> Result<(), String> + 'a;
+
 /// What the session works on.
 pub struct Inputs<'a> {
     pub bundle: &'a Bundle,
@@ -39,6 +44,12 @@ pub struct Inputs<'a> {
     pub mapping_out: String,
     /// The mapping file of an earlier session: its answers are the defaults.
     pub existing: Option<Mapping>,
+    /// The answers an unfinished session kept (and the file they are in): offered after
+    /// the summary; resuming pre-selects them instead of `existing`'s.
+    pub partial: Option<(Mapping, String)>,
+    /// Keeps the answers so far (a mapping-file text) after each answer; an error is
+    /// shown as a warning and the session goes on.
+    pub save_partial: Option<&'a SavePartial<'a>>,
 }
 
 /// How the session ended.
@@ -78,21 +89,48 @@ pub fn run(inputs: &Inputs<'_>, ask: &mut dyn Ask) -> Result<Finish, AskError> {
     let refs = scan(inputs.tree, &inv, inputs.contexts);
     let suggestions = suggest(inputs.tree, &inputs.target.tree, &inv, inputs.contexts);
     let new = inputs.target.nodes.clone();
-    let book = Book::new(suggestions, inputs.existing.as_ref());
     let mut s = Session {
         inputs,
         inv,
         refs,
         new,
-        book,
+        // The names to ask about, for the summary; the answers are decided below.
+        book: Book::new(suggestions.clone(), None),
     };
     ask.say(&s.summary())?;
+    let (existing, label) = match &inputs.partial {
+        Some((m, file)) => {
+            let kept = m.hosts.len() + m.keep.len();
+            ask.say(&format!(
+                "An unfinished wizard session kept {kept} answer(s) in {}.\n",
+                esc(file)
+            ))?;
+            let items = [
+                "resume from them".to_string(),
+                "start afresh (this session's answers replace them)".to_string(),
+            ];
+            match ask.select("Resume?", &items, 0)? {
+                0 => (Some(m), file.as_str()),
+                _ => (inputs.existing.as_ref(), inputs.mapping_out.as_str()),
+            }
+        }
+        None => (inputs.existing.as_ref(), inputs.mapping_out.as_str()),
+    };
+    if existing.is_some() {
+        ask.say(&format!(
+            "Answers from {} are pre-selected: press Enter to keep each one. The file is\n\
+             rewritten in the wizard's own layout (its comments are not kept).\n",
+            esc(label)
+        ))?;
+    }
+    s.book = Book::new(suggestions, existing);
     let n = s.book.suggestions.len();
     if n == 0 {
         ask.say("The bundle names no old node: there is nothing to map.\n")?;
     }
     for i in 0..n {
         s.ask_one(ask, i)?;
+        s.save_partial(ask)?;
     }
     loop {
         ask.say(&s.coverage())?;
@@ -120,6 +158,7 @@ pub fn run(inputs: &Inputs<'_>, ask: &mut dyn Ask) -> Result<Finish, AskError> {
                     .collect();
                 let i = ask.select("Which name?", &names, 0)?;
                 s.ask_one(ask, i)?;
+                s.save_partial(ask)?;
             }
             1 => {}
             _ => return Ok(Finish::Quit),
@@ -173,6 +212,32 @@ pub fn parse_roles(v: &str) -> Result<Vec<Role>, String> {
 }
 
 impl Session<'_, '_> {
+    /// Hands the answers so far to the caller, as a mapping-file text that says it is
+    /// partial (the unanswered names are TODO comments, so it parses as a mapping).
+    fn save_partial(&self, ask: &mut dyn Ask) -> Result<(), AskError> {
+        let Some(save) = self.inputs.save_partial else {
+            return Ok(());
+        };
+        let answered = self.book.answers.iter().filter(|a| a.is_some()).count();
+        let mut draft = self
+            .book
+            .draft(&self.inputs.bundle_label, &self.inputs.target_label);
+        draft.header.insert(
+            0,
+            format!(
+                "PARTIAL answers of an unfinished wizard session ({answered} of {} answered), kept to resume it; not the mapping file.",
+                self.book.suggestions.len()
+            ),
+        );
+        if let Err(e) = save(&render(&draft)) {
+            ask.say(&format!(
+                "warning: the answers so far could not be kept: {}\n",
+                esc(&e)
+            ))?;
+        }
+        Ok(())
+    }
+
     fn summary(&self) -> String {
         let i = self.inputs;
         let report = inspect(i.bundle, i.tree, i.contexts);
@@ -237,17 +302,11 @@ impl Session<'_, '_> {
             }
             writeln!(
                 o,
-                "\n{} name(s) to answer. Nothing is written until the end: Ctrl-C leaves no file.",
+                "\n{} name(s) to answer. The mapping is written only at the end; the answers so far are\n\
+                 kept after each one, so an interrupted session (Ctrl-C) can be resumed.",
                 self.book.suggestions.len()
             )?;
-            if self.inputs.existing.is_some() {
-                writeln!(
-                    o,
-                    "Answers from {} are pre-selected: press Enter to keep each one. The file is\n\
-                 rewritten in the wizard's own layout (its comments are not kept).",
-                    esc(&self.inputs.mapping_out)
-                )?;
-            }
+
             Ok(())
         })
     }
