@@ -14,7 +14,7 @@
 //! the only signal: statuses and classes are written out, and diff lines keep their
 //! `+`/`-` markers.
 
-use super::{status_words, title_lines, FileReport, ReportDoc, Rewrite, CLASSES};
+use super::{status_words, title_lines, FileReport, ReportDoc, CLASSES};
 use crate::compare::{Class, Difference, FileStatus};
 use crate::text::escape_for_terminal;
 use std::fmt::Write;
@@ -366,15 +366,12 @@ fn signoff(o: &mut String) {
 
 /// The rewritten references of a file; those inside scripts in their own table.
 fn rewrite_tables(o: &mut String, f: &FileReport) {
-    let (script, plain): (Vec<&Rewrite>, Vec<&Rewrite>) =
-        f.rewrites.iter().partition(|r| r.in_script);
-    for (title, class, list) in [
-        ("Rewritten references", "rewrites", plain),
-        ("In a script: review", "rewrites script", script),
-    ] {
-        if list.is_empty() {
-            continue;
-        }
+    for (title, in_script, list) in f.rewrite_groups() {
+        let class = if in_script {
+            "rewrites script"
+        } else {
+            "rewrites"
+        };
         let _ = writeln!(
             o,
             r#"<h3>{title} ({})</h3>

@@ -7,7 +7,7 @@
 //! interpreted), `|` is escaped, the code-span and fence delimiters are made longer than
 //! any backtick run in the value, and control characters become visible escapes.
 
-use super::{FileReport, ReportDoc, Rewrite, TargetInfo, CLASSES};
+use super::{FileReport, ReportDoc, TargetInfo, CLASSES};
 use crate::compare::Difference;
 use crate::text::escape_for_terminal;
 use std::fmt::Write;
@@ -153,15 +153,7 @@ fn file_section(o: &mut String, f: &FileReport) {
 
 /// The file's rewritten references, those inside scripts in a table of their own.
 fn rewrite_tables(o: &mut String, f: &FileReport) {
-    let (script, plain): (Vec<&Rewrite>, Vec<&Rewrite>) =
-        f.rewrites.iter().partition(|r| r.in_script);
-    for (title, list) in [
-        ("Rewritten references", plain),
-        ("In a script: review", script),
-    ] {
-        if list.is_empty() {
-            continue;
-        }
+    for (title, _, list) in f.rewrite_groups() {
         let _ = writeln!(
             o,
             "\n{title} ({}):\n\n| line | place | before | after | decided by |\n|---:|---|---|---|---|",

@@ -95,6 +95,21 @@ pub struct FileReport {
 }
 
 impl FileReport {
+    /// The rewritten references in their two classes, each with its title, the empty
+    /// ones left out: the ordinary ones, then those inside scripts ("in a script:
+    /// review"). Every format lists them this way.
+    pub fn rewrite_groups(&self) -> Vec<(&'static str, bool, Vec<&Rewrite>)> {
+        let (script, plain): (Vec<&Rewrite>, Vec<&Rewrite>) =
+            self.rewrites.iter().partition(|r| r.in_script);
+        [
+            ("Rewritten references", false, plain),
+            ("In a script: review", true, script),
+        ]
+        .into_iter()
+        .filter(|(_, _, list)| !list.is_empty())
+        .collect()
+    }
+
     /// True for a file-system part, copied to a node by hand rather than put into etcd.
     pub fn is_node_file(&self) -> bool {
         self.mode.is_some()

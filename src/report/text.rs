@@ -78,15 +78,15 @@ fn file_section(o: &mut String, f: &FileReport) {
         o.push_str(&line("migrated", &d.migrated, d.line));
         o.push_str(&line("target", &d.target, d.target_line));
     }
-    let (script, plain): (Vec<_>, Vec<_>) = f.rewrites.iter().partition(|r| r.in_script);
-    for (title, list) in [
-        ("rewritten references", plain),
-        ("in a script: review", script),
-    ] {
-        if list.is_empty() {
-            continue;
-        }
-        let _ = writeln!(o, "  {title} ({}):", list.len());
+    for (title, _, list) in f.rewrite_groups() {
+        // Lower case in the indented text layout ("rewritten references (8):").
+        let _ = writeln!(
+            o,
+            "  {}{} ({}):",
+            title[..1].to_lowercase(),
+            &title[1..],
+            list.len()
+        );
         for r in list {
             let _ = writeln!(
                 o,

@@ -44,13 +44,18 @@ fn setup(d: &Path) {
     .unwrap();
 }
 
-fn report(d: &Path, extra: &[&str]) -> (Option<i32>, String, String) {
-    let out = Command::cargo_bin("dh-migrate")
-        .unwrap()
-        .current_dir(d)
+/// `dh-migrate` run in `d` with a cleared environment (HOME is `d`).
+pub(crate) fn dh(d: &Path) -> Command {
+    let mut c = Command::cargo_bin("dh-migrate").unwrap();
+    c.current_dir(d)
         .env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("HOME", d)
+        .env("HOME", d);
+    c
+}
+
+fn report(d: &Path, extra: &[&str]) -> (Option<i32>, String, String) {
+    let out = dh(d)
         .env("SOURCE_DATE_EPOCH", EPOCH)
         .args(["report", "bundle", "--mapping", "mapping.yaml"])
         .args(extra)
@@ -210,12 +215,7 @@ fn an_archive_bundle_is_hashed_as_the_file_sha256sum_prints() {
     let d = tmp.path();
     let archive = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/old-cluster.tar.gz");
     let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");
-    let out = Command::cargo_bin("dh-migrate")
-        .unwrap()
-        .current_dir(d)
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("HOME", d)
+    let out = dh(d)
         .args(["report"])
         .arg(&archive)
         .arg("--target")
@@ -273,12 +273,7 @@ fn plan_lists_script_rewrites_as_their_own_class_and_counts_them_in_the_summary(
     let tmp = tempfile::tempdir().unwrap();
     let d = tmp.path();
     setup(d);
-    let out = Command::cargo_bin("dh-migrate")
-        .unwrap()
-        .current_dir(d)
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("HOME", d)
+    let out = dh(d)
         .args([
             "plan",
             "bundle",

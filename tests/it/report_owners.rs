@@ -5,7 +5,6 @@
 //! restart step. Real etcd; the bundle is `tests/report-golden/` (one node file,
 //! `tailerConfig.xml`, for `infra-a.new.example.com`).
 
-use assert_cmd::Command;
 use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
@@ -24,12 +23,7 @@ fn case_dir() -> std::path::PathBuf {
 fn apply(d: &Path, bundle: &str) -> String {
     let etcd = EtcdServer::start();
     let cnf = case_dir().join("target/cluster/cluster.cnf");
-    let out = Command::cargo_bin("dh-migrate")
-        .unwrap()
-        .current_dir(d)
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("HOME", d)
+    let out = super::report_golden::dh(d)
         .args(["apply", bundle, "--endpoints", &etcd.endpoint()])
         .arg("--mapping")
         .arg(case_dir().join("mapping.yaml"))
@@ -47,6 +41,31 @@ fn apply(d: &Path, bundle: &str) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     stdout
+}
+
+/// Owner and group names and ids for a tar entry.
+type Owner<'a> = Option<(&'a str, &'a str, u64, u64)>;
+
+/// `d/bundle.tar` from files of the case's bundle, each with its mode and (when given)
+/// owner; headers made by `header` (the owner fields of one without an owner stay empty).
+fn write_tar(d: &Path, header: fn() -> tar::Header, entries: &[(&str, u32, Owner<'_>)]) {
+    let src = case_dir().join("bundle");
+    let mut builder = tar::Builder::new(fs::File::create(d.join("bundle.tar")).unwrap());
+    for (path, mode, owner) in entries {
+        let data = fs::read(src.join(path)).unwrap();
+        let mut h = header();
+        h.set_size(data.len() as u64);
+        h.set_entry_type(tar::EntryType::Regular);
+        h.set_mode(*mode);
+        if let Some((u, g, uid, gid)) = owner {
+            h.set_username(u).unwrap();
+            h.set_groupname(g).unwrap();
+            h.set_uid(*uid);
+            h.set_gid(*gid);
+        }
+        builder.append_data(&mut h, path, data.as_slice()).unwrap();
+    }
+    builder.into_inner().unwrap();
 }
 
 /// The data lines of OWNERS.tsv.
@@ -76,34 +95,17 @@ fn assert_copy_step(stdout: &str, install_opts: &str) {
 fn owners_from_a_tar_bundle_come_from_its_headers_and_unknown_where_it_has_none() {
     let tmp = tempfile::tempdir().unwrap();
     let d = tmp.path();
-    let src = case_dir().join("bundle");
-    let mut builder = tar::Builder::new(fs::File::create(d.join("bundle.tar")).unwrap());
-    let entries = [
-        ("cluster/cluster.cnf", None),
-        ("config/pq/Refresh.xml", None),
-        ("config/props/iris-environment.prop", None),
-        ("config/props/site-overrides.prop", None),
-        (NODE_FILE, Some(("irisadmin", "dbmerge", 9000, 9001))),
-    ];
-    for (path, owner) in entries {
-        let data = fs::read(src.join(path)).unwrap();
-        let mut h = tar::Header::new_ustar();
-        h.set_size(data.len() as u64);
-        h.set_entry_type(tar::EntryType::Regular);
-        h.set_mtime(0);
-        match owner {
-            Some((u, g, uid, gid)) => {
-                h.set_mode(0o640);
-                h.set_username(u).unwrap();
-                h.set_groupname(g).unwrap();
-                h.set_uid(uid);
-                h.set_gid(gid);
-            }
-            None => h.set_mode(0o644),
-        }
-        builder.append_data(&mut h, path, data.as_slice()).unwrap();
-    }
-    builder.into_inner().unwrap();
+    write_tar(
+        d,
+        tar::Header::new_ustar,
+        &[
+            ("cluster/cluster.cnf", 0o644, None),
+            ("config/pq/Refresh.xml", 0o644, None),
+            ("config/props/iris-environment.prop", 0o644, None),
+            ("config/props/site-overrides.prop", 0o644, None),
+            (NODE_FILE, 0o640, Some(("irisadmin", "dbmerge", 9000, 9001))),
+        ],
+    );
 
     let stdout = apply(d, "bundle.tar");
     assert_eq!(
@@ -125,24 +127,15 @@ fn owners_from_a_tar_bundle_come_from_its_headers_and_unknown_where_it_has_none(
 fn owners_from_a_tar_without_names_say_unknown() {
     let tmp = tempfile::tempdir().unwrap();
     let d = tmp.path();
-    let src = case_dir().join("bundle");
-    let mut builder = tar::Builder::new(fs::File::create(d.join("bundle.tar")).unwrap());
-    let data = fs::read(src.join(NODE_FILE)).unwrap();
-    let mut h = tar::Header::new_gnu();
-    h.set_size(data.len() as u64);
-    h.set_mode(0o640);
-    h.set_entry_type(tar::EntryType::Regular);
-    builder
-        .append_data(&mut h, NODE_FILE, data.as_slice())
-        .unwrap();
-    for path in ["cluster/cluster.cnf", "config/props/iris-environment.prop"] {
-        let data = fs::read(src.join(path)).unwrap();
-        let mut h = tar::Header::new_gnu();
-        h.set_size(data.len() as u64);
-        h.set_mode(0o644);
-        builder.append_data(&mut h, path, data.as_slice()).unwrap();
-    }
-    builder.into_inner().unwrap();
+    write_tar(
+        d,
+        tar::Header::new_gnu,
+        &[
+            (NODE_FILE, 0o640, None),
+            ("cluster/cluster.cnf", 0o644, None),
+            ("config/props/iris-environment.prop", 0o644, None),
+        ],
+    );
     let stdout = apply(d, "bundle.tar");
     // The headers' owner fields were never filled in: neither names nor ids.
     assert_eq!(

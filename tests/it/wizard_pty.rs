@@ -66,6 +66,25 @@ fn answer(p: &mut OsSession, k: usize, name: &str, keys: &str) {
     p.send(keys).unwrap();
 }
 
+/// After Ctrl-C: the process died of SIGINT and only the partial answers are there,
+/// saying how many of the 8 names were answered.
+fn assert_killed_keeping_partial(p: &mut OsSession, dir: &Path, answered: usize) -> String {
+    p.expect(Eof).unwrap();
+    assert_eq!(
+        exit_code(p),
+        WaitStatus::Signaled(p.get_process().pid(), Signal::SIGINT, false)
+    );
+    assert_eq!(files_in(dir), ["mapping.yaml.partial"]);
+    let partial = std::fs::read_to_string(dir.join("mapping.yaml.partial")).unwrap();
+    assert!(
+        partial.starts_with(&format!(
+            "# PARTIAL answers of an unfinished wizard session ({answered} of 8 answered), kept to resume it; not the mapping file.\n"
+        )),
+        "{partial}"
+    );
+    partial
+}
+
 fn exit_code(p: &OsSession) -> WaitStatus {
     p.get_process().wait().unwrap()
 }
@@ -378,16 +397,7 @@ fn ctrl_c_at_the_final_confirmation_keeps_the_answers_but_writes_no_mapping() {
     }
     expect(&mut p, "Save the mapping?");
     p.send(CTRL_C).unwrap();
-    p.expect(Eof).unwrap();
-    assert_eq!(
-        exit_code(&p),
-        WaitStatus::Signaled(p.get_process().pid(), Signal::SIGINT, false)
-    );
-    assert_eq!(files_in(dir.path()), ["mapping.yaml.partial"]);
-    let partial = std::fs::read_to_string(dir.path().join("mapping.yaml.partial")).unwrap();
-    assert!(partial.starts_with(
-        "# PARTIAL answers of an unfinished wizard session (8 of 8 answered), kept to resume it; not the mapping file.\n"
-    ));
+    assert_killed_keeping_partial(&mut p, dir.path(), 8);
 }
 
 #[test]
@@ -455,16 +465,7 @@ fn interrupted_session_keeps_its_answers_and_the_next_run_resumes_from_them() {
     expect(&mut p, "[2/8] dh-query-1.old.example.com");
     expect(&mut p, "dh-query-1.old.example.com becomes");
     p.send(CTRL_C).unwrap();
-    p.expect(Eof).unwrap();
-    assert_eq!(
-        exit_code(&p),
-        WaitStatus::Signaled(p.get_process().pid(), Signal::SIGINT, false)
-    );
-    assert_eq!(files_in(dir.path()), ["mapping.yaml.partial"]);
-    let partial = std::fs::read_to_string(dir.path().join("mapping.yaml.partial")).unwrap();
-    assert!(partial.starts_with(
-        "# PARTIAL answers of an unfinished wizard session (1 of 8 answered), kept to resume it; not the mapping file.\n"
-    ), "{partial}");
+    let partial = assert_killed_keeping_partial(&mut p, dir.path(), 1);
     assert!(partial.contains(&format!("  {DEPARTED}")), "{partial}");
     assert!(
         partial.contains("  # dh-query-1.old.example.com: NEW-HOST\n"),
