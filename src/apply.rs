@@ -12,9 +12,7 @@
 //! - Re-running after an interruption converges: keys already holding their new value are
 //!   not written again.
 
-use crate::etcd::{
-    batches, commit_all, lowered_limits, resplit, EtcdError, Expect, KvStore, Limits, Op,
-};
+use crate::etcd::{batches, commit_all, lowered_limits, EtcdError, Expect, KvStore, Limits, Op};
 use crate::export::Exported;
 use crate::layout::Layout;
 use crate::migrate::{MigratedFile, Migration};
@@ -22,7 +20,7 @@ use crate::planfile::sha256_hex;
 use crate::tree::map_each_in_parallel;
 use base64::Engine;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::path::{Path, PathBuf};
 
 /// One key to write.
@@ -256,86 +254,136 @@ pub fn apply(
             expect: c.expect,
         })
         .collect();
-    let mut groups = batches(ops, limits)?;
+    let mut pending: VecDeque<Vec<Op>> = batches(ops, limits)?.into();
     save_record(opts.record, &RunRecord::new(opts.endpoints, changes))?;
+    // Transactions go a wave at a time, each wave's concurrently: no key is in two of them,
+    // each is guarded on its own, and etcd commits concurrent proposals with one fsync
+    // for many. `written` holds every transaction that landed, with its revision.
     let mut written: Vec<(Vec<Vec<u8>>, i64)> = Vec::new();
     let mut revision = 0;
     let mut lowered = None;
-    let mut i = 0;
-    while i < groups.len() {
-        if opts.stop_after == Some(i) {
+    while !pending.is_empty() {
+        let total = written.len() + pending.len();
+        if opts.stop_after == Some(written.len()) {
             return Err(ApplyError::Stopped {
-                done: i,
-                total: groups.len(),
+                done: written.len(),
+                total,
                 record: opts.record.to_path_buf(),
             });
         }
-        let cause = match store.commit(&groups[i]) {
-            Ok(rev) => {
-                revision = rev;
-                written.push((groups[i].iter().map(|o| o.key().to_vec()).collect(), rev));
-                i += 1;
-                (opts.progress)(i, groups.len());
-                continue;
-            }
-            Err(cause) => cause,
-        };
-        // A server with lower limits than etcd's defaults refused the transaction whole:
-        // send the same operations again in smaller ones.
-        if let Some(lower) = lowered_limits(&cause, &groups[i], limits) {
-            limits = lower;
-            lowered = Some(lower);
-            resplit(&mut groups, i, lower)?;
-            continue;
+        // The test seam stops after an exact number of transactions: never past it.
+        let mut n = WAVE.min(pending.len());
+        if let Some(stop) = opts.stop_after {
+            n = n.min(stop - written.len());
         }
-        if written.is_empty() {
-            return Err(cause.into());
-        }
-        // Undo the batches already written, each key guarded by the revision our own
-        // write gave it: a key changed since by someone else is not touched. The latest
-        // writes are undone first.
-        let prev: BTreeMap<&str, &Change> = changes.iter().map(|c| (c.key.as_str(), c)).collect();
-        let mut undo = Vec::new();
-        for (keys, rev) in written.iter().rev() {
-            for k in keys {
-                let key = String::from_utf8_lossy(k).into_owned();
-                let expect = Expect::ModRevision(*rev);
-                match prev.get(key.as_str()).and_then(|c| c.previous.clone()) {
-                    Some(v) => undo.push(Op::Put {
-                        key: k.clone(),
-                        value: v,
-                        expect,
-                    }),
-                    None => undo.push(Op::Delete {
-                        key: k.clone(),
-                        expect,
-                    }),
+        let wave: Vec<Vec<Op>> = pending.drain(..n).collect();
+        let results = store.commit_many(&wave);
+        let mut refused: Vec<Op> = Vec::new();
+        let mut failure: Option<EtcdError> = None;
+        for (group, result) in wave.into_iter().zip(results) {
+            match result {
+                Ok(rev) => {
+                    revision = revision.max(rev);
+                    written.push((group.iter().map(|o| o.key().to_vec()).collect(), rev));
+                    (opts.progress)(written.len(), total);
                 }
+                Err(cause) => match lowered_limits(&cause, &group, limits) {
+                    // A server with lower limits than etcd's defaults refused it whole:
+                    // its operations go again in smaller transactions.
+                    Some(lower) => {
+                        limits = Limits {
+                            max_ops: limits.max_ops.min(lower.max_ops),
+                            max_request_bytes: limits
+                                .max_request_bytes
+                                .min(lower.max_request_bytes),
+                        };
+                        lowered = Some(limits);
+                        refused.extend(group);
+                    }
+                    None => {
+                        failure.get_or_insert(cause);
+                    }
+                },
             }
         }
-        let done = written.len();
-        return Err(match commit_all(store, undo, &mut limits) {
-            Ok(_) => ApplyError::RolledBack {
-                batch: i + 1,
-                total: groups.len(),
-                batch_done: done,
-                cause: Box::new(cause),
-            },
-            Err(rollback) => ApplyError::Partial {
-                batch: i + 1,
-                total: groups.len(),
-                cause: Box::new(cause),
-                rollback: rollback.to_string(),
-                record: opts.record.to_path_buf(),
-            },
-        });
+        if let Some(cause) = failure {
+            if written.is_empty() {
+                return Err(cause.into());
+            }
+            let batch = written.len() + 1;
+            return Err(undo_written(
+                store,
+                changes,
+                &written,
+                &mut limits,
+                cause,
+                (batch, total),
+                opts.record,
+            ));
+        }
+        if !refused.is_empty() {
+            // The refused operations first, then the rest, all within the lower limits.
+            refused.extend(pending.drain(..).flatten());
+            pending = batches(refused, limits)?.into();
+        }
     }
     Ok(Applied {
         keys: changes.len(),
-        batches: groups.len(),
+        batches: written.len(),
         revision,
         lowered,
     })
+}
+
+/// How many transactions are in flight at once.
+const WAVE: usize = 16;
+
+/// After a transaction was refused (`cause`) with others already written: undo those,
+/// each key guarded by the revision our own write gave it (a key changed since by
+/// someone else is not touched), the latest first.
+fn undo_written(
+    store: &mut dyn KvStore,
+    changes: &[Change],
+    written: &[(Vec<Vec<u8>>, i64)],
+    limits: &mut Limits,
+    cause: EtcdError,
+    (batch, total): (usize, usize),
+    record: &Path,
+) -> ApplyError {
+    let prev: BTreeMap<&str, &Change> = changes.iter().map(|c| (c.key.as_str(), c)).collect();
+    let mut undo = Vec::new();
+    for (keys, rev) in written.iter().rev() {
+        for k in keys {
+            let key = String::from_utf8_lossy(k).into_owned();
+            let expect = Expect::ModRevision(*rev);
+            match prev.get(key.as_str()).and_then(|c| c.previous.clone()) {
+                Some(v) => undo.push(Op::Put {
+                    key: k.clone(),
+                    value: v,
+                    expect,
+                }),
+                None => undo.push(Op::Delete {
+                    key: k.clone(),
+                    expect,
+                }),
+            }
+        }
+    }
+    match commit_all(store, undo, limits) {
+        Ok(_) => ApplyError::RolledBack {
+            batch,
+            total,
+            batch_done: written.len(),
+            cause: Box::new(cause),
+        },
+        Err(rollback) => ApplyError::Partial {
+            batch,
+            total,
+            cause: Box::new(cause),
+            rollback: rollback.to_string(),
+            record: record.to_path_buf(),
+        },
+    }
 }
 
 /// What a rollback would do / did.
