@@ -117,6 +117,8 @@ fn wizard_flow_through_a_scripted_ask_writes_the_same_mapping_as_the_terminal() 
         target_label: crate::wizard_pty::target(),
         mapping_out: "mapping.yaml".into(),
         existing: None,
+        partial: None,
+        save_partial: None,
     };
     let mut script = Script {
         steps: VecDeque::from([
@@ -173,6 +175,8 @@ fn wizard_quit_writes_nothing_and_says_so() {
         target_label: "t".into(),
         mapping_out: "mapping.yaml".into(),
         existing: None,
+        partial: None,
+        save_partial: None,
     };
     let mut steps: VecDeque<(&'static str, Reply)> =
         (0..8).map(|_| ("becomes", Reply::Default)).collect();
