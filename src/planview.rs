@@ -52,6 +52,12 @@ pub fn render_text(plan: &Plan, o: &ViewOptions) -> String {
             .iter()
             .map(|c| (c.path.as_str(), c))
             .collect();
+        // Node files (file-system parts) are copied to their node, never added to etcd.
+        let node_of: HashMap<&str, &str> = plan
+            .files_for_node
+            .iter()
+            .flat_map(|(n, fs)| fs.iter().map(move |f| (f.as_str(), n.as_str())))
+            .collect();
         let mut rewrites_in: HashMap<&str, usize> = HashMap::new();
         for (r, _) in m.rewrites() {
             *rewrites_in.entry(r.file.as_str()).or_default() += 1;
@@ -111,9 +117,18 @@ pub fn render_text(plan: &Plan, o: &ViewOptions) -> String {
                                 out.push_str(&d);
                             }
                         }
-                        (FileStatus::OnlyInBundle, _) => {
-                            writeln!(out, "-- the new cluster has no such file: applying adds it")?;
-                        }
+                        (FileStatus::OnlyInBundle, _) => match node_of.get(f.path.as_str()) {
+                            Some(node) => writeln!(
+                                out,
+                                "-- a node file: copied to node {} with mode {:04o} (never into etcd)",
+                                esc(node),
+                                f.mode & 0o7777
+                            )?,
+                            None => writeln!(
+                                out,
+                                "-- the new cluster has no such file: applying adds it"
+                            )?,
+                        },
                         _ => {}
                     }
                 }

@@ -291,3 +291,31 @@ fn plan_lists_script_rewrites_as_their_own_class_and_counts_them_in_the_summary(
     assert!(text.contains(section), "{text}");
     assert!(text.contains("  references rewritten  6 (host: 6; 1 in a script: review)\n"));
 }
+
+#[test]
+fn plan_says_a_node_file_is_copied_to_its_node_with_its_mode_not_added() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    setup(d);
+    let out = dh(d)
+        .args([
+            "plan",
+            "bundle",
+            "--target",
+            "target",
+            "--mapping",
+            "mapping.yaml",
+        ])
+        .args(["--diff", "target"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains(&format!(
+        "\n== {NODE_FILE}  (1 reference(s) rewritten)\n-- a node file: copied to node infra-a.new.example.com with mode 0640 (never into etcd)\n"
+    )), "{text}");
+    // An etcd item only in the bundle is still one that applying adds.
+    assert!(text.contains(
+        "\n== config/props/site-overrides.prop  (3 reference(s) rewritten)\n-- the new cluster has no such file: applying adds it\n"
+    ), "{text}");
+}
