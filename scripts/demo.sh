@@ -2,14 +2,15 @@
 # The main job on the shipped fixtures: a real migration of fixtures/old-cluster.tar.gz
 # into a throwaway local etcd that holds the fixture new cluster's configuration.
 # Starts etcd itself, runs inspect, mapping suggest, plan, report, apply, report again and
-# apply again, prints the restart step, and stops etcd. Nothing outside a temp dir is
-# written.
+# apply again, and stops etcd. Prints the old nodes with their roles and reference counts,
+# the suggested mapping, the plan summary with the files each new node receives, and the
+# full restart step (under 120 lines in all). Nothing outside a temp dir is written.
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$repo"
 scripts/ensure-deps.sh
 cargo build --quiet
-dhm="$repo/target/debug/dh-migrate"
+dhm="${CARGO_TARGET_DIR:-$repo/target}/debug/dh-migrate"
 # Keep the caller's etcd/etcdctl settings out of the way (etcd reads ETCD_* as flags).
 for v in $(env | grep -oE '^(ETCD|ETCDCTL)_[A-Z_]+' || true); do unset "$v"; done
 
@@ -48,28 +49,30 @@ step "loading the new cluster's configuration as installed (fixtures/new-cluster
 python3 scripts/load-tree-into-etcd.py "$url" fixtures/new-cluster templates/etcd-layout.yaml >/dev/null
 
 bundle=fixtures/old-cluster.tar.gz
-step "1/7 inspect: verify the backup bundle and list the old nodes"
-"$dhm" inspect "$bundle" | sed -n '1,20p'
+step "1/7 inspect: verify the backup bundle; the old nodes with their roles and reference counts"
+# The manifest line, then each old node's own line (its evidence and references are in the
+# full output).
+"$dhm" inspect "$bundle" | awk '/^Manifest/ { print } /^Old nodes/ { p = 1; print; next } p && /^  [^ ]/ { print }'
 
-step "2/7 mapping suggest: infer old -> new hosts from the bundle and the new cluster"
-"$dhm" mapping suggest "$bundle" --target fixtures/new-cluster | grep -v '^ *# evidence' | sed -n '1,40p'
+step "2/7 mapping suggest: old -> new hosts inferred from the bundle and the new cluster"
+# The whole suggested mapping, without its evidence comments.
+"$dhm" mapping suggest "$bundle" --target fixtures/new-cluster | grep -v '^ *#'
 
-step "3/7 plan against the live etcd (saved to plan.json), summary only"
-"$dhm" plan "$bundle" --endpoints "$url" --mapping fixtures/mapping.yaml --out "$work/plan.json" --diff none | sed -n '/^Summary/,/^Restart step/p'
+step "3/7 plan against the live etcd (saved to plan.json): scripts to review, summary, node files"
+"$dhm" plan "$bundle" --endpoints "$url" --mapping fixtures/mapping.yaml --out "$work/plan.json" --diff none \
+  | sed -n '/^\(In a script\|Summary\)/,/^Restart step/{/^Restart step/!p}'
 
 step "4/7 report before applying (exit 1: differences)"
-set +e; "$dhm" report "$bundle" --endpoints "$url" --mapping fixtures/mapping.yaml | sed -n '1,8p'; rc=${PIPESTATUS[0]}; set -e
+set +e; "$dhm" report "$bundle" --endpoints "$url" --mapping fixtures/mapping.yaml | sed -n '1,3p'; rc=${PIPESTATUS[0]}; set -e
 echo "report exit status: $rc" >&2
 [[ $rc -eq 1 ]] || { echo "expected differences before applying" >&2; exit 1; }
 
-step "5/7 apply the saved plan (compare-and-swap, run record, file-system parts per node)"
+step "5/7 apply the saved plan (compare-and-swap, run record), node files written per node: copy step, restart step"
 "$dhm" apply --plan "$work/plan.json" --endpoints "$url" \
-  --yes --diff none --files-out "$work/node-files" --run-record "$work/run.json" | sed -n '/^Restart step/,$p'
-echo "file-system parts written per node:" >&2
-(cd "$work/node-files" && find . -type f | sort | sed 's/^\.\//  /') >&2
+  --yes --diff none --files-out "$work/node-files" --run-record "$work/run.json" | sed -n '/^Copy step/,/^etcd snapshot:/{/^etcd snapshot:/!p}'
 
 step "6/7 report after applying (exit 0: no differences left)"
-"$dhm" report "$bundle" --endpoints "$url" --mapping fixtures/mapping.yaml | sed -n '1,8p'
+"$dhm" report "$bundle" --endpoints "$url" --mapping fixtures/mapping.yaml | sed -n '1,3p'
 
 step "7/7 apply again: nothing to do"
 "$dhm" apply "$bundle" --mapping fixtures/mapping.yaml --endpoints "$url" --yes --diff none >/dev/null

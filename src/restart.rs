@@ -92,6 +92,111 @@ pub fn plan(nodes: &[NewNode], changes: &Changes, user: &str) -> Vec<RestartStep
     steps
 }
 
+/// One node file as it is to be copied onto its new node by hand (apply never puts node
+/// files into etcd): where `--files-out` wrote it, where it goes, and the mode, owner and
+/// group it had in the bundle (None: the bundle does not say).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CopyFile {
+    pub node: String,
+    /// Path under the `--files-out` folder: `<node>/<absolute path without the leading />`.
+    pub written: String,
+    /// Absolute path on the node.
+    pub dest: String,
+    pub mode: u32,
+    pub owner: Option<String>,
+    pub group: Option<String>,
+    pub uid: Option<u64>,
+    pub gid: Option<u64>,
+}
+
+/// `OWNERS.tsv`: one line per node file (node, path, mode, owner, group, uid, gid), with
+/// `unknown` wherever the bundle does not say.
+pub fn owners_tsv(files: &[CopyFile]) -> String {
+    let mut o = String::from(
+        "# node\tpath\tmode\towner\tgroup\tuid\tgid\n\
+         # owner/group: from the bundle's tar headers, or for a directory bundle the names of its\n\
+         # files' uid/gid on the machine that read it; \"unknown\" where the bundle does not say\n",
+    );
+    let or_unknown = |v: Option<String>| v.unwrap_or_else(|| "unknown".into());
+    for f in files {
+        o.push_str(&format!(
+            "{}\t{}\t{:04o}\t{}\t{}\t{}\t{}\n",
+            f.node,
+            f.dest,
+            f.mode & 0o7777,
+            or_unknown(f.owner.clone()),
+            or_unknown(f.group.clone()),
+            or_unknown(f.uid.map(|u| u.to_string())),
+            or_unknown(f.gid.map(|g| g.to_string())),
+        ));
+    }
+    o
+}
+
+/// `v` for a POSIX shell: as it is when it holds only safe characters, else single-quoted.
+fn sh(v: &str) -> String {
+    let safe = !v.is_empty()
+        && v.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_./@:+,=-%".contains(c));
+    if safe {
+        v.to_string()
+    } else {
+        format!("'{}'", v.replace('\'', "'\\''"))
+    }
+}
+
+/// The copy step, per new node: the `rsync -a` that carries the node's folder over, then
+/// one `install` per file that puts it in place with the bundle's mode, owner and group.
+/// Printed before the restart step: the restarted processes read these files.
+pub fn render_copy_text(dir: &str, files: &[CopyFile]) -> String {
+    use std::fmt::Write;
+    let mut o = String::new();
+    if files.is_empty() {
+        return o;
+    }
+    let _ = writeln!(
+        o,
+        "Copy step: before restarting, put each node's files in place (written to {}; apply never puts them into etcd):",
+        dir
+    );
+    let staging = "/tmp/dh-migrate-files";
+    let mut nodes: Vec<&str> = files.iter().map(|f| f.node.as_str()).collect();
+    nodes.dedup();
+    for (i, node) in nodes.iter().enumerate() {
+        let mine: Vec<&CopyFile> = files.iter().filter(|f| f.node == *node).collect();
+        let _ = writeln!(o, "  {}. {} ({} file(s))", i + 1, node, mine.len());
+        let _ = writeln!(
+            o,
+            "     $ rsync -a {}/ {}:{staging}/",
+            sh(&format!("{}/{}", dir.trim_end_matches('/'), node)),
+            sh(node)
+        );
+        let _ = writeln!(o, "     then on {node}:");
+        for f in mine {
+            let staged = format!("{staging}{}", f.dest);
+            let owner = match (&f.owner, &f.group) {
+                (Some(u), Some(g)) => format!(" -o {} -g {}", sh(u), sh(g)),
+                (Some(u), None) => format!(" -o {}", sh(u)),
+                (None, Some(g)) => format!(" -g {}", sh(g)),
+                (None, None) => String::new(),
+            };
+            let note = if f.owner.is_none() || f.group.is_none() {
+                "   # owner/group unknown in the bundle: set them by hand"
+            } else {
+                ""
+            };
+            let _ = writeln!(
+                o,
+                "     $ sudo install -D -m {:04o}{owner} {} {}{note}",
+                f.mode & 0o7777,
+                sh(&staged),
+                sh(&f.dest)
+            );
+        }
+    }
+    o
+}
+
 /// Human-readable restart step. Node names, file names and the admin user come from
 /// files, so every one is escaped for the terminal.
 pub fn render_text(steps: &[RestartStep]) -> String {
@@ -164,6 +269,45 @@ mod tests {
             vec!["sudo -u irisadmin /usr/illumon/latest/bin/dh_monit restart all"]
         );
         assert!(steps[1].why.iter().any(|w| w.contains("tailer.xml")));
+    }
+
+    #[test]
+    fn copy_step_rsyncs_each_node_then_installs_with_the_bundle_owner_and_mode() {
+        let f = |node: &str, dest: &str, mode, owner: Option<&str>| CopyFile {
+            node: node.into(),
+            written: format!("{node}{dest}"),
+            dest: dest.into(),
+            mode,
+            owner: owner.map(str::to_string),
+            group: owner.map(|_| "dh".to_string()),
+            uid: owner.map(|_| 9000),
+            gid: None,
+        };
+        let files = vec![
+            f("i.example.com", "/etc/a b.key", 0o600, Some("irisadmin")),
+            f("i.example.com", "/etc/x.xml", 0o644, None),
+            f("d.example.com", "/etc/t.xml", 0o640, Some("irisadmin")),
+        ];
+        assert_eq!(
+            render_copy_text("out", &files),
+            "Copy step: before restarting, put each node's files in place (written to out; apply never puts them into etcd):\n\
+             \x20 1. i.example.com (2 file(s))\n\
+             \x20    $ rsync -a out/i.example.com/ i.example.com:/tmp/dh-migrate-files/\n\
+             \x20    then on i.example.com:\n\
+             \x20    $ sudo install -D -m 0600 -o irisadmin -g dh '/tmp/dh-migrate-files/etc/a b.key' '/etc/a b.key'\n\
+             \x20    $ sudo install -D -m 0644 /tmp/dh-migrate-files/etc/x.xml /etc/x.xml   # owner/group unknown in the bundle: set them by hand\n\
+             \x20 2. d.example.com (1 file(s))\n\
+             \x20    $ rsync -a out/d.example.com/ d.example.com:/tmp/dh-migrate-files/\n\
+             \x20    then on d.example.com:\n\
+             \x20    $ sudo install -D -m 0640 -o irisadmin -g dh /tmp/dh-migrate-files/etc/t.xml /etc/t.xml\n"
+        );
+        let tsv = owners_tsv(&files);
+        assert!(tsv.ends_with(
+            "i.example.com\t/etc/a b.key\t0600\tirisadmin\tdh\t9000\tunknown\n\
+             i.example.com\t/etc/x.xml\t0644\tunknown\tunknown\tunknown\tunknown\n\
+             d.example.com\t/etc/t.xml\t0640\tirisadmin\tdh\t9000\tunknown\n"
+        ));
+        assert_eq!(sh("it's"), "'it'\\''s'");
     }
 
     #[test]

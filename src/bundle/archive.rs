@@ -194,6 +194,12 @@ fn walk<R: Read>(
                 .flatten()
                 .filter(|s| !s.is_empty())
                 .map(str::to_owned);
+            let gname = header
+                .groupname()
+                .ok()
+                .flatten()
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned);
             let Ok(checked) = collector.entry(&raw_name, &display, kind, size) else {
                 // A size limit: stop before reading (let alone decompressing) any more.
                 return Ok(collector.finish());
@@ -229,6 +235,7 @@ fn walk<R: Read>(
                     uid,
                     gid,
                     uname,
+                    gname,
                     content: hashed.content,
                 },
             );

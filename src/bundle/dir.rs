@@ -3,6 +3,7 @@
 //! root itself may be reached through a link, since the user named it.
 
 use std::cell::Cell;
+use std::collections::HashMap;
 use std::fs::{self, File, Metadata};
 use std::io;
 use std::os::unix::ffi::OsStrExt;
@@ -128,13 +129,21 @@ pub(crate) fn read(
             }
         }
     }
+    let names = LocalNames::load();
     let count = Cell::new(0);
     let read_small = crate::tree::map_in_parallel(&small, |(accepted, f)| {
         let mut buf = [0u8; 16 * 1024];
         let uncounted = Cell::new(0);
         let mut quiet = |_: Progress| {};
         let mut reporter = Reporter::new(&mut quiet, &uncounted);
-        read_one(f, accepted.load, &mut buf, &uncounted, &mut reporter)
+        read_one(
+            f,
+            accepted.load,
+            &mut buf,
+            &uncounted,
+            &mut reporter,
+            &names,
+        )
     })?;
     let mut reporter = Reporter::new(progress, &count);
     for ((accepted, _), file) in small.into_iter().zip(read_small) {
@@ -144,10 +153,51 @@ pub(crate) fn read(
     }
     let mut buf = vec![0u8; BUFFER_SIZE];
     for (accepted, f) in large {
-        let file = read_one(&f, accepted.load, &mut buf, &count, &mut reporter)?;
+        let file = read_one(&f, accepted.load, &mut buf, &count, &mut reporter, &names)?;
         collector.add_file(accepted, file);
     }
     Ok(collector.finish())
+}
+
+/// The local user and group databases (`/etc/passwd`, `/etc/group`): the names `ls -l`
+/// shows for a directory bundle's files. Empty when unreadable: the names are then
+/// unknown, never guessed.
+#[derive(Debug, Default)]
+struct LocalNames {
+    users: HashMap<u32, String>,
+    groups: HashMap<u32, String>,
+}
+
+impl LocalNames {
+    fn load() -> LocalNames {
+        let table = |path: &str| -> HashMap<u32, String> {
+            std::fs::read_to_string(path)
+                .map(|t| parse_id_names(&t))
+                .unwrap_or_default()
+        };
+        LocalNames {
+            users: table("/etc/passwd"),
+            groups: table("/etc/group"),
+        }
+    }
+}
+
+/// `name:password:id:...` lines -> id -> name (the first name for an id wins).
+fn parse_id_names(text: &str) -> HashMap<u32, String> {
+    let mut out = HashMap::new();
+    for line in text.lines().filter(|l| !l.starts_with('#')) {
+        let mut parts = line.split(':');
+        if let (Some(name), Some(_), Some(Ok(id))) = (
+            parts.next(),
+            parts.next(),
+            parts.next().map(str::parse::<u32>),
+        ) {
+            if !name.is_empty() {
+                out.entry(id).or_insert_with(|| name.to_string());
+            }
+        }
+    }
+    out
 }
 
 /// Reads and hashes one checked regular file (keeping its content when `load`).
@@ -157,6 +207,7 @@ fn read_one(
     buf: &mut [u8],
     count: &Cell<u64>,
     reporter: &mut Reporter<'_, '_>,
+    names: &LocalNames,
 ) -> Result<BundleFile, BundleError> {
     let size = f.metadata.len();
     let file = File::open(&f.absolute).map_err(io_error(&f.absolute))?;
@@ -180,7 +231,23 @@ fn read_one(
         mtime: u64::try_from(f.metadata.mtime()).ok(),
         uid: Some(u64::from(f.metadata.uid())),
         gid: Some(u64::from(f.metadata.gid())),
-        uname: None,
+        uname: names.users.get(&f.metadata.uid()).cloned(),
+        gname: names.groups.get(&f.metadata.gid()).cloned(),
         content: hashed.content,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_id_names;
+
+    #[test]
+    fn id_names_from_passwd_and_group_lines() {
+        let t = "# comment\nroot:x:0:0:root:/root:/bin/bash\nirisadmin:x:9000:9000::/home/irisadmin:/bin/bash\nbroken\nalias:x:0:0::/:/bin/sh\n:x:5:\n";
+        let m = parse_id_names(t);
+        assert_eq!(m.get(&0).map(String::as_str), Some("root"));
+        assert_eq!(m.get(&9000).map(String::as_str), Some("irisadmin"));
+        assert_eq!(m.get(&5), None);
+        assert_eq!(m.len(), 2);
+    }
 }

@@ -96,8 +96,11 @@ pub struct BundleFile {
     pub mtime: Option<u64>,
     pub uid: Option<u64>,
     pub gid: Option<u64>,
-    /// Owner name as stored in a tar header (directories have none).
+    /// Owner name: as stored in a tar header, or for a directory bundle the local user
+    /// database's name for its uid (None when neither says).
     pub uname: Option<String>,
+    /// Group name, the same way (tar header, or the local group database for a directory).
+    pub gname: Option<String>,
     /// The bytes, for files of the parsed parts (and the manifest); `None` for files that
     /// were only hashed.
     pub content: Option<Vec<u8>>,
@@ -120,6 +123,7 @@ impl BundleFile {
             uid: None,
             gid: None,
             uname: None,
+            gname: None,
             content,
         }
     }

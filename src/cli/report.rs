@@ -4,9 +4,11 @@
 use super::args::{load, ContextArgs, SecretArgs, TargetArgs};
 use super::Ctx;
 use crate::error::CliError;
-use crate::ops::{release_at_exit, Inputs};
+use crate::error::ErrorKind;
+use crate::ops::{release_at_exit, Inputs, ReportOptions};
 use crate::report::{html, markdown, text};
 use crate::ui::Ui;
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -40,14 +42,23 @@ pub struct ReportArgs {
     pub contexts: ContextArgs,
     #[command(flatten)]
     pub secrets: SecretArgs,
+    /// The old node that the bundle's shared `files/` come from (default: the old
+    /// cluster's only infra node), for where the node files are copied.
+    #[arg(long, value_name = "OLD-HOST")]
+    pub files_node: Option<String>,
 }
 
 pub fn run(args: ReportArgs, ctx: &Ctx) -> Result<ExitCode, CliError> {
     let sources =
         args.target
             .sources(&ctx.env, &args.bundle, args.mapping.clone(), &args.contexts)?;
+    let opts = ReportOptions {
+        secrets: args.secrets.policy(),
+        generated_at: generation_time(&ctx.env)?,
+        files_node: args.files_node.clone(),
+    };
     let inputs = load(&ctx.ui, sources)?;
-    let clean = show(&ctx.ui, &inputs, args.format, &args.secrets)?;
+    let clean = show(&ctx.ui, &inputs, args.format, &opts)?;
     release_at_exit(inputs);
     Ok(if clean {
         ExitCode::SUCCESS
@@ -61,9 +72,9 @@ pub fn show(
     ui: &Ui,
     inputs: &Inputs,
     format: ReportFormat,
-    secrets: &SecretArgs,
+    opts: &ReportOptions,
 ) -> Result<bool, CliError> {
-    let reported = crate::ops::report(inputs, secrets.policy())?;
+    let reported = crate::ops::report(inputs, opts)?;
     match format {
         ReportFormat::Text => ui.out(&text::render(&reported.doc))?,
         ReportFormat::Markdown => ui.out(&markdown::render(&reported.doc))?,
@@ -73,4 +84,20 @@ pub fn show(
     let clean = reported.clean();
     release_at_exit(reported);
     Ok(clean)
+}
+
+/// The title block's time: `SOURCE_DATE_EPOCH` when set (a reproducible document), else
+/// the clock.
+pub fn generation_time(env: &HashMap<String, String>) -> Result<i64, CliError> {
+    match env.get("SOURCE_DATE_EPOCH") {
+        Some(v) => v.trim().parse::<i64>().map_err(|_| {
+            CliError::new(
+                ErrorKind::Usage,
+                format!("SOURCE_DATE_EPOCH={v:?} is not a number of seconds since 1970"),
+            )
+        }),
+        None => Ok(std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))),
+    }
 }

@@ -1,8 +1,10 @@
 //! `dh-migrate wizard`: the interactive way to a mapping file. Needs a terminal (stdin and
 //! stderr); without one it exits at once, pointing to `mapping suggest` and `plan`. The
-//! file is written (atomically) only after the final confirmation.
+//! file is written (atomically) only after the final confirmation; the answers so far are
+//! kept after each one in `<mapping>.partial` beside it, offered for resuming on the next
+//! run, and removed once the mapping is written or the user quits on purpose.
 
-use super::args::{load, ContextArgs, SecretArgs, TargetArgs};
+use super::args::{load, ContextArgs, OutputFormat, TargetArgs};
 use super::report::ReportFormat;
 use super::Ctx;
 use crate::atomic::{write_atomic, Mode};
@@ -84,12 +86,33 @@ fn no_terminal(args: &WizardArgs) -> CliError {
     ))
 }
 
+/// Where the answers of an unfinished session are kept: beside the mapping, never in it.
+fn partial_path(mapping_out: &Path) -> PathBuf {
+    let mut p = mapping_out.as_os_str().to_owned();
+    p.push(".partial");
+    PathBuf::from(p)
+}
+
 fn ask_error(e: AskError, args: &WizardArgs) -> CliError {
+    let partial = partial_path(&args.mapping_out);
+    let kept = if partial.exists() {
+        format!(
+            "the answers so far are kept in {} (run the wizard again to resume); ",
+            esc(&partial.display().to_string())
+        )
+    } else {
+        String::new()
+    };
+    let out = esc(&args.mapping_out.display().to_string()).into_owned();
     match e {
         AskError::NoTerminal => no_terminal(args),
         AskError::Eof => CliError::new(
             ErrorKind::Declined,
-            "input ended before the wizard finished; nothing was written",
+            format!("input ended before the wizard finished; {kept}nothing was written to {out}"),
+        ),
+        AskError::Interrupted => CliError::new(
+            ErrorKind::Declined,
+            format!("interrupted; {kept}nothing was written to {out}"),
         ),
         AskError::Io(e) => CliError::new(
             ErrorKind::Io,
@@ -104,11 +127,28 @@ fn write_mapping(path: &Path, bytes: &[u8]) -> Result<(), CliError> {
     Ok(write_atomic(path, bytes, Mode::Usual, false)?)
 }
 
+/// Removes the partial answers (gone already is fine).
+fn remove_partial(partial: &Path) -> Result<(), CliError> {
+    match std::fs::remove_file(partial) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(CliError::new(
+            ErrorKind::Io,
+            format!("removing {}: {e}", esc(&partial.display().to_string())),
+        )),
+        _ => Ok(()),
+    }
+}
+
 pub fn run(args: WizardArgs, ctx: &Ctx) -> Result<ExitCode, CliError> {
     // Checked first: without a terminal nothing else is worth doing.
     if !ctx.ui.interactive() {
         return Err(no_terminal(&args));
     }
+    let sources = args
+        .target
+        .sources(&ctx.env, &args.bundle, None, &args.contexts)?;
+    let mut inputs = load(&ctx.ui, sources)?;
+    let mut term = Terminal::default();
+    let partial = partial_path(&args.mapping_out);
     let existing = if args.mapping_out.exists() {
         Some(
             crate::ops::load_mapping(&args.mapping_out)
@@ -121,10 +161,21 @@ pub fn run(args: WizardArgs, ctx: &Ctx) -> Result<ExitCode, CliError> {
     } else {
         None
     };
-    let sources = args
-        .target
-        .sources(&ctx.env, &args.bundle, None, &args.contexts)?;
-    let mut inputs = load(&ctx.ui, sources)?;
+    // The answers of an unfinished session: offered by the session after its summary.
+    let kept = if partial.exists() {
+        let m = crate::ops::load_mapping(&partial).map_err(|e| {
+            CliError::from(e).hint(format!(
+                "delete {} to start afresh",
+                esc(&partial.display().to_string())
+            ))
+        })?;
+        Some((m.mapping, partial.display().to_string()))
+    } else {
+        None
+    };
+    let save = |text: &str| {
+        write_atomic(&partial, text.as_bytes(), Mode::Usual, false).map_err(|e| e.to_string())
+    };
     let session = Inputs {
         bundle: &inputs.bundle,
         tree: &inputs.tree,
@@ -135,18 +186,20 @@ pub fn run(args: WizardArgs, ctx: &Ctx) -> Result<ExitCode, CliError> {
         target_label: inputs.target.label.clone(),
         mapping_out: args.mapping_out.display().to_string(),
         existing,
+        partial: kept,
+        // A dry run writes nothing at all, not even the answers so far.
+        save_partial: (!args.dry_run).then_some(&save as &dyn Fn(&str) -> Result<(), String>),
     };
-    let mut term = Terminal::default();
+    let ui = &ctx.ui;
     let text = match crate::wizard::run(&session, &mut term).map_err(|e| ask_error(e, &args))? {
         Finish::Write(text) => text,
         Finish::Quit => {
-            return Err(CliError::new(
-                ErrorKind::Declined,
-                "quit without writing; nothing was written",
-            ))
+            // On purpose: said plainly, not as an error; the exit status stays 12.
+            remove_partial(&partial)?;
+            ui.status("quit without writing; nothing was written")?;
+            return Ok(ExitCode::from(ErrorKind::Declined.exit_code()));
         }
     };
-    let ui = &ctx.ui;
     if args.dry_run {
         ui.out(&text)?;
         ui.status(&format!(
@@ -156,6 +209,7 @@ pub fn run(args: WizardArgs, ctx: &Ctx) -> Result<ExitCode, CliError> {
         return Ok(ExitCode::SUCCESS);
     }
     write_mapping(&args.mapping_out, text.as_bytes())?;
+    remove_partial(&partial)?;
     let (bundle_w, target_w, out_w) = (
         shell_word(&args.bundle),
         target_flags(&args.target),
@@ -191,12 +245,23 @@ pub fn run(args: WizardArgs, ctx: &Ctx) -> Result<ExitCode, CliError> {
         1 => {
             let opts = PlanOptions::default();
             let planned = crate::ops::plan(&inputs, &opts)?;
-            super::plan::show(ui, &inputs, &planned, DiffMode::None, &opts)?;
+            super::plan::show(
+                ui,
+                &inputs,
+                &planned,
+                DiffMode::None,
+                OutputFormat::Text,
+                &opts,
+            )?;
             Ok(ExitCode::SUCCESS)
         }
         2 => {
             // The mapping was written: the report's "differences" status is no failure.
-            super::report::show(ui, &inputs, ReportFormat::Text, &SecretArgs::default())?;
+            let opts = crate::ops::ReportOptions {
+                generated_at: super::report::generation_time(&ctx.env)?,
+                ..crate::ops::ReportOptions::default()
+            };
+            super::report::show(ui, &inputs, ReportFormat::Text, &opts)?;
             Ok(ExitCode::SUCCESS)
         }
         _ => {
@@ -206,6 +271,7 @@ pub fn run(args: WizardArgs, ctx: &Ctx) -> Result<ExitCode, CliError> {
             };
             let flow = super::apply::Flow {
                 diff: DiffMode::None,
+                format: OutputFormat::Text,
                 dry_run: false,
                 yes: false,
             };

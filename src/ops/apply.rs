@@ -9,6 +9,7 @@ use crate::emit::{self, OutFile};
 use crate::layout::Layout;
 use crate::plan::Plan;
 use crate::planfile::{sha256_hex, PlanFile};
+use crate::restart::{owners_tsv, CopyFile};
 use crate::secrets::SecretPolicy;
 use std::path::PathBuf;
 
@@ -40,6 +41,8 @@ pub struct Prepared {
     pub changes: Vec<Change>,
     /// The per-node files, when `files_out` is given (with an OWNERS.tsv).
     pub files: Option<Vec<NodeFile>>,
+    /// The same node files as the copy step lists them (empty without `files_out`).
+    pub copies: Vec<CopyFile>,
     /// About how many transactions the changes take.
     pub transactions: usize,
     /// etcd's revision when the target was read.
@@ -87,10 +90,13 @@ pub fn prepare(inputs: &Inputs, opts: &ApplyOptions) -> Result<Prepared, OpsErro
     }
     let plan = super::plan::make(inputs, opts.files_node.as_deref(), opts.secrets)?;
     let changes = core::changes(&plan.migration, &inputs.layout, exported);
-    let files = opts
-        .files_out
-        .as_ref()
-        .map(|_| node_files(&plan, inputs, &inputs.layout));
+    let (files, copies) = match &opts.files_out {
+        Some(_) => {
+            let (files, copies) = node_files(&plan, inputs, &inputs.layout);
+            (Some(files), copies)
+        }
+        None => (None, Vec::new()),
+    };
     let per_txn = match (&inputs.target.store, opts.max_txn_ops) {
         (Some(s), n) => n.map_or(s.limits().max_ops, |n| n.clamp(1, s.limits().max_ops)),
         (None, n) => n.unwrap_or(crate::etcd::Limits::ETCD_DEFAULT.max_ops),
@@ -101,6 +107,7 @@ pub fn prepare(inputs: &Inputs, opts: &ApplyOptions) -> Result<Prepared, OpsErro
         plan,
         changes,
         files,
+        copies,
     })
 }
 
@@ -150,10 +157,11 @@ pub fn execute(
     })
 }
 
-/// The file-system parts per new node, with an ownership list.
-fn node_files(plan: &Plan, inputs: &Inputs, layout: &Layout) -> Vec<NodeFile> {
+/// The file-system parts per new node, with an ownership list (owner, group and mode as
+/// the bundle has them), and the same files as the copy step lists them.
+fn node_files(plan: &Plan, inputs: &Inputs, layout: &Layout) -> (Vec<NodeFile>, Vec<CopyFile>) {
     let mut out = Vec::new();
-    let mut owners = String::from("# node\tpath\tmode\tuid\tgid\towner\n");
+    let mut copies = Vec::new();
     for (node, paths) in &plan.files_for_node {
         for p in paths {
             let Some(f) = plan.migration.files.get(p) else {
@@ -168,17 +176,20 @@ fn node_files(plan: &Plan, inputs: &Inputs, layout: &Layout) -> Vec<NodeFile> {
                 .or_else(|| p.split_once("/files/").map(|(_, rest)| rest))
                 .unwrap_or(p);
             let b = inputs.bundle.get(p);
-            owners.push_str(&format!(
-                "{node}\t/{abs}\t{:04o}\t{}\t{}\t{}\n",
-                f.mode & 0o7777,
-                b.and_then(|b| b.uid).map_or("-".into(), |u| u.to_string()),
-                b.and_then(|b| b.gid).map_or("-".into(), |g| g.to_string()),
-                b.and_then(|b| b.uname.clone())
-                    .unwrap_or_else(|| "-".into()),
-            ));
-            out.push((format!("{node}/{abs}"), f.after.as_bytes().to_vec(), f.mode));
+            let written = format!("{node}/{abs}");
+            copies.push(CopyFile {
+                node: node.clone(),
+                written: written.clone(),
+                dest: format!("/{abs}"),
+                mode: f.mode & 0o7777,
+                owner: b.and_then(|b| b.uname.clone()),
+                group: b.and_then(|b| b.gname.clone()),
+                uid: b.and_then(|b| b.uid),
+                gid: b.and_then(|b| b.gid),
+            });
+            out.push((written, f.after.as_bytes().to_vec(), f.mode));
         }
     }
-    out.push(("OWNERS.tsv".into(), owners.into_bytes(), 0o644));
-    out
+    out.push(("OWNERS.tsv".into(), owners_tsv(&copies).into_bytes(), 0o644));
+    (out, copies)
 }

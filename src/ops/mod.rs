@@ -21,7 +21,7 @@ pub use apply::{execute as apply_execute, prepare as apply_prepare, ApplyOptions
 pub use export::export;
 pub use inspect::inspect;
 pub use plan::{plan, PlanOptions, Planned};
-pub use report::{report, Reported};
+pub use report::{report, ReportOptions, Reported};
 pub use rollback::{rollback, RollbackOptions};
 pub use suggest::{suggest, Suggested};
 

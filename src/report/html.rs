@@ -1,6 +1,11 @@
-//! The report as one self-contained HTML page for an administrator: who was compared with
-//! what, a result banner, the counts, then per file a section with its status, a table of
-//! its differences and its unified diff, with a sticky index of the files. The page
+//! The report as one self-contained HTML page an administrator prints and signs: a title
+//! block (when, which tool, the bundle, mapping and target with their hashes and etcd
+//! revision), a result banner, the counts, then per file (changed first, then added, then
+//! the rest) a section with its status, a table of its differences, its rewritten
+//! references (those inside scripts apart, for review) and its unified diff, then the
+//! restart step and a sign-off block; a sticky index of the files on screen, an A4 print
+//! stylesheet on paper. Host names and paths are never broken inside: lines break only
+//! after `,`, `;`, `=`, `/` inside values and at spaces. The page
 //! (`templates/report.html`, compiled in) has its CSS inline and no scripts or external
 //! assets, so it can be mailed or archived as one file.
 //!
@@ -9,7 +14,7 @@
 //! the only signal: statuses and classes are written out, and diff lines keep their
 //! `+`/`-` markers.
 
-use super::{status_words, FileReport, ReportDoc, CLASSES};
+use super::{status_words, title_lines, FileReport, ReportDoc, CLASSES};
 use crate::compare::{Class, Difference, FileStatus};
 use crate::text::escape_for_terminal;
 use std::fmt::Write;
@@ -84,6 +89,14 @@ fn status_short(s: FileStatus) -> &'static str {
     }
 }
 
+/// The short status of the index; node files are copied, not added to etcd.
+fn nav_status(f: &FileReport) -> &'static str {
+    match f.file.status {
+        FileStatus::Changed | FileStatus::OnlyInBundle if f.is_node_file() => "to node",
+        s => status_short(s),
+    }
+}
+
 fn status_badge(s: FileStatus, words: &str) -> String {
     format!(
         r#"<span class="badge s-{}">{}</span>"#,
@@ -131,7 +144,8 @@ fn nav(doc: &ReportDoc) -> String {
         o,
         r##"<h2>Files ({})</h2>
 <ol>
-<li class="top"><a href="#summary">&#8593; Summary and counts</a></li>"##,
+<li class="top"><a href="#summary">&#8593; Summary and counts</a></li>
+<li class="top"><a href="#restart">&#8595; Restart step</a></li>"##,
         doc.files.len()
     );
     for (i, f) in doc.files.iter().enumerate() {
@@ -139,8 +153,8 @@ fn nav(doc: &ReportDoc) -> String {
         let _ = writeln!(
             o,
             r##"<li><a href="#f{i}" title="{}">{}<span class="path mono">{}</span><span class="n" title="differences">{n}</span></a></li>"##,
-            esc(&format!("{}: {}", f.file.path, status_words(f.file.status))),
-            status_badge(f.file.status, status_short(f.file.status)),
+            esc(&format!("{}: {}", f.file.path, f.status_words())),
+            status_badge(f.file.status, nav_status(f)),
             breakable_path(&f.file.path),
         );
     }
@@ -148,20 +162,36 @@ fn nav(doc: &ReportDoc) -> String {
     o
 }
 
-/// An escaped value in which a narrow column may break lines after `.`, `,`, `/`, `;` and
-/// `=` (`<wbr>` is not part of the text, so copying the value still gives it exactly).
+/// An escaped value in which a narrow column may break lines only after `,`, `/`, `;`
+/// and `=` and at spaces: the parts between are unbreakable spans, so a host name (whose
+/// `-` a browser would otherwise break after) is never split. `<wbr>` and the spans are
+/// not part of the text: copying the value still gives it exactly.
 fn breakable(v: &str) -> String {
     let mut out = String::new();
-    for c in esc(v).chars() {
-        out.push(c);
-        if matches!(c, '.' | ',' | '/' | ';' | '=') {
-            out.push_str("<wbr>");
+    let mut part = String::new();
+    let flush = |out: &mut String, part: &mut String, sep: &str| {
+        if !part.is_empty() {
+            let _ = write!(out, r#"<span class="nb">{}</span>"#, esc(part));
+            part.clear();
+        }
+        out.push_str(sep);
+    };
+    for c in v.chars() {
+        match c {
+            ',' | '/' | ';' | '=' => {
+                part.push(c);
+                flush(&mut out, &mut part, "<wbr>");
+            }
+            c if c.is_whitespace() => flush(&mut out, &mut part, &esc(&c.to_string())),
+            c => part.push(c),
         }
     }
+    flush(&mut out, &mut part, "");
     out
 }
 
-/// A path for the narrow index: the folder muted, line breaks allowed after each `/`.
+/// A path for the narrow index: the folder muted, line breaks allowed after each `/`
+/// of the folder (between its parts, never inside one).
 fn breakable_path(path: &str) -> String {
     let (dir, name) = match path.rfind('/') {
         Some(i) => path.split_at(i + 1),
@@ -178,27 +208,24 @@ fn main(doc: &ReportDoc) -> String {
         o,
         r#"<header class="top" id="summary">
 <h1>dh-migrate report</h1>
-<dl class="meta">
-<dt>Bundle</dt><dd><code>{}</code></dd>
-<dt>Target</dt><dd><code>{}</code></dd>"#,
-        esc(&doc.bundle),
-        esc(&doc.target)
+<p class="subtitle">Migration review: what applying the bundle with this mapping changes in the new cluster</p>
+<dl class="meta">"#
     );
-    match &doc.mapping {
-        Some(m) => {
-            let _ = writeln!(
-                o,
-                "<dt>Mapping</dt><dd><code>{}</code> ({} reference(s) rewritten)</dd>",
-                esc(m),
-                s.references_rewritten
-            );
-        }
-        None => {
-            let _ = writeln!(
-                o,
-                r#"<dt>Mapping</dt><dd class="muted">none: the bundle is compared as backed up</dd>"#
-            );
-        }
+    for (label, value) in title_lines(doc) {
+        let value = match label {
+            "Mapping" if doc.mapping.is_some() => format!(
+                "{} ({} reference(s) rewritten{})",
+                meta_value(&value),
+                s.references_rewritten,
+                match s.rewrites_in_scripts {
+                    0 => String::new(),
+                    n => format!(", {n} in a script: review"),
+                }
+            ),
+            "Mapping" => format!(r#"<span class="muted">{}</span>"#, esc(&value)),
+            _ => meta_value(&value),
+        };
+        let _ = writeln!(o, "<dt>{label}</dt><dd>{value}</dd>");
     }
     o.push_str("</dl>\n</header>\n");
     if s.clean {
@@ -208,8 +235,13 @@ fn main(doc: &ReportDoc) -> String {
     } else {
         let _ = write!(
             o,
-            r#"<div class="banner differences" role="status"><strong>&#9650; Differences</strong>Applying the migration would change {} file(s) and add {} to the new cluster.</div>"#,
-            s.files_changed, s.files_only_in_bundle
+            r#"<div class="banner differences" role="status"><strong>&#9650; Differences</strong>Applying the migration would change {} file(s) and add {} to the new cluster{}.</div>"#,
+            s.files_changed,
+            s.files_only_in_bundle,
+            match s.node_files_to_copy {
+                0 => String::new(),
+                n => format!(" ({n} of them node file(s), copied to their nodes, not into etcd)"),
+            }
         );
     }
     o.push('\n');
@@ -253,6 +285,8 @@ fn main(doc: &ReportDoc) -> String {
     for (i, f) in doc.files.iter().enumerate() {
         file_section(&mut o, i, f);
     }
+    restart_section(&mut o, doc);
+    signoff(&mut o);
     let _ = write!(
         o,
         r#"<footer>Generated by dh-migrate {} (report schema <code>{}</code>). Secret values are shown only as fingerprints (the first 8 hex digits of their SHA-256). This report is diff-only: nothing was written to any cluster or bundle.</footer>"#,
@@ -262,18 +296,123 @@ fn main(doc: &ReportDoc) -> String {
     o
 }
 
+/// A title-block value: each whitespace-separated part in its own unbreakable code span,
+/// so a hash, host or path stays on one line and lines break between parts.
+fn meta_value(v: &str) -> String {
+    v.split_whitespace()
+        .map(|w| format!(r#"<code class="nb">{}</code>"#, esc(w)))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The restart step: per new node, in order, why and the exact commands.
+fn restart_section(o: &mut String, doc: &ReportDoc) {
+    o.push_str("<section class=\"restart\" id=\"restart\">\n<h2>Restart step</h2>\n");
+    match &doc.restart {
+        None => o.push_str(
+            r#"<p class="muted">No mapping was given: the restart step depends on the mapping (run the report with <code>--mapping</code>).</p>"#,
+        ),
+        Some(steps) if steps.is_empty() => {
+            o.push_str("<p>Nothing changed: no restart is needed.</p>\n")
+        }
+        Some(steps) => {
+            o.push_str(
+                "<p>After applying, run on each node of the new cluster, in this order (infra nodes first):</p>\n<ol class=\"steps\">\n",
+            );
+            for st in steps {
+                let roles: Vec<&str> = st.roles.iter().map(|r| r.as_str()).collect();
+                let _ = writeln!(
+                    o,
+                    r#"<li><p><code class="nb host">{}</code> <span class="muted">({})</span></p>"#,
+                    esc(&st.node),
+                    esc(&roles.join(", "))
+                );
+                o.push_str("<ul class=\"why\">");
+                for w in &st.why {
+                    // Lines break at spaces; a path or host name stays whole.
+                    let words: Vec<String> = w
+                        .split(' ')
+                        .map(|p| {
+                            if p.contains(['/', '.']) {
+                                format!(r#"<span class="nb">{}</span>"#, esc(p))
+                            } else {
+                                esc(p)
+                            }
+                        })
+                        .collect();
+                    let _ = write!(o, "<li>{}</li>", words.join(" "));
+                }
+                o.push_str("</ul>\n<pre class=\"commands\">");
+                for c in &st.commands {
+                    let _ = writeln!(o, "$ {}", esc(c));
+                }
+                o.push_str("</pre></li>\n");
+            }
+            o.push_str("</ol>\n");
+        }
+    }
+    o.push_str("</section>\n");
+}
+
+/// Lines for the people who sign the change off, on paper.
+fn signoff(o: &mut String) {
+    o.push_str(
+        "<section class=\"signoff\"><h2>Sign-off</h2>\n<table>\n<thead><tr><th>role</th><th>name</th><th>date</th><th>signature</th></tr></thead>\n<tbody>\n\
+         <tr><td>prepared by</td><td></td><td></td><td></td></tr>\n\
+         <tr><td>reviewed by</td><td></td><td></td><td></td></tr>\n\
+         <tr><td>approved by</td><td></td><td></td><td></td></tr>\n</tbody></table></section>\n",
+    );
+}
+
+/// The rewritten references of a file; those inside scripts in their own table.
+fn rewrite_tables(o: &mut String, f: &FileReport) {
+    for (title, in_script, list) in f.rewrite_groups() {
+        let class = if in_script {
+            "rewrites script"
+        } else {
+            "rewrites"
+        };
+        let _ = writeln!(
+            o,
+            r#"<h3>{title} ({})</h3>
+<table class="{class}">
+<colgroup><col class="w-line"><col class="w-place"><col><col class="w-why"></colgroup>
+<thead><tr><th class="num">line</th><th>place</th><th>before &#8594; after</th><th>decided by</th></tr></thead>
+<tbody>"#,
+            list.len()
+        );
+        for r in list {
+            let why = if r.in_script {
+                r#"<span class="badge review">in a script: review</span>"#.to_string()
+            } else {
+                esc(&r.why())
+            };
+            let _ = writeln!(
+                o,
+                r#"<tr><td class="num">{}:{}</td><td><code>{}</code></td><td><code class="nb">{}</code> &#8594; <code class="nb">{}</code></td><td>{why}</td></tr>"#,
+                r.line,
+                r.column,
+                breakable(&r.place),
+                esc(&r.before),
+                esc(&r.after),
+            );
+        }
+        o.push_str("</tbody></table>\n");
+    }
+}
+
 fn file_section(o: &mut String, i: usize, f: &FileReport) {
     let _ = writeln!(
         o,
         r#"<section class="file" id="f{i}">
-<h2><code>{}</code> {}</h2>
+<h2><code class="nb path">{}</code> {}</h2>
 <div class="body">"#,
         esc(&f.file.path),
-        status_badge(f.file.status, status_words(f.file.status))
+        status_badge(f.file.status, &f.status_words())
     );
     // Whole-file differences carry no values: a sentence says it; items go in a table.
     for d in f.file.differences.iter().filter(|d| d.item.is_none()) {
-        whole_file_line(o, d);
+        whole_file_line(o, f, d);
     }
     let items: Vec<&Difference> = f
         .file
@@ -292,6 +431,7 @@ fn file_section(o: &mut String, i: usize, f: &FileReport) {
         }
         o.push_str("</tbody></table>\n");
     }
+    rewrite_tables(o, f);
     if let Some(diff) = &f.diff {
         diff_block(o, diff);
     }
@@ -306,8 +446,19 @@ fn secret_badge(d: &Difference) -> &'static str {
     }
 }
 
-fn whole_file_line(o: &mut String, d: &Difference) {
+fn whole_file_line(o: &mut String, f: &FileReport, d: &Difference) {
+    let copied;
     let what = match d.class {
+        Class::SiteCustomization | Class::ExplainedByMapping if f.is_node_file() => {
+            copied = match &f.node {
+                Some(n) => format!(
+                    "A file on the node's disk, not an etcd item: copied to node {n} with mode {}; apply never puts it into etcd.",
+                    f.mode.as_deref().unwrap_or_default()
+                ),
+                None => "A file on a node's disk, not an etcd item: no new node was decided for it (see --files-node).".to_string(),
+            };
+            copied.as_str()
+        }
         Class::ExplainedByMapping => "The whole file differs only by hosts the mapping rewrites.",
         Class::SiteCustomization => "The whole file is carried over from the bundle.",
         Class::NewDefault => "The whole file exists only in the new cluster; applying leaves it.",
@@ -338,7 +489,7 @@ fn difference_row(o: &mut String, d: &Difference) {
     };
     let _ = writeln!(
         o,
-        r#"<tr><td>{}</td><td><code>{}</code>{secret}</td><td>{bundle}</td><td>{}</td><td>{}</td><td class="num">{line}</td></tr>"#,
+        r#"<tr><td>{}</td><td class="item"><code>{}</code>{secret}</td><td data-label="bundle">{bundle}</td><td data-label="migrated">{}</td><td data-label="target">{}</td><td class="num" data-label="line">{line}</td></tr>"#,
         class_tag(d.class),
         breakable(item),
         value(d.migrated.as_deref()),

@@ -7,7 +7,7 @@
 //! interpreted), `|` is escaped, the code-span and fence delimiters are made longer than
 //! any backtick run in the value, and control characters become visible escapes.
 
-use super::{status_words, FileReport, ReportDoc, CLASSES};
+use super::{FileReport, ReportDoc, TargetInfo, CLASSES};
 use crate::compare::Difference;
 use crate::text::escape_for_terminal;
 use std::fmt::Write;
@@ -15,15 +15,42 @@ use std::fmt::Write;
 pub fn render(doc: &ReportDoc) -> String {
     let mut o = String::new();
     let _ = writeln!(o, "# dh-migrate report\n");
-    let _ = writeln!(o, "- **Bundle:** {}", code(&doc.bundle));
-    let _ = writeln!(o, "- **Target:** {}", code(&doc.target));
+    let d = &doc.document;
+    let _ = writeln!(
+        o,
+        "- **Generated:** {} (UTC) by dh-migrate {}",
+        code(&d.generated_at),
+        code(&d.tool_version)
+    );
+    let _ = writeln!(
+        o,
+        "- **Bundle:** {} (SHA-256 of the {}: {})",
+        code(&doc.bundle),
+        d.bundle_sha256_of,
+        code(&d.bundle_sha256)
+    );
+    let target_detail = match &d.target {
+        TargetInfo::Directory { path } => format!("directory {}", code(path)),
+        TargetInfo::Etcd {
+            endpoints,
+            revision,
+        } => format!("etcd {} at revision {revision}", code(&endpoints.join(","))),
+    };
+    let _ = writeln!(o, "- **Target:** {} ({target_detail})", code(&doc.target));
     match &doc.mapping {
         Some(m) => {
             let _ = writeln!(
                 o,
-                "- **Mapping:** {} ({} reference(s) rewritten)",
+                "- **Mapping:** {} ({} reference(s) rewritten{}{})",
                 code(m),
-                doc.summary.references_rewritten
+                doc.summary.references_rewritten,
+                match doc.summary.rewrites_in_scripts {
+                    0 => String::new(),
+                    n => format!(", {n} in a script: review"),
+                },
+                d.mapping_sha256
+                    .as_deref()
+                    .map_or(String::new(), |h| format!("; SHA-256 {}", code(h)))
             );
         }
         None => {
@@ -40,9 +67,13 @@ pub fn render(doc: &ReportDoc) -> String {
             "\n**Result: no differences.** Applying would change nothing in the new cluster.\n"
         );
     } else {
+        let nodes = match s.node_files_to_copy {
+            0 => String::new(),
+            n => format!(" ({n} of them node file(s), copied to their nodes, not into etcd)"),
+        };
         let _ = writeln!(
             o,
-            "\n**Result: differences.** Applying would change {} file(s) and add {}.\n",
+            "\n**Result: differences.** Applying would change {} file(s) and add {}{nodes}.\n",
             s.files_changed, s.files_only_in_bundle
         );
     }
@@ -69,16 +100,19 @@ pub fn render(doc: &ReportDoc) -> String {
     for f in &doc.files {
         file_section(&mut o, f);
     }
+    if let Some(steps) = &doc.restart {
+        let body: String = crate::restart::render_text(steps)
+            .lines()
+            .map(|l| format!("{}\n", escape_for_terminal(l)))
+            .collect();
+        let fence = "`".repeat((longest_backtick_run(&body) + 1).max(3));
+        let _ = writeln!(o, "\n## Restart step\n\n{fence}text\n{body}{fence}");
+    }
     o
 }
 
 fn file_section(o: &mut String, f: &FileReport) {
-    let _ = writeln!(
-        o,
-        "\n### {} ({})\n",
-        code(&f.file.path),
-        status_words(f.file.status)
-    );
+    let _ = writeln!(o, "\n### {} ({})\n", code(&f.file.path), f.status_words());
     // Whole-file differences carry no values: a sentence says it; items go in a table.
     for d in f.file.differences.iter().filter(|d| d.item.is_none()) {
         let secret = if d.secret {
@@ -106,6 +140,7 @@ fn file_section(o: &mut String, f: &FileReport) {
             difference_row(o, d);
         }
     }
+    rewrite_tables(o, f);
     if let Some(diff) = &f.diff {
         let body: String = diff
             .lines()
@@ -113,6 +148,29 @@ fn file_section(o: &mut String, f: &FileReport) {
             .collect();
         let fence = "`".repeat((longest_backtick_run(&body) + 1).max(3));
         let _ = writeln!(o, "\n{fence}diff\n{body}{fence}");
+    }
+}
+
+/// The file's rewritten references, those inside scripts in a table of their own.
+fn rewrite_tables(o: &mut String, f: &FileReport) {
+    for (title, _, list) in f.rewrite_groups() {
+        let _ = writeln!(
+            o,
+            "\n{title} ({}):\n\n| line | place | before | after | decided by |\n|---:|---|---|---|---|",
+            list.len()
+        );
+        for r in list {
+            let _ = writeln!(
+                o,
+                "| {}:{} | {} | {} | {} | {} |",
+                r.line,
+                r.column,
+                code(&r.place),
+                code(&r.before),
+                code(&r.after),
+                r.why()
+            );
+        }
     }
 }
 

@@ -1,6 +1,6 @@
 //! The report as plain text for a terminal.
 
-use super::{status_words, ReportDoc, CLASSES};
+use super::{FileReport, ReportDoc, CLASSES};
 use crate::text::escape_for_terminal as esc;
 use std::fmt::Write;
 
@@ -16,9 +16,13 @@ pub fn render(doc: &ReportDoc) -> String {
         Some(m) => {
             let _ = writeln!(
                 o,
-                "Mapping: {} ({} reference(s) rewritten)",
+                "Mapping: {} ({} reference(s) rewritten{})",
                 esc(m),
-                doc.summary.references_rewritten
+                doc.summary.references_rewritten,
+                match doc.summary.rewrites_in_scripts {
+                    0 => String::new(),
+                    n => format!(", {n} in a script: review"),
+                }
             );
         }
         None => {
@@ -26,18 +30,7 @@ pub fn render(doc: &ReportDoc) -> String {
         }
     }
     let s = &doc.summary;
-    let _ = writeln!(
-        o,
-        "{}",
-        if s.clean {
-            "Result: no differences: applying would change nothing in the new cluster.".to_string()
-        } else {
-            format!(
-                "Result: differences: applying would change {} file(s) and add {}.",
-                s.files_changed, s.files_only_in_bundle
-            )
-        }
-    );
+    let _ = writeln!(o, "Result: {}", super::result_words(s));
     for c in CLASSES {
         let n = doc
             .files
@@ -48,29 +41,63 @@ pub fn render(doc: &ReportDoc) -> String {
         let _ = writeln!(o, "  {:<34} {n}", c.title());
     }
     for f in &doc.files {
-        let _ = writeln!(
-            o,
-            "\n== {}  [{}]",
-            esc(&f.file.path),
-            status_words(f.file.status)
-        );
-        for d in &f.file.differences {
-            let item = d.item.as_deref().unwrap_or("(whole file)");
-            let _ = writeln!(o, "  - {}: {}", d.class.title(), esc(item));
-            let line = |label: &str, v: &Option<String>, l: Option<usize>| match v {
-                Some(v) => format!(
-                    "      {label:<9} {}{}\n",
-                    esc(v),
-                    l.map_or(String::new(), |l| format!("  (line {l})"))
-                ),
-                None => String::new(),
-            };
-            if d.bundle != d.migrated {
-                o.push_str(&line("bundle", &d.bundle, None));
-            }
-            o.push_str(&line("migrated", &d.migrated, d.line));
-            o.push_str(&line("target", &d.target, d.target_line));
-        }
+        file_section(&mut o, f);
+    }
+    if let Some(steps) = &doc.restart {
+        o.push('\n');
+        o.push_str(&esc_lines(&crate::restart::render_text(steps)));
     }
     o
+}
+
+fn esc_lines(s: &str) -> String {
+    s.lines().map(|l| format!("{}\n", esc(l))).collect()
+}
+
+fn file_section(o: &mut String, f: &FileReport) {
+    let _ = writeln!(
+        o,
+        "\n== {}  [{}]",
+        esc(&f.file.path),
+        esc(&f.status_words())
+    );
+    for d in &f.file.differences {
+        let item = d.item.as_deref().unwrap_or("(whole file)");
+        let _ = writeln!(o, "  - {}: {}", d.class.title(), esc(item));
+        let line = |label: &str, v: &Option<String>, l: Option<usize>| match v {
+            Some(v) => format!(
+                "      {label:<9} {}{}\n",
+                esc(v),
+                l.map_or(String::new(), |l| format!("  (line {l})"))
+            ),
+            None => String::new(),
+        };
+        if d.bundle != d.migrated {
+            o.push_str(&line("bundle", &d.bundle, None));
+        }
+        o.push_str(&line("migrated", &d.migrated, d.line));
+        o.push_str(&line("target", &d.target, d.target_line));
+    }
+    for (title, _, list) in f.rewrite_groups() {
+        // Lower case in the indented text layout ("rewritten references (8):").
+        let _ = writeln!(
+            o,
+            "  {}{} ({}):",
+            title[..1].to_lowercase(),
+            &title[1..],
+            list.len()
+        );
+        for r in list {
+            let _ = writeln!(
+                o,
+                "    line {}:{}  {}  {} -> {}  ({})",
+                r.line,
+                r.column,
+                esc(&r.place),
+                esc(&r.before),
+                esc(&r.after),
+                r.why()
+            );
+        }
+    }
 }

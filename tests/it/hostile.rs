@@ -11,7 +11,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::Output;
 
-use crate::support::cli::run_sealed;
+use crate::support::cli::run as run_sealed;
 use crate::support::fs::{copy_dir, listing};
 
 fn run(dir: &Path, args: &[&str]) -> Output {

@@ -7,7 +7,6 @@
 //!
 //! Expected values come from reading the fixtures (fixtures/README.md) by hand.
 
-use assert_cmd::Command;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use std::fs;
@@ -35,15 +34,7 @@ struct Run {
 /// Runs `dh-migrate` in `dir` with a cleared environment (HOME is `dir`, so anything
 /// written there shows in the listing).
 fn run(dir: &Path, args: &[&str]) -> Run {
-    let out = Command::cargo_bin("dh-migrate")
-        .unwrap()
-        .current_dir(dir)
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("HOME", dir)
-        .args(args)
-        .output()
-        .unwrap();
+    let out = crate::support::cli::run(dir, args);
     Run {
         code: out.status.code(),
         stdout: String::from_utf8(out.stdout).unwrap(),
@@ -112,7 +103,7 @@ fn difference<'a>(doc: &'a Value, path: &str, item: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no item {item} in {path}"))
 }
 
-fn validator() -> jsonschema::Validator {
+pub(crate) fn validator() -> jsonschema::Validator {
     let text =
         fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/report.schema.json"))
             .unwrap();
@@ -120,7 +111,7 @@ fn validator() -> jsonschema::Validator {
     jsonschema::draft202012::new(&schema).unwrap()
 }
 
-fn assert_valid(doc: &Value) {
+pub(crate) fn assert_valid(doc: &Value) {
     let v = validator();
     let errors: Vec<String> = v.iter_errors(doc).map(|e| e.to_string()).collect();
     assert!(errors.is_empty(), "schema errors: {errors:#?}");
@@ -242,7 +233,7 @@ fn report_exits_1_on_the_fixtures_with_and_without_a_mapping() {
     assert_eq!(r.stderr, "");
     assert!(r
         .stdout
-        .contains("Result: differences: applying would change 3 file(s) and add 18."));
+        .contains("Result: differences: applying would change 3 file(s) and add 18 (4 of them node file(s), copied to their nodes, not into etcd)."));
     assert!(r.stdout.contains("reference(s) rewritten"));
 
     let r = run(tmp.path(), &report_args(&old, &new, None));
@@ -253,7 +244,7 @@ fn report_exits_1_on_the_fixtures_with_and_without_a_mapping() {
         .contains("Mapping: none (the bundle is compared as backed up)"));
     assert!(r
         .stdout
-        .contains("Result: differences: applying would change 3 file(s) and add 18."));
+        .contains("Result: differences: applying would change 3 file(s) and add 18 (4 of them node file(s), copied to their nodes, not into etcd)."));
 }
 
 #[test]
@@ -329,7 +320,7 @@ fn json_report_validates_against_the_schema_and_holds_hand_checked_values() {
     let doc = json(&r);
     assert_valid(&doc);
 
-    assert_eq!(doc["schema"], "dh-migrate/report/v1");
+    assert_eq!(doc["schema"], "dh-migrate/report/v2");
     assert_eq!(doc["bundle"], old.as_str());
     assert_eq!(doc["target"], new.as_str());
     assert_eq!(doc["mapping"], mapping.as_str());
@@ -428,7 +419,7 @@ fn schema_rejects_documents_that_break_it() {
     let broken: Vec<(&str, Breaker)> = vec![
         (
             "schema",
-            Box::new(|d| d["schema"] = "dh-migrate/report/v2".into()),
+            Box::new(|d| d["schema"] = "dh-migrate/report/v1".into()),
         ),
         (
             "status",
@@ -512,8 +503,8 @@ fn markdown_report_has_its_sections_and_escapes_table_cells() {
     assert_eq!(r.stderr, "");
     let md = &r.stdout;
     assert!(md.starts_with("# dh-migrate report\n"), "{md}");
-    assert!(md.contains("- **Bundle:** `bundle`\n"));
-    assert!(md.contains("**Result: differences.** Applying would change 3 file(s) and add 18.\n"));
+    assert!(md.contains("- **Bundle:** `bundle` (SHA-256 of the contents: `"));
+    assert!(md.contains("**Result: differences.** Applying would change 3 file(s) and add 18 (4 of them node file(s), copied to their nodes, not into etcd).\n"));
     assert!(md.contains("| class | differences |\n|---|---:|\n"));
     assert!(md.contains("| installer-owned (ignored) | 6 |\n"));
     assert!(md.contains(
@@ -530,7 +521,8 @@ fn markdown_report_has_its_sections_and_escapes_table_cells() {
         "{}",
         md.lines().find(|l| l.contains("bannerText")).unwrap_or("")
     );
-    // Every table row keeps its column count: 7 unescaped pipes for 6 columns.
+    // Every table row keeps its column count: 7 unescaped pipes for 6 columns (6 for the
+    // 5 columns of the rewritten references).
     for line in md
         .lines()
         .filter(|l| l.starts_with("| ") && l.contains('`'))
@@ -539,11 +531,13 @@ fn markdown_report_has_its_sections_and_escapes_table_cells() {
             .match_indices('|')
             .filter(|(i, _)| *i == 0 || line.as_bytes()[i - 1] != b'\\');
         let n = cells.count();
-        assert!(n == 7 || n == 3, "{n} cells in {line}");
+        assert!(n == 7 || n == 6 || n == 3, "{n} cells in {line}");
     }
     // Fences are balanced.
     assert_eq!(md.matches("```diff\n").count(), 3);
-    assert_eq!(md.lines().filter(|l| *l == "```").count(), 3);
+    // ... and the restart step's.
+    assert_eq!(md.matches("\n## Restart step\n\n```text\n").count(), 1);
+    assert_eq!(md.lines().filter(|l| *l == "```").count(), 4);
 }
 
 #[test]
@@ -582,13 +576,15 @@ fn html_report_is_self_contained_and_escapes_every_value() {
     assert!(html.contains(r##"<a href="#f0""##));
     assert!(html.contains(r#"<section class="file" id="f27">"#));
 
-    // The injected value, escaped wherever it appears (table cell, diff line); `<wbr>` is
-    // the page's own line-break hint and not part of the value.
-    let text = html.replace("<wbr>", "");
+    // The injected value, escaped wherever it appears (table cell, diff line); `<wbr>` and
+    // the unbreakable spans are the page's own line-break hints, not part of the value.
+    let text = unwrap_nb(&html.replace("<wbr>", ""));
     assert!(!text.contains("<b>x</b>"), "unescaped markup in the page");
     let escaped = "&lt;b&gt;x&lt;/b&gt;&amp; &quot;q&quot; &#39;a&#39; | `tick`";
     assert!(
-        text.contains(&format!("<td><code>{escaped}</code></td>")),
+        text.contains(&format!(
+            r#"<td data-label="migrated"><code>{escaped}</code></td>"#
+        )),
         "table cell"
     );
     assert!(
@@ -602,6 +598,22 @@ fn html_report_is_self_contained_and_escapes_every_value() {
     assert!(
         text.contains(r#"<span class="hdr">--- target/config/props/iris-environment.prop</span>"#)
     );
+}
+
+/// `html` without the `<span class="nb">` wrappers (which hold no other markup).
+fn unwrap_nb(html: &str) -> String {
+    let open = r#"<span class="nb">"#;
+    let mut out = String::new();
+    let mut rest = html;
+    while let Some(i) = rest.find(open) {
+        out.push_str(&rest[..i]);
+        rest = &rest[i + open.len()..];
+        let end = rest.find("</span>").unwrap();
+        out.push_str(&rest[..end]);
+        rest = &rest[end + "</span>".len()..];
+    }
+    out.push_str(rest);
+    out
 }
 
 // ---------------------------------------------------------------------------------------

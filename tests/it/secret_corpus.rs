@@ -7,7 +7,7 @@
 use std::fs;
 use std::path::Path;
 
-use crate::support::cli::run_sealed;
+use crate::support::cli::run as run_sealed;
 use crate::support::fs::copy_dir;
 
 /// (file, text appended to it, planted values).

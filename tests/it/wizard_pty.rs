@@ -1,14 +1,15 @@
 //! `dh-migrate wizard` driven through a real pseudo-terminal (expectrl), in a temp dir
 //! with a cleared environment: a complete session whose mapping file is checked in full
 //! and then planned; a resumed session reproducing a file by pressing Enter; invalid host
-//! and role input refused and asked again; Ctrl-C and "quit" leaving nothing written; and
-//! no terminal at all (exit 14 with the non-interactive commands as hints).
+//! and role input refused and asked again; Ctrl-C and end of input keeping the answers
+//! so far in `mapping.yaml.partial` (never the mapping), resumed on the next run; "quit"
+//! leaving nothing written, said without `error:`; Home/End/Page Up/Page Down in lists;
+//! and no terminal at all (exit 14 with the non-interactive commands as hints).
 
 use expectrl::process::unix::{Signal, WaitStatus};
 use expectrl::session::OsSession;
 use expectrl::{Eof, Expect, Session};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
 const ENTER: &str = "\r";
@@ -16,28 +17,29 @@ const UP: &str = "\x1b[A";
 const DOWN: &str = "\x1b[B";
 const BACKSPACE: &str = "\x7f";
 const CTRL_C: &str = "\x03";
+const CTRL_D: &str = "\x04";
+const HOME: &str = "\x1b[H";
+const END: &str = "\x1b[F";
+const PAGE_UP: &str = "\x1b[5~";
+const PAGE_DOWN: &str = "\x1b[6~";
 
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures")
 }
 
-fn bundle() -> String {
+pub(crate) fn bundle() -> String {
     fixtures().join("old-cluster").display().to_string()
 }
 
-fn target() -> String {
+pub(crate) fn target() -> String {
     fixtures().join("new-cluster").display().to_string()
 }
 
 /// The wizard on the fixtures, in `dir`, inside a pseudo-terminal.
 fn spawn(dir: &Path, extra: &[&str]) -> OsSession {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_dh-migrate"));
+    let mut cmd = crate::support::cli::command(dir, dir);
     cmd.args(["wizard", &bundle(), "--target", &target()])
         .args(extra)
-        .current_dir(dir)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("HOME", dir)
         .env("TERM", "xterm-256color");
     let mut p = Session::spawn(cmd).unwrap();
     p.get_process_mut().set_window_size(120, 40).unwrap();
@@ -59,6 +61,25 @@ fn answer(p: &mut OsSession, k: usize, name: &str, keys: &str) {
     p.send(keys).unwrap();
 }
 
+/// After Ctrl-C: the process died of SIGINT and only the partial answers are there,
+/// saying how many of the 8 names were answered.
+fn assert_killed_keeping_partial(p: &mut OsSession, dir: &Path, answered: usize) -> String {
+    p.expect(Eof).unwrap();
+    assert_eq!(
+        exit_code(p),
+        WaitStatus::Signaled(p.get_process().pid(), Signal::SIGINT, false)
+    );
+    assert_eq!(files_in(dir), ["mapping.yaml.partial"]);
+    let partial = std::fs::read_to_string(dir.join("mapping.yaml.partial")).unwrap();
+    assert!(
+        partial.starts_with(&format!(
+            "# PARTIAL answers of an unfinished wizard session ({answered} of 8 answered), kept to resume it; not the mapping file.\n"
+        )),
+        "{partial}"
+    );
+    partial
+}
+
 fn exit_code(p: &OsSession) -> WaitStatus {
     p.get_process().wait().unwrap()
 }
@@ -75,7 +96,7 @@ fn files_in(dir: &Path) -> Vec<String> {
 /// What the complete session below must write, by hand: the fixture suggestions'
 /// evidence (see fixtures/README.md: which old node is which new node and why), the
 /// answers given, and a note on every answer that departs from its suggestion.
-fn expected_mapping() -> String {
+pub(crate) fn expected_mapping() -> String {
     format!(
         "\
 # dh-migrate mapping file, written by `dh-migrate wizard`
@@ -214,10 +235,8 @@ fn complete_session_writes_the_mapping_and_plan_accepts_it() {
     expect(&mut p, "reference(s) resolved, 0 unresolved");
     expect(&mut p, "Plan summary");
     expect(&mut p, "Save the mapping?");
-    assert!(
-        files_in(dir.path()).is_empty(),
-        "nothing is written before the confirmation"
-    );
+    // Before the confirmation only the answers so far are kept, beside the mapping.
+    assert_eq!(files_in(dir.path()), ["mapping.yaml.partial"]);
     p.send(ENTER).unwrap();
     expect(&mut p, "wrote mapping.yaml");
     expect(&mut p, "Run one now?");
@@ -229,9 +248,9 @@ fn complete_session_writes_the_mapping_and_plan_accepts_it() {
     let written = std::fs::read_to_string(dir.path().join("mapping.yaml")).unwrap();
     assert_eq!(written, expected_mapping());
 
-    let out = assert_cmd::Command::cargo_bin("dh-migrate")
-        .unwrap()
-        .args([
+    let out = crate::support::cli::run(
+        dir.path(),
+        &[
             "plan",
             &bundle(),
             "--target",
@@ -240,12 +259,8 @@ fn complete_session_writes_the_mapping_and_plan_accepts_it() {
             "mapping.yaml",
             "--diff",
             "none",
-        ])
-        .current_dir(dir.path())
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .output()
-        .unwrap();
+        ],
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(
         out.status.code(),
@@ -348,11 +363,12 @@ fn invalid_host_and_role_are_refused_and_asked_again() {
         exit_code(&p),
         WaitStatus::Signaled(p.get_process().pid(), Signal::SIGINT, false)
     );
-    assert!(files_in(dir.path()).is_empty());
+    // The answers so far are kept beside the mapping, never in it.
+    assert_eq!(files_in(dir.path()), ["mapping.yaml.partial"]);
 }
 
 #[test]
-fn ctrl_c_at_the_final_confirmation_leaves_no_file() {
+fn ctrl_c_at_the_final_confirmation_keeps_the_answers_but_writes_no_mapping() {
     let dir = tempfile::tempdir().unwrap();
     let mut p = spawn(dir.path(), &[]);
     for (k, name) in [
@@ -372,16 +388,7 @@ fn ctrl_c_at_the_final_confirmation_leaves_no_file() {
     }
     expect(&mut p, "Save the mapping?");
     p.send(CTRL_C).unwrap();
-    p.expect(Eof).unwrap();
-    assert_eq!(
-        exit_code(&p),
-        WaitStatus::Signaled(p.get_process().pid(), Signal::SIGINT, false)
-    );
-    assert!(
-        files_in(dir.path()).is_empty(),
-        "{:?}",
-        files_in(dir.path())
-    );
+    assert_killed_keeping_partial(&mut p, dir.path(), 8);
 }
 
 #[test]
@@ -396,21 +403,23 @@ fn quitting_without_writing_exits_12_and_leaves_no_file() {
     expect(&mut p, "Save the mapping?");
     p.send(UP).unwrap();
     p.send(ENTER).unwrap();
-    expect(&mut p, "quit without writing; nothing was written");
+    // Said plainly, not as an error; the exit status is 12 as before.
+    let seen = p
+        .expect("quit without writing; nothing was written")
+        .unwrap();
+    let before = String::from_utf8_lossy(seen.before()).into_owned();
+    assert!(!before.contains("error:"), "{before}");
     p.expect(Eof).unwrap();
     assert_eq!(exit_code(&p), WaitStatus::Exited(p.get_process().pid(), 12));
+    // The answers kept during the session go too: quitting on purpose writes nothing.
     assert!(files_in(dir.path()).is_empty());
 }
 
 #[test]
 fn without_a_terminal_it_exits_14_with_the_non_interactive_commands() {
     let dir = tempfile::tempdir().unwrap();
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_dh-migrate"));
+    let mut cmd = crate::support::cli::command(dir.path(), dir.path());
     cmd.args(["wizard", "old", "--target", "new"])
-        .current_dir(dir.path())
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("HOME", dir.path())
         .stdin(std::process::Stdio::null());
     let out = assert_cmd::Command::from_std(cmd).output().unwrap();
     assert_eq!(out.status.code(), Some(14));
@@ -424,4 +433,136 @@ error: the wizard needs a terminal (stdin and stderr must both be one); nothing 
 "
     );
     assert!(files_in(dir.path()).is_empty());
+}
+
+/// The first session's answer to question 1: `query-a` (second entry), not the suggestion.
+const DEPARTED: &str = "dh-infra-1.old.example.com: query-a.new.example.com\n";
+
+#[test]
+fn interrupted_session_keeps_its_answers_and_the_next_run_resumes_from_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut p = spawn(dir.path(), &[]);
+    expect(&mut p, "can be resumed");
+    answer(
+        &mut p,
+        1,
+        "dh-infra-1.old.example.com",
+        &format!("{DOWN}{ENTER}"),
+    );
+    expect(&mut p, "[2/8] dh-query-1.old.example.com");
+    expect(&mut p, "dh-query-1.old.example.com becomes");
+    p.send(CTRL_C).unwrap();
+    let partial = assert_killed_keeping_partial(&mut p, dir.path(), 1);
+    assert!(partial.contains(&format!("  {DEPARTED}")), "{partial}");
+    assert!(
+        partial.contains("  # dh-query-1.old.example.com: NEW-HOST\n"),
+        "{partial}"
+    );
+
+    // The next run offers the kept answers; resuming pre-selects them.
+    let mut p = spawn(dir.path(), &[]);
+    expect(
+        &mut p,
+        "An unfinished wizard session kept 1 answer(s) in mapping.yaml.partial.",
+    );
+    expect(&mut p, "Resume?");
+    p.send(ENTER).unwrap();
+    expect(&mut p, "Answers from mapping.yaml.partial are pre-selected");
+    answer(&mut p, 1, "dh-infra-1.old.example.com", ENTER);
+    expect(
+        &mut p,
+        "+ configuration.client.host=query-a.new.example.com",
+    );
+    // End of input (Ctrl-D in a list): the answers are kept again, exit 12.
+    expect(&mut p, "[2/8] dh-query-1.old.example.com");
+    expect(&mut p, "dh-query-1.old.example.com becomes");
+    p.send(CTRL_D).unwrap();
+    expect(&mut p, "error: input ended before the wizard finished; the answers so far are kept in mapping.yaml.partial (run the wizard again to resume); nothing was written to mapping.yaml");
+    p.expect(Eof).unwrap();
+    assert_eq!(exit_code(&p), WaitStatus::Exited(p.get_process().pid(), 12));
+    assert_eq!(files_in(dir.path()), ["mapping.yaml.partial"]);
+
+    // Resumed once more and finished: the mapping holds the kept answer, the partial
+    // file is gone.
+    let mut p = spawn(dir.path(), &[]);
+    expect(&mut p, "Resume?");
+    p.send(ENTER).unwrap();
+    for k in 1..=8 {
+        expect(&mut p, &format!("[{k}/8] "));
+        expect(&mut p, " becomes");
+        p.send(ENTER).unwrap();
+    }
+    expect(&mut p, "Save the mapping?");
+    p.send(ENTER).unwrap();
+    expect(&mut p, "wrote mapping.yaml");
+    expect(&mut p, "Run one now?");
+    p.send(ENTER).unwrap();
+    p.expect(Eof).unwrap();
+    assert_eq!(files_in(dir.path()), ["mapping.yaml"]);
+    let written = std::fs::read_to_string(dir.path().join("mapping.yaml")).unwrap();
+    assert!(written.contains(&format!("  {DEPARTED}")), "{written}");
+}
+
+#[test]
+fn starting_afresh_replaces_the_kept_answers() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("mapping.yaml.partial"),
+        format!("version: 1\nhosts:\n  {DEPARTED}keep: []\n"),
+    )
+    .unwrap();
+    let mut p = spawn(dir.path(), &[]);
+    expect(&mut p, "Resume?");
+    p.send(format!("{DOWN}{ENTER}")).unwrap();
+    // The suggestion is pre-selected again, not the kept answer.
+    answer(&mut p, 1, "dh-infra-1.old.example.com", ENTER);
+    expect(
+        &mut p,
+        "+ configuration.client.host=infra-a.new.example.com",
+    );
+    expect(&mut p, "[2/8] dh-query-1.old.example.com");
+    p.send(CTRL_C).unwrap();
+    p.expect(Eof).unwrap();
+    let partial = std::fs::read_to_string(dir.path().join("mapping.yaml.partial")).unwrap();
+    assert!(
+        partial.contains("  dh-infra-1.old.example.com: infra-a.new.example.com\n"),
+        "{partial}"
+    );
+    assert!(!partial.contains(DEPARTED), "{partial}");
+}
+
+#[test]
+fn home_end_page_up_and_page_down_move_in_lists() {
+    // The list for question 1: infra-a (suggested, first) ... "split it by role" (last).
+    // Each key sequence ends on an entry it could not reach if a key were ignored.
+    for (keys, then) in [
+        (
+            END.to_string(),
+            "default (places without a role; empty: none)",
+        ),
+        (
+            PAGE_DOWN.to_string(),
+            "default (places without a role; empty: none)",
+        ),
+        (
+            format!("{END}{HOME}"),
+            "+ configuration.client.host=infra-a.new.example.com",
+        ),
+        (
+            format!("{END}{PAGE_UP}"),
+            "+ configuration.client.host=infra-a.new.example.com",
+        ),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut p = spawn(dir.path(), &[]);
+        answer(
+            &mut p,
+            1,
+            "dh-infra-1.old.example.com",
+            &format!("{keys}{ENTER}"),
+        );
+        expect(&mut p, then);
+        p.send(CTRL_C).unwrap();
+        p.expect(Eof).unwrap();
+    }
 }
