@@ -73,10 +73,10 @@ fn check_model(src: &str, doc: &XmlDoc) {
         );
         assert_eq!(el.self_closing, tag.ends_with("/>"));
         let expected_path = match el.parent {
-            Some(p) => format!("{}/{}", doc.elements()[p].path, el.name),
+            Some(p) => format!("{}/{}", doc.path(p), el.name),
             None => el.name.clone(),
         };
-        assert_eq!(el.path, expected_path);
+        assert_eq!(doc.path(i), expected_path);
         if let Some(end) = el.end_span {
             assert_eq!(
                 end.slice(src)[2..].trim_end_matches(['>', ' ', '\t', '\r', '\n']),
@@ -194,7 +194,9 @@ fn tailer_config_exposes_hosts_in_attributes_text_and_comments() {
     let logs: Vec<_> = doc
         .elements()
         .iter()
-        .filter(|e| e.path == "Processes/Process/Log")
+        .enumerate()
+        .filter(|(i, _)| doc.path(*i) == "Processes/Process/Log")
+        .map(|(_, e)| e)
         .collect();
     assert_eq!(logs.len(), 5);
     let attr = |el: &dh_migrate::formats::xml::Element, name: &str| {
@@ -229,7 +231,7 @@ fn tailer_config_exposes_hosts_in_attributes_text_and_comments() {
 fn dis_tailer_decodes_entities_in_single_quoted_values_and_text() {
     let (src, doc) = valid_doc("tailer-dis-node.xml");
     let process = &doc.elements()[1];
-    assert_eq!(process.path, "Processes/Process");
+    assert_eq!(doc.path(1), "Processes/Process");
     assert_eq!(
         (process.attrs[1].name.as_str(), process.attrs[1].quote),
         ("maxKBps", '\'')
@@ -655,9 +657,10 @@ proptest! {
             elements: parsed
                 .elements()
                 .iter()
-                .map(|e| {
+                .enumerate()
+                .map(|(i, e)| {
                     let attrs = e.attrs.iter().map(|a| (a.name.clone(), a.value.clone(), a.quote));
-                    (e.path.clone(), attrs.collect())
+                    (parsed.path(i), attrs.collect())
                 })
                 .collect(),
             text: parsed.texts().iter().map(|t| t.value.as_str()).collect(),

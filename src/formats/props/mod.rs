@@ -26,6 +26,11 @@
 //!   characters) may not be declared again by a later declaration whose scope chain is a
 //!   prefix of, or extends, the lock's scope chain (one then applies wherever the other
 //!   does). Sibling scopes may be disjoint, so they are not flagged.
+//! - Scope blocks nest at most [`MAX_DEPTH`] deep ([`parse_with_max_depth`] sets another
+//!   limit); a deeper `{` is a [`PropsError::TooDeep`] at its header. Every reference
+//!   reported from a file names its whole scope chain, so the limit is what keeps a
+//!   hostile file's report linear in its size; real files nest two or three levels.
+//!   Parsing itself is iterative (a stack of open blocks), never recursive.
 
 mod lines;
 mod parser;
@@ -71,6 +76,8 @@ pub enum PropsError {
     UnmatchedCloseBrace,
     #[error("scope block opened by this header is not closed: expected `}}` before end of file")]
     UnclosedScope,
+    #[error("scope blocks nested deeper than {limit} levels")]
+    TooDeep { limit: usize },
 }
 
 impl PropsError {
@@ -92,6 +99,7 @@ impl PropsError {
             PropsError::UnexpectedOpenBrace => "UnexpectedOpenBrace",
             PropsError::UnmatchedCloseBrace => "UnmatchedCloseBrace",
             PropsError::UnclosedScope => "UnclosedScope",
+            PropsError::TooDeep { .. } => "TooDeep",
         }
     }
 }
@@ -247,9 +255,17 @@ pub struct PropsFile {
     comments: Vec<Span>,
 }
 
+/// Deepest nesting of scope blocks [`parse`] accepts.
+pub const MAX_DEPTH: usize = 128;
+
 /// Parses a whole property file.
 pub fn parse(src: &str) -> Result<PropsFile, Located<PropsError>> {
-    parser::Parser::new(src).run()
+    parse_with_max_depth(src, MAX_DEPTH)
+}
+
+/// Parses a whole property file whose scope blocks nest at most `max_depth` deep.
+pub fn parse_with_max_depth(src: &str, max_depth: usize) -> Result<PropsFile, Located<PropsError>> {
+    parser::Parser::new(src, max_depth).run()
 }
 
 impl PropsFile {

@@ -11,6 +11,7 @@ use super::{
     Scope, ScopeId, ScopeItem,
 };
 use crate::text::{LineIndex, Located, Span};
+use std::collections::HashMap;
 
 type PResult<T> = Result<T, Located<PropsError>>;
 
@@ -28,11 +29,43 @@ struct Pending {
     items: Vec<ScopeItem>,
 }
 
-/// A `final` key or `finalize` pattern and where it applies.
+/// A `final` key or `finalize` pattern: where it applies and where it was declared.
 struct Lock {
-    pattern: String,
     chain: Vec<ScopeId>,
     line: usize,
+}
+
+/// Every lock so far. Exact keys are looked up by key, so a file of many `final`
+/// declarations is checked in linear time; only `*` patterns are matched one by one.
+#[derive(Default)]
+struct Locks {
+    exact: HashMap<String, Vec<Lock>>,
+    patterns: Vec<(String, Lock)>,
+}
+
+impl Locks {
+    fn add(&mut self, pattern: String, lock: Lock) {
+        if pattern.contains('*') {
+            self.patterns.push((pattern, lock));
+        } else {
+            self.exact.entry(pattern).or_default().push(lock);
+        }
+    }
+
+    /// The first lock (in declaration order) that `key` declared in scope chain `chain`
+    /// would break.
+    fn find(&self, key: &str, chain: &[ScopeId]) -> Option<&Lock> {
+        let exact = self.exact.get(key).into_iter().flatten();
+        let patterns = self
+            .patterns
+            .iter()
+            .filter(|(p, _)| glob_match(p, key))
+            .map(|(_, l)| l);
+        exact
+            .chain(patterns)
+            .filter(|l| chains_overlap(&l.chain, chain))
+            .min_by_key(|l| l.line)
+    }
 }
 
 #[derive(Clone, Copy)]
@@ -50,11 +83,12 @@ pub(super) struct Parser<'a> {
     stack: Vec<ScopeId>,
     pending: Option<Pending>,
     seen_non_comment: bool,
-    locks: Vec<Lock>,
+    locks: Locks,
+    max_depth: usize,
 }
 
 impl<'a> Parser<'a> {
-    pub fn new(src: &'a str) -> Parser<'a> {
+    pub fn new(src: &'a str, max_depth: usize) -> Parser<'a> {
         Parser {
             src,
             lines: physical_lines(src),
@@ -70,7 +104,8 @@ impl<'a> Parser<'a> {
             stack: Vec::new(),
             pending: None,
             seen_non_comment: false,
-            locks: Vec::new(),
+            locks: Locks::default(),
+            max_depth,
         }
     }
 
@@ -205,6 +240,11 @@ impl<'a> Parser<'a> {
                     let Some(pending) = self.pending.take() else {
                         return Err(Located::new(span.start, PropsError::UnexpectedOpenBrace));
                     };
+                    if self.stack.len() >= self.max_depth {
+                        let limit = self.max_depth;
+                        let at = pending.header_span.start;
+                        return Err(Located::new(at, PropsError::TooDeep { limit }));
+                    }
                     let id = self.file.scopes.len();
                     self.file.scopes.push(Scope {
                         header_span: pending.header_span,
@@ -433,11 +473,7 @@ impl<'a> Parser<'a> {
                 files: include_list(&decl),
             });
         }
-        if let Some(lock) = self
-            .locks
-            .iter()
-            .find(|l| glob_match(&l.pattern, &decl.key) && chains_overlap(&l.chain, &self.stack))
-        {
+        if let Some(lock) = self.locks.find(&decl.key, &self.stack) {
             let err = PropsError::FinalRedefined {
                 key: decl.key.clone(),
                 final_line: lock.line,
@@ -445,11 +481,11 @@ impl<'a> Parser<'a> {
             return Err(Located::new(key_span.start, err));
         }
         if is_final {
-            self.locks.push(Lock {
-                pattern: decl.key.clone(),
+            let lock = Lock {
                 chain: self.stack.clone(),
                 line,
-            });
+            };
+            self.locks.add(decl.key.clone(), lock);
         }
         self.file.declarations.push(decl);
         Ok(())
@@ -475,11 +511,11 @@ impl<'a> Parser<'a> {
             let name = decode_at(ll, ns, ne)?;
             let span = Span::new(ll.src_start(ns), ll.src_end(ne));
             let line = self.line_of(span.start);
-            self.locks.push(Lock {
-                pattern: name.clone(),
+            let lock = Lock {
                 chain: self.stack.clone(),
                 line,
-            });
+            };
+            self.locks.add(name.clone(), lock);
             self.file.finalized.push(Finalize {
                 name,
                 span,

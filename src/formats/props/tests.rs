@@ -613,3 +613,50 @@ fn error_messages_say_what_was_expected() {
         "key `a` was made final on line 1 and cannot be declared again"
     );
 }
+
+#[test]
+fn scope_nesting_deeper_than_the_limit_is_refused_at_its_header() {
+    let deep = |n: usize| format!("{}{}", "[a=b] {\n".repeat(n), "}\n".repeat(n));
+    let f = parse_with_max_depth(&deep(3), 3).expect("at the limit");
+    assert_eq!(f.scope_chain(2), vec![0, 1, 2]);
+    let e = parse_with_max_depth(&deep(4), 3).expect_err("over the limit");
+    let p = position_of(&deep(4), e.offset);
+    assert_eq!((p.line, p.col), (4, 1));
+    assert_eq!(e.kind, PropsError::TooDeep { limit: 3 });
+    // `{` on the next line: the error still points at the header it opens.
+    let e = parse_with_max_depth("[a=b] {\n[c=d]\n# c\n{\n}\n}\n", 1).expect_err("deep");
+    assert_eq!(e.offset, 8);
+    let e = parse(&deep(20_000)).expect_err("20,000 deep");
+    assert_eq!(e.kind, PropsError::TooDeep { limit: MAX_DEPTH });
+    assert_eq!(e.offset, MAX_DEPTH * "[a=b] {\n".len());
+    assert_eq!(
+        e.kind.to_string(),
+        format!("scope blocks nested deeper than {MAX_DEPTH} levels")
+    );
+}
+
+#[test]
+fn many_final_keys_are_checked_by_key_not_one_by_one() {
+    // 50,000 distinct final keys and a redefinition of the first: a linear lookup per
+    // declaration would take 2.5 billion comparisons here.
+    let mut src: String = (0..50_000).map(|i| format!("final k{i}=v\n")).collect();
+    src.push_str("finalize p.*\np.x=1\n");
+    let e = parse(&src).expect_err("p.x is final");
+    assert_eq!(
+        e.kind,
+        PropsError::FinalRedefined {
+            key: "p.x".into(),
+            final_line: 50_001
+        }
+    );
+    src.truncate(src.len() - "finalize p.*\np.x=1\n".len());
+    src.push_str("k7=again\n");
+    let e = parse(&src).expect_err("k7 is final");
+    assert_eq!(
+        e.kind,
+        PropsError::FinalRedefined {
+            key: "k7".into(),
+            final_line: 8
+        }
+    );
+}
