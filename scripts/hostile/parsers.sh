@@ -36,7 +36,7 @@ props_bundle() {
     local dir=$work/props-bundle depth=$1
     mkdir -p "$dir/config/props"
     awk -v n="$depth" 'BEGIN {
-        for (i = 0; i < n; i++) printf "[service.name=iris_controller] {\nk%d=dh-infra-1:%d\n", i, i;
+        for (i = 0; i < n; i++) printf "[host=dh-infra-1|dh-infra-1.old.example.com] {\nk%d=dh-infra-1:%d\n", i, i;
         for (i = 0; i < n; i++) printf "}\n" }' >"$dir/config/props/iris-environment.prop"
     echo "$dir"
 }
