@@ -2,7 +2,7 @@
 //! generated documents: valid files render back byte for byte with consistent spans,
 //! invalid files fail exactly where their hand-written `.expect` says, and nothing panics.
 
-use dh_migrate::formats::xml::{parse, XmlContext, XmlDoc};
+use dh_migrate::formats::xml::{parse, parse_with_max_depth, XmlContext, XmlDoc, XmlError};
 use dh_migrate::text::LineIndex;
 use proptest::prelude::*;
 use std::fs;
@@ -688,5 +688,43 @@ proptest! {
         pieces in prop::collection::vec(prop::sample::select(FRAGMENTS), 0..24),
     ) {
         check_any(&pieces.concat());
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(128))]
+
+    /// Nested elements (start tags with an attribute, or a self-closing innermost one)
+    /// parse up to the depth limit and stop at the first tag past it.
+    #[test]
+    fn random_nesting_depths_parse_up_to_the_limit_and_no_further(
+        depth in 1usize..400,
+        limit in 1usize..300,
+        empty_innermost in any::<bool>(),
+    ) {
+        let mut src = String::from("<?xml version=\"1.0\"?>\n");
+        let mut tag_at = Vec::new();
+        for i in 0..depth {
+            tag_at.push(src.len());
+            if i + 1 == depth && empty_innermost {
+                src.push_str("<Log host=\"dh-infra-1\"/>");
+            } else {
+                src.push_str(&format!("<Process n=\"{i}\">"));
+            }
+        }
+        let closing = if empty_innermost { depth - 1 } else { depth };
+        src.push_str(&"</Process>".repeat(closing));
+        match parse_with_max_depth(&src, limit) {
+            Ok(doc) => {
+                prop_assert!(depth <= limit, "{} deep parsed with limit {}", depth, limit);
+                check_model(&src, &doc);
+                prop_assert_eq!(doc.elements().len(), depth);
+            }
+            Err(e) => {
+                prop_assert!(depth > limit, "{} deep refused with limit {}: {}", depth, limit, e.kind);
+                prop_assert_eq!(e.kind, XmlError::TooDeep { limit });
+                prop_assert_eq!(e.offset, tag_at[limit]);
+            }
+        }
     }
 }

@@ -20,6 +20,15 @@
 //! - `\uXXXX` escapes of a UTF-16 surrogate pair decode to one character; a lone
 //!   surrogate is an error (Rust strings cannot hold one).
 //! - An empty key (`=x`) is accepted, as Java does.
+//! - Where Deephaven's own parser (`ParsedProperties.java`) is lenient, so is this one:
+//!   trailing empty scope items are dropped (`[a=b,]`, as Java's `String.split` drops
+//!   them; an empty item before another stays an error), and a scope item may have an
+//!   empty key (`[=b]`) or an empty value (`[a=]`), which names no alternative and
+//!   matches no process. `final final = x` stays an error: Deephaven throws "is a
+//!   reserved keyword" for it as well. Deephaven skips every line inside a scope block
+//!   that does not apply to the running process, so it accepts anything there; this
+//!   parser checks every line, because a migrated file must be valid for every process
+//!   of the new cluster that reads it.
 //! - `includefiles` is also a [`Declaration`] (its entries are exposed by
 //!   [`PropsFile::includefiles`]); empty entries between commas are skipped.
 //! - A final key (from `final` or a `finalize` pattern, `*` matching any run of

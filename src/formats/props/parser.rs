@@ -287,10 +287,17 @@ impl<'a> Parser<'a> {
         let outside = PropsContext::ScopeHeader { scope, item: None };
         push(out, PartKind::OpenBracket, p, p + 1, outside);
         let mut items = Vec::new();
-        for (n, (s, e)) in split_unescaped(text, p + 1, close, ',')
-            .into_iter()
-            .enumerate()
-        {
+        let mut pieces = split_unescaped(text, p + 1, close, ',');
+        // Deephaven splits items with Java's `String.split`, which drops trailing empty
+        // strings: `[a=b,]` and `[a=b,,]` are `[a=b]` (an empty item elsewhere is an error).
+        let mut dropped_commas = Vec::new();
+        while pieces.len() > 1 && pieces.last().is_some_and(|(s, e)| s == e) {
+            if let Some((s, _)) = pieces.pop() {
+                dropped_commas.push(s - 1);
+            }
+        }
+        dropped_commas.reverse();
+        for (n, (s, e)) in pieces.into_iter().enumerate() {
             let inside = PropsContext::ScopeHeader {
                 scope,
                 item: Some(n),
@@ -304,19 +311,24 @@ impl<'a> Parser<'a> {
             }
             let eq = find_unescaped(text, is, ie, |c| c == '=')
                 .ok_or_else(|| Located::new(at(is), PropsError::ScopeItemWithoutEquals))?;
+            // An empty key (`[=b]`) and an empty value (`[a=]`) are accepted, as
+            // Deephaven does; such an item names no alternative and matches no process.
             let (ks, ke) = trim_range(text, is, eq);
-            if ks == ke {
-                return Err(Located::new(at(eq), PropsError::EmptyScopeKey));
-            }
             push(out, PartKind::Whitespace, s, is, outside);
             push(out, PartKind::ScopeKey, ks, ke, inside);
-            push(out, PartKind::Whitespace, ke, eq, inside);
+            push(out, PartKind::Whitespace, ke.min(eq), eq, inside);
             push(out, PartKind::ScopeEquals, eq, eq + 1, inside);
             let mut values = Vec::new();
-            for (m, (vs0, ve0)) in split_unescaped(text, eq + 1, ie, '|')
-                .into_iter()
-                .enumerate()
-            {
+            let value_blank = trim_range(text, eq + 1, ie).0 == ie;
+            if value_blank {
+                push(out, PartKind::Whitespace, eq + 1, ie, inside);
+            }
+            let alternatives = if value_blank {
+                Vec::new()
+            } else {
+                split_unescaped(text, eq + 1, ie, '|')
+            };
+            for (m, (vs0, ve0)) in alternatives.into_iter().enumerate() {
                 if m > 0 {
                     push(out, PartKind::Pipe, vs0 - 1, vs0, inside);
                 }
@@ -330,11 +342,19 @@ impl<'a> Parser<'a> {
                 values.push((decode_at(ll, vs, ve)?, Span::new(at(vs), ll.src_end(ve))));
             }
             push(out, PartKind::Whitespace, ie, e, outside);
+            let key_span = if ks == ke {
+                Span::new(at(eq), at(eq))
+            } else {
+                Span::new(at(ks), ll.src_end(ke))
+            };
             items.push(ScopeItem {
                 key: decode_at(ll, ks, ke)?,
-                key_span: Span::new(at(ks), ll.src_end(ke)),
+                key_span,
                 values,
             });
+        }
+        for comma in dropped_commas {
+            push(out, PartKind::Comma, comma, comma + 1, outside);
         }
         push(out, PartKind::CloseBracket, close, close + 1, outside);
         self.pending = Some(Pending {

@@ -515,12 +515,13 @@ fn scope_errors() {
     assert_eq!(err("[a=b] {\n} }\n"), (2, 3, "UnmatchedCloseBrace"));
     assert_eq!(err("{\n}\n"), (1, 1, "UnexpectedOpenBrace"));
     assert_eq!(err("[a=b] { {\n}\n"), (1, 9, "UnexpectedOpenBrace"));
-    assert_eq!(err("[a=b,] {\n}\n"), (1, 6, "EmptyScopeItem"));
+    // Only trailing items that are empty are dropped (as Java's split does).
+    assert_eq!(err("[a=b, ] {\n}\n"), (1, 7, "EmptyScopeItem"));
+    assert_eq!(err("[a=b,,c=d] {\n}\n"), (1, 6, "EmptyScopeItem"));
+    assert_eq!(err("[,a=b] {\n}\n"), (1, 2, "EmptyScopeItem"));
     assert_eq!(err("[] {\n}\n"), (1, 2, "EmptyScopeItem"));
-    assert_eq!(err("[a=] {\n}\n"), (1, 4, "EmptyScopeValue"));
     // The empty alternative is reported right after its `|`.
     assert_eq!(err("[a=b| ] {\n}\n"), (1, 6, "EmptyScopeValue"));
-    assert_eq!(err("[ =b] {\n}\n"), (1, 3, "EmptyScopeKey"));
     assert_eq!(err("é=ü\n[ä] {\n}\n"), (2, 2, "ScopeItemWithoutEquals"));
 }
 
@@ -659,4 +660,27 @@ fn many_final_keys_are_checked_by_key_not_one_by_one() {
             final_line: 8
         }
     );
+}
+
+#[test]
+fn deephaven_leniencies_in_scope_headers_are_accepted() {
+    // `[a=b,]`: Deephaven splits with Java's String.split, dropping trailing empty items.
+    let f = ok("[a=b,] {\n}\n[c=d,,] {\n}\n");
+    assert_eq!(f.scopes()[0].items.len(), 1);
+    assert_eq!(f.scopes()[0].items[0].key, "a");
+    assert_eq!(f.scopes()[1].items[0].values[0].0, "d");
+    assert_eq!(f.scopes()[0].header_span, sp(0, 6));
+    // `[=b]` and `[a=]`: an empty key or an empty value; such an item names no
+    // alternative and matches no process.
+    let f = ok("[ =b] {\n}\n[a= , c=d] {\n}\n");
+    let empty_key = &f.scopes()[0].items[0];
+    assert_eq!((empty_key.key.as_str(), empty_key.key_span), ("", sp(2, 2)));
+    assert_eq!(empty_key.values[0].0, "b");
+    let empty_value = &f.scopes()[1].items[0];
+    assert_eq!(empty_value.key, "a");
+    assert!(empty_value.values.is_empty());
+    assert_eq!(f.scopes()[1].items[1].values[0].0, "d");
+    // `final final = x` stays refused: Deephaven's parser throws "final is a reserved
+    // keyword" for it too.
+    assert_eq!(err("final final = 1\n"), (1, 7, "KeywordAsKey"));
 }
