@@ -450,18 +450,22 @@ impl Text {
 
 fn raw_span_of(raw: Span, escapes: &[Escape], value: Range<usize>) -> Option<Span> {
     // A decoded position maps to raw by adding what every earlier reference grew by; a
-    // position strictly inside a reference's decoded text has no raw equivalent.
+    // position strictly inside a reference's decoded text has no raw equivalent. The
+    // references are in order, so the last one before `pos` is found by bisection and
+    // the growth up to it read off its two ends (a value with thousands of references
+    // and thousands of hosts stays linear to scan).
     let map = |pos: usize| -> Option<usize> {
-        let mut shift = 0usize;
-        for e in escapes {
-            if pos <= e.value.start {
-                break;
-            }
-            if pos < e.value.end {
-                return None;
-            }
-            shift += e.raw.len() - e.value.len();
+        let i = escapes.partition_point(|e| e.value.end <= pos);
+        if escapes
+            .get(i)
+            .is_some_and(|e| e.value.start < pos && pos < e.value.end)
+        {
+            return None;
         }
+        let shift = match i.checked_sub(1).map(|j| &escapes[j]) {
+            Some(e) => (e.raw.end - raw.start) - e.value.end,
+            None => 0,
+        };
         Some(raw.start + pos + shift)
     };
     if value.start > value.end {
@@ -968,6 +972,8 @@ impl<'s> Builder<'s> {
         element: &str,
     ) -> Result<Vec<Attr>, Located<XmlError>> {
         let mut attrs: Vec<Attr> = Vec::new();
+        // Names seen so far: a tag with many attributes is checked in linear time.
+        let mut names: std::collections::HashSet<&str> = std::collections::HashSet::new();
         let mut iter = tag.attributes();
         // Duplicates are checked below, where the name and its span are at hand.
         iter.with_checks(false);
@@ -1005,7 +1011,7 @@ impl<'s> Builder<'s> {
                 };
                 return Err(Located::new(name_span.start, kind));
             }
-            if attrs.iter().any(|a| a.name == name) {
+            if !names.insert(name) {
                 let kind = XmlError::DuplicateAttribute {
                     element: element.to_string(),
                     name: name.to_string(),
@@ -1785,5 +1791,28 @@ mod tests {
         let e = parse(&deep(100_000)).expect_err("100,000 deep");
         assert_eq!(e.kind, XmlError::TooDeep { limit: MAX_DEPTH });
         assert_eq!(e.offset, 3 * MAX_DEPTH);
+    }
+
+    #[test]
+    fn many_attributes_and_references_stay_linear() {
+        // 50,000 attributes, the last a duplicate of the first: a pairwise check would
+        // compare 1.25 billion names.
+        let mut src = String::from("<a");
+        for i in 0..50_000 {
+            src.push_str(&format!(" a{i}='v'"));
+        }
+        src.push_str(" a0='w'/>");
+        let (at, kind) = err(&src);
+        assert_eq!(at, src.len() - " a0='w'/>".len() + 1);
+        assert!(matches!(kind, XmlError::DuplicateAttribute { .. }));
+        // A value of 20,000 `&amp;`-separated hosts maps every host back to its raw span.
+        let value: Vec<String> = (0..20_000).map(|i| format!("h{i}")).collect();
+        let src = format!("<a v='{}'/>", value.join("&amp;"));
+        let d = doc(&src);
+        let attr = &d.elements()[0].attrs[0];
+        let last = attr.value.rfind('h').unwrap();
+        let span = attr.raw_span_of(last..attr.value.len()).unwrap();
+        assert_eq!(span.slice(&src), "h19999");
+        assert_eq!(attr.raw_span_of(2..3).map(|s| s.slice(&src)), Some("&amp;"));
     }
 }
