@@ -5,11 +5,9 @@
 //! `plan --emit`. Time and peak memory of the same probes on a release build are measured
 //! by `scripts/hostile/parsers.sh`.
 
-use assert_cmd::Command;
 use std::fs;
-use std::path::Path;
-use std::process::Output;
 
+use crate::support::cli::dh_migrate;
 use crate::support::fs::listing;
 
 const TAILER: &str = "files/etc/sysconfig/illumon.d/resources/tailerConfig.xml";
@@ -29,18 +27,6 @@ fn setup(rel: &str, content: &[u8]) -> tempfile::TempDir {
     tmp
 }
 
-fn run(dir: &Path, args: &[&str]) -> Output {
-    Command::cargo_bin("dh-migrate")
-        .unwrap()
-        .current_dir(dir)
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("HOME", dir)
-        .args(args)
-        .output()
-        .unwrap()
-}
-
 /// `inspect` and `plan --emit` both fail with 4 and `expected` in stderr, print nothing
 /// on stdout, and leave the temp dir exactly as it was.
 fn assert_parse_error(tmp: &tempfile::TempDir, expected: &str) {
@@ -56,7 +42,7 @@ fn assert_parse_error(tmp: &tempfile::TempDir, expected: &str) {
         "emitted",
     ];
     for args in [&["inspect", "bundle"][..], &plan[..]] {
-        let out = run(tmp.path(), args);
+        let out = dh_migrate(tmp.path(), args);
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(4), "{args:?}: stderr:\n{stderr}");
         assert_eq!(String::from_utf8_lossy(&out.stdout), "", "{args:?}");

@@ -570,6 +570,16 @@ fn err<T>(offset: usize, kind: YamlError) -> BuildResult<T> {
     Err(Located::new(offset, kind))
 }
 
+/// A scalar whose exact token could not be matched to the parser's value.
+fn unlocated_scalar(offset: usize) -> Located<YamlError> {
+    Located::new(
+        offset,
+        YamlError::Unlocated {
+            token: TokenKind::Scalar,
+        },
+    )
+}
+
 impl<'s> Builder<'s> {
     fn new(src: &'s str, max_depth: usize, stream: bool) -> Builder<'s> {
         Builder {
@@ -739,14 +749,8 @@ impl<'s> Builder<'s> {
         anchor_id: usize,
         span: Span,
     ) -> BuildResult<()> {
-        let Some(token) = lex::locate_scalar(self.src, span.start, &value, style) else {
-            return err(
-                span.start,
-                YamlError::Unlocated {
-                    token: TokenKind::Scalar,
-                },
-            );
-        };
+        let token = lex::locate_scalar(self.src, span.start, &value, style)
+            .ok_or_else(|| unlocated_scalar(span.start))?;
         self.add_scalar(value, style, anchor_id, span.start, token, None)
     }
 
@@ -759,14 +763,7 @@ impl<'s> Builder<'s> {
         anchor_id: usize,
         span: Span,
     ) -> BuildResult<()> {
-        let unlocated = || {
-            Located::new(
-                span.start,
-                YamlError::Unlocated {
-                    token: TokenKind::Scalar,
-                },
-            )
-        };
+        let unlocated = || unlocated_scalar(span.start);
         let (header, dash) = self.block_header_before(span.start);
         let header = header.ok_or_else(unlocated)?;
         // Indentation indicators count from the enclosing block collection: a map's key
