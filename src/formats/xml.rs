@@ -278,7 +278,7 @@ impl fmt::Display for ReaderFailure {
 const BOM: &str = "\u{feff}";
 
 /// Deepest nesting of elements [`parse`] accepts.
-pub const MAX_DEPTH: usize = 128;
+pub const MAX_DEPTH: usize = 32;
 
 /// Parses an XML document, keeping the span of everything it recognises.
 pub fn parse(src: &str) -> Result<XmlDoc, Located<XmlError>> {

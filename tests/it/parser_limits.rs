@@ -64,10 +64,10 @@ fn xml_nested_100000_deep_stops_at_the_depth_limit_naming_the_tag() {
     );
     assert!(xml.len() > 700_000);
     let tmp = setup(TAILER, xml.as_bytes());
-    // The 129th `<a>` starts at column 3 * 128 + 1 of line 2.
+    // The 33rd `<a>` starts at column 3 * 32 + 1 of line 2.
     assert_parse_error(
         &tmp,
-        &format!("{TAILER}:2:385: elements nested deeper than 128 levels"),
+        &format!("{TAILER}:2:97: elements nested deeper than 32 levels"),
     );
 }
 
@@ -83,10 +83,10 @@ fn props_with_20000_nested_scope_blocks_stop_at_the_depth_limit_naming_the_heade
     props.push_str(&"}\n".repeat(n));
     assert!(props.len() > 1_200_000);
     let tmp = setup(PROPS, props.as_bytes());
-    // Two lines per block: the 129th header is on line 257.
+    // Two lines per block: the 33rd header is on line 65.
     assert_parse_error(
         &tmp,
-        &format!("{PROPS}:257:1: scope blocks nested deeper than 128 levels"),
+        &format!("{PROPS}:65:1: scope blocks nested deeper than 32 levels"),
     );
 }
 

@@ -38,7 +38,8 @@
 //! - Scope blocks nest at most [`MAX_DEPTH`] deep ([`parse_with_max_depth`] sets another
 //!   limit); a deeper `{` is a [`PropsError::TooDeep`] at its header. Every reference
 //!   reported from a file names its whole scope chain, so the limit is what keeps a
-//!   hostile file's report linear in its size; real files nest two or three levels.
+//!   hostile file's report a small multiple of its size; real files nest two or three
+//!   levels.
 //!   Parsing itself is iterative (a stack of open blocks), never recursive.
 
 mod lines;
@@ -265,7 +266,7 @@ pub struct PropsFile {
 }
 
 /// Deepest nesting of scope blocks [`parse`] accepts.
-pub const MAX_DEPTH: usize = 128;
+pub const MAX_DEPTH: usize = 32;
 
 /// Parses a whole property file.
 pub fn parse(src: &str) -> Result<PropsFile, Located<PropsError>> {

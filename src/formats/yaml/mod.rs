@@ -40,8 +40,10 @@ pub use paths::MAX_PATHS;
 use paths::{Graph, Parent};
 
 /// Deepest nesting of maps and sequences accepted (keeps every walk of the tree cheap and
-/// bounded; real configuration files nest a handful of levels).
-pub const MAX_DEPTH: usize = 128;
+/// bounded; real configuration files nest a handful of levels). Every scalar carries its
+/// path, so the model costs up to this many path steps per scalar: the limit is what keeps
+/// a deep hostile file's model a small multiple of its size.
+pub const MAX_DEPTH: usize = 32;
 
 /// How a scalar is written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -826,7 +828,8 @@ impl<'s> Builder<'s> {
             span: token,
             style,
             is_key,
-            path: self.nodes[node].path.clone(),
+            // A scalar has no children: its arena node need not keep a copy of the path.
+            path: std::mem::take(&mut self.nodes[node].path),
             anchor: self.nodes[node].anchor,
             block_indent,
         });
