@@ -43,6 +43,13 @@ props_bundle() {
     echo "$dir"
 }
 
+# The old cluster's node file, so that dh-infra-1 is an old node and every mention of it
+# a reference with its full context.
+old_nodes() {
+    mkdir -p "$1/cluster"
+    printf 'DH_NODE_1_NAME="dh-infra-1"\nDH_NODE_1_ROLE_INFRA="true"\n' >"$1/cluster/cluster.cnf"
+}
+
 # As deep as accepted: DEPTH nested elements, 20,000 tailer entries at the bottom.
 xml_at_limit_bundle() {
     local dir=$work/xml-limit-bundle depth=$1
@@ -52,6 +59,7 @@ xml_at_limit_bundle() {
         for (i = 0; i < 20000; i++) printf "<Log host=\"dh-infra-1\" n=\"%d\"/>\n", i;
         for (i = n - 1; i >= 1; i--) printf "</Process%d>\n", i }' \
         >"$dir/files/etc/sysconfig/illumon.d/resources/tailerConfig.xml"
+    old_nodes "$dir"
     echo "$dir"
 }
 
@@ -63,6 +71,7 @@ props_at_limit_bundle() {
         for (i = 0; i < n; i++) printf "[host=dh-infra-1|dh-infra-1.old.example.com] {\n";
         for (i = 0; i < 20000; i++) printf "k%d=dh-infra-1:%d\n", i, i;
         for (i = 0; i < n; i++) printf "}\n" }' >"$dir/config/props/iris-environment.prop"
+    old_nodes "$dir"
     echo "$dir"
 }
 
@@ -74,6 +83,7 @@ yaml_at_limit_bundle() {
         for (i = 0; i < n - 1; i++) { for (j = 0; j < i; j++) printf " "; printf "level%d:\n", i }
         for (i = 0; i < 20000; i++) { for (j = 0; j < n - 1; j++) printf " "; printf "host%d: dh-infra-1\n", i } }' \
         >"$dir/config/routing/routing.yaml"
+    old_nodes "$dir"
     echo "$dir"
 }
 

@@ -3,7 +3,6 @@
 //! folder, `--dry-run`, and the saved plan of `--out`. Also the library-level byte-fidelity
 //! property: migrating with an empty mapping changes no byte.
 
-use assert_cmd::Command;
 use dh_migrate::bundle::Bundle;
 use dh_migrate::contexts::RoleContexts;
 use dh_migrate::mapping::Mapping;
@@ -12,9 +11,10 @@ use dh_migrate::tree::ConfigTree;
 use sha2::{Digest, Sha256};
 use std::fs;
 use std::path::Path;
-use std::process::Output;
 
 use crate::support;
+// Runs the binary in a folder with a cleared environment (HOME is that folder).
+use support::cli::dh_migrate as run;
 use support::fs::listing;
 
 const OLD_CNF: &str = "\
@@ -114,20 +114,6 @@ fn setup(props: Option<&str>, routing: Option<&str>, mapping: &str) -> tempfile:
     write("target/cluster/cluster.cnf", NEW_CNF);
     write("mapping.yaml", mapping);
     tmp
-}
-
-/// Runs `dh-migrate` in `dir` with a cleared environment (HOME is `dir` itself, so
-/// anything written there shows in the listing).
-fn run(dir: &Path, args: &[&str]) -> Output {
-    Command::cargo_bin("dh-migrate")
-        .unwrap()
-        .current_dir(dir)
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("HOME", dir)
-        .args(args)
-        .output()
-        .unwrap()
 }
 
 const PLAN_ALL: &[&str] = &[

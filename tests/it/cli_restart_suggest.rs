@@ -3,7 +3,6 @@
 //! the mapping when the target has no cluster.cnf, `--cluster-cnf`), the etcd snapshot
 //! advice, and `mapping suggest` getting every fixture pair right.
 
-use assert_cmd::Command;
 use dh_migrate::mapping::{Mapping, Target};
 use dh_migrate::roles::Role;
 use std::fs;
@@ -11,22 +10,12 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 
 use crate::support;
+// Runs the binary in a folder with a cleared environment (HOME is that folder).
+use support::cli::dh_migrate as run;
 use support::fs::{copy_dir, listing};
 
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures")
-}
-
-fn run(dir: &Path, args: &[&str]) -> Output {
-    Command::cargo_bin("dh-migrate")
-        .unwrap()
-        .current_dir(dir)
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("HOME", dir)
-        .args(args)
-        .output()
-        .unwrap()
 }
 
 fn stdout(o: &Output) -> String {

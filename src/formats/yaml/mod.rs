@@ -1081,6 +1081,7 @@ impl<'s> Builder<'s> {
         for a in sources {
             let target = self.anchor_node[self.aliases[a].anchor];
             self.graph.merges[map].push(target);
+            self.graph.merged_by[target].push(map);
         }
         Ok(())
     }

@@ -34,6 +34,9 @@ pub(super) struct Graph {
     pub explicit_keys: Vec<HashSet<String>>,
     /// For map nodes: the maps merged in by `<<`, in precedence order.
     pub merges: Vec<Vec<usize>>,
+    /// The reverse of `merges`: for each map, the maps that merge it in (so finding them
+    /// costs their number, not a pass over every node of the file).
+    pub merged_by: Vec<Vec<usize>>,
     /// For each node: the alias nodes (not merges) that refer to its anchor.
     pub aliased_at: Vec<Vec<usize>>,
 }
@@ -43,6 +46,7 @@ impl Graph {
         self.parent.push(parent);
         self.explicit_keys.push(HashSet::new());
         self.merges.push(Vec::new());
+        self.merged_by.push(Vec::new());
         self.aliased_at.push(Vec::new());
         self.parent.len() - 1
     }
@@ -82,11 +86,11 @@ impl Graph {
         let mut i = 0;
         while i < found.len() {
             let m = found[i];
-            for (user, merged) in self.merges.iter().enumerate() {
-                if merged.contains(&m)
-                    && self.source_of(user, key) == Some(m)
-                    && !found.contains(&user)
-                {
+            // In node order, as the paths of a scalar are listed.
+            let mut users = self.merged_by[m].clone();
+            users.sort_unstable();
+            for user in users {
+                if self.source_of(user, key) == Some(m) && !found.contains(&user) {
                     found.push(user);
                 }
             }

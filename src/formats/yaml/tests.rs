@@ -508,3 +508,23 @@ fn nesting_deeper_than_the_limit_is_refused() {
     let e = parse_stream(&format!("{}x\n", "- ".repeat(100_000))).expect_err("deep");
     assert_eq!(e.kind, YamlError::TooDeep { limit: MAX_DEPTH });
 }
+
+#[test]
+fn paths_of_every_scalar_cost_no_pass_over_the_whole_file() {
+    // Finding the maps that merge a map in used to scan every node of the file for each
+    // step of each path: 20,000 scalars made that quadratic (minutes in a release build).
+    let mut src = String::from("base: &b {x: 1}\nouter:\n  inner:\n    <<: *b\n");
+    for i in 0..20_000 {
+        src.push_str(&format!("    h{i}: dh-infra-1\n"));
+    }
+    let d = doc(&src);
+    let total: usize = (0..d.scalars().len()).map(|i| d.paths_of(i).len()).sum();
+    assert_eq!(
+        total,
+        d.scalars().len() + 2,
+        "x is also reached through the merge"
+    );
+    assert_eq!(paths(&d, 2), vec!["base.x", "outer.inner.x"]);
+    let last = d.scalars().len() - 1;
+    assert_eq!(paths(&d, last), vec!["outer.inner.h19999"]);
+}
