@@ -404,15 +404,13 @@ impl XmlDoc {
                 if inside(el.name_span) {
                     return XmlContext::TagName { element };
                 }
-                for (attr, a) in el.attrs.iter().enumerate() {
-                    if inside(a.name_span) {
-                        return XmlContext::AttrName { element, attr };
-                    }
-                    if inside(a.value_span) {
-                        return XmlContext::AttrValue { element, attr };
-                    }
+                // Attributes are in source order: bisect (a tag may hold thousands).
+                let attr = el.attrs.partition_point(|a| a.value_span.end <= offset);
+                match el.attrs.get(attr) {
+                    Some(a) if inside(a.name_span) => XmlContext::AttrName { element, attr },
+                    Some(a) if inside(a.value_span) => XmlContext::AttrValue { element, attr },
+                    _ => XmlContext::Other,
                 }
-                XmlContext::Other
             }
             PartKind::EndTag(element) => {
                 let start = part.span.start + 2;

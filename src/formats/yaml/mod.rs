@@ -465,18 +465,19 @@ impl YamlDoc {
 
     /// What byte `offset` falls on.
     pub fn context_at(&self, offset: usize) -> YamlContext {
-        fn hit(spans: impl Iterator<Item = Span>, offset: usize) -> bool {
-            spans
-                .take_while(|s| s.start <= offset)
-                .any(|s| offset < s.end)
+        // Each list is in source order without overlaps: bisect, so that asking for every
+        // reference of a file stays linear in the file.
+        fn hit<T>(items: &[T], span: impl Fn(&T) -> Span, offset: usize) -> bool {
+            let i = items.partition_point(|t| span(t).end <= offset);
+            items.get(i).is_some_and(|t| span(t).start <= offset)
         }
         if let Some(i) = self.scalar_at(offset) {
             YamlContext::Scalar(i)
-        } else if hit(self.comments.iter().copied(), offset) {
+        } else if hit(&self.comments, |c| *c, offset) {
             YamlContext::Comment
-        } else if hit(self.anchors.iter().map(|a| a.span), offset) {
+        } else if hit(&self.anchors, |a| a.span, offset) {
             YamlContext::AnchorName
-        } else if hit(self.aliases.iter().map(|a| a.span), offset) {
+        } else if hit(&self.aliases, |a| a.span, offset) {
             YamlContext::AliasName
         } else {
             YamlContext::Other
