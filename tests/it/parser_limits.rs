@@ -83,10 +83,10 @@ fn props_with_20000_nested_scope_blocks_stop_at_the_depth_limit_naming_the_heade
     props.push_str(&"}\n".repeat(n));
     assert!(props.len() > 1_200_000);
     let tmp = setup(PROPS, props.as_bytes());
-    // Two lines per block: the 33rd header is on line 65.
+    // Two lines per block: the 17th header is on line 33.
     assert_parse_error(
         &tmp,
-        &format!("{PROPS}:65:1: scope blocks nested deeper than 32 levels"),
+        &format!("{PROPS}:33:1: scope blocks nested deeper than 16 levels"),
     );
 }
 
