@@ -451,6 +451,11 @@ impl YamlDoc {
     /// out of range.
     pub fn paths_of(&self, scalar: usize) -> Vec<Path> {
         match self.scalar_node.get(scalar) {
+            // Most scalars are reached through no alias or merge: their own path is
+            // their only one, without building a path for each ancestor.
+            Some(&node) if self.graph.single_path.get(node) == Some(&true) => {
+                vec![self.scalars[scalar].path.clone()]
+            }
             Some(&node) => self.graph.paths(node),
             None => Vec::new(),
         }
@@ -1093,6 +1098,7 @@ impl<'s> Builder<'s> {
         for (anchor, &node) in self.anchors.iter_mut().zip(&self.anchor_node) {
             anchor.node_span = self.nodes[node].span;
         }
+        self.graph.mark_single_paths();
         let roots = self.roots.iter().map(|&r| self.public_node(r)).collect();
         Ok(YamlDoc {
             roots,

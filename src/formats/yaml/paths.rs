@@ -39,6 +39,9 @@ pub(super) struct Graph {
     pub merged_by: Vec<Vec<usize>>,
     /// For each node: the alias nodes (not merges) that refer to its anchor.
     pub aliased_at: Vec<Vec<usize>>,
+    /// For each node, once [`Graph::mark_single_paths`] ran: true when no alias or merge
+    /// reaches it or any of its ancestors, so its own path is its only one.
+    pub single_path: Vec<bool>,
 }
 
 impl Graph {
@@ -49,6 +52,20 @@ impl Graph {
         self.merged_by.push(Vec::new());
         self.aliased_at.push(Vec::new());
         self.parent.len() - 1
+    }
+
+    /// Works out [`Graph::single_path`] for every node (parents come before children).
+    pub(super) fn mark_single_paths(&mut self) {
+        let mut single = Vec::with_capacity(self.parent.len());
+        for n in 0..self.parent.len() {
+            let through_parent = match &self.parent[n] {
+                Parent::Root => true,
+                Parent::Entry { map, .. } => single[*map] && self.merged_by[*map].is_empty(),
+                Parent::Item { seq, .. } => single[*seq],
+            };
+            single.push(through_parent && self.aliased_at[n].is_empty());
+        }
+        self.single_path = single;
     }
 
     /// True when map `map` has `key`, itself or through its merges.

@@ -528,3 +528,31 @@ fn paths_of_every_scalar_cost_no_pass_over_the_whole_file() {
     let last = d.scalars().len() - 1;
     assert_eq!(paths(&d, last), vec!["outer.inner.h19999"]);
 }
+
+#[test]
+fn single_path_shortcut_agrees_with_the_full_resolution() {
+    let src = "\
+anchors:
+  - &h dh-infra-1
+  - &m {host: x, port: 1}
+plain:
+  deep: {a: [1, 2, {b: 3}]}
+uses:
+  host: *h
+  merged:
+    <<: *m
+    port: 2
+";
+    let d = doc(src);
+    let mut shortcuts = 0;
+    for (i, &node) in d.scalar_node.iter().enumerate() {
+        if d.graph.single_path[node] {
+            shortcuts += 1;
+        }
+        assert_eq!(d.paths_of(i), d.graph.paths(node), "scalar {i}");
+    }
+    // `anchors`, `plain`, `deep`, `a`, 1, 2, `b`, 3, `uses`, `host` (the key), `merged`,
+    // `<<`, `port` and 2 take the shortcut; the aliased `dh-infra-1` and the keys and
+    // values of the merged-in map do not.
+    assert_eq!(shortcuts, 14);
+}
