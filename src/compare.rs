@@ -328,8 +328,15 @@ fn yaml_items(y: &YamlDoc, text: &str, lines: &LineIndex) -> BTreeMap<String, It
             }
         }
     }
-    if let Some(root) = y.root() {
-        walk(y, root, String::new(), text, lines, &mut out);
+    // Each document of a stream has its own root; paths in the second and later ones
+    // are prefixed so that they never collide with the first's.
+    for (i, root) in y.roots().iter().enumerate() {
+        let prefix = if i == 0 {
+            String::new()
+        } else {
+            format!("(document {})", i + 1)
+        };
+        walk(y, root, prefix, text, lines, &mut out);
     }
     out
 }

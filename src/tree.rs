@@ -152,7 +152,7 @@ pub fn parse_file(path: &str, text: &str, format: Format) -> Result<Parsed, Tree
             Parsed::Props(props::parse(text).map_err(|e| err(e.offset, e.kind.to_string()))?)
         }
         Format::Yaml => {
-            Parsed::Yaml(yaml::parse(text).map_err(|e| err(e.offset, e.kind.to_string()))?)
+            Parsed::Yaml(yaml::parse_stream(text).map_err(|e| err(e.offset, e.kind.to_string()))?)
         }
         Format::Xml => {
             Parsed::Xml(xml::parse(text).map_err(|e| err(e.offset, e.kind.to_string()))?)

@@ -53,9 +53,14 @@ pub enum BundleError {
         problems: Vec<Problem>,
     },
 
-    /// A file's content is not UTF-8; `offset` is the byte offset of the first bad byte.
-    #[error("{path:?} is not valid UTF-8 (first invalid byte at offset {offset})")]
-    NotUtf8 { path: String, offset: usize },
+    /// A file's content is not UTF-8; `pos` is the line and column of the first bad byte
+    /// (the column counts the characters before it), `offset` its byte offset.
+    #[error("{path}:{pos}: not valid UTF-8 (first invalid byte at byte offset {offset})")]
+    NotUtf8 {
+        path: String,
+        pos: crate::text::Position,
+        offset: usize,
+    },
 
     /// The file exists but its content was only hashed, not kept in memory (it lies outside
     /// the parsed parts of the bundle).

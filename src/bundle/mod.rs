@@ -246,9 +246,16 @@ impl Bundle {
             .ok_or_else(|| BundleError::NotLoaded {
                 path: path.to_owned(),
             })?;
-        std::str::from_utf8(content).map_err(|e| BundleError::NotUtf8 {
-            path: path.to_owned(),
-            offset: e.valid_up_to(),
+        std::str::from_utf8(content).map_err(|e| {
+            // The bytes before the first bad one are valid: their lines and characters
+            // say where it is.
+            let offset = e.valid_up_to();
+            let valid = std::str::from_utf8(&content[..offset]).unwrap_or_default();
+            BundleError::NotUtf8 {
+                path: path.to_owned(),
+                pos: crate::text::position_of(valid, offset),
+                offset,
+            }
         })
     }
 

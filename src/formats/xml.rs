@@ -10,7 +10,17 @@
 //! reader leaves to its caller: element nesting and end-tag matching, the single-root rule,
 //! attribute and entity decoding with exact spans, and name checks. Deliberate choices:
 //! - A DOCTYPE is kept as an opaque part; entities it declares are not expanded, so a
-//!   reference to one is a [`XmlError::BadEntity`].
+//!   reference to one is a [`XmlError::UnexpandedEntity`] (an undeclared one is a
+//!   [`XmlError::BadEntity`]).
+//! - Well-formedness errors in the document itself are refused (XML 1.0, 5th edition):
+//!   characters outside `Char` (NUL, form feed, ...), a malformed XML declaration, `]]>`
+//!   in text, attributes without white space between them, a processing instruction
+//!   named `xml` in any case, and a UTF-8 byte-order mark with a declared encoding
+//!   other than UTF-8 (the text handed in is the file read as UTF-8).
+//! - Elements nest at most [`MAX_DEPTH`] deep ([`parse_with_max_depth`] sets another
+//!   limit): a deeper start tag is a [`XmlError::TooDeep`]. The walk is iterative (a
+//!   stack of open elements), and an element's path is computed when asked for, never
+//!   stored, so memory stays linear in the file at any depth.
 //! - Values are decoded (`&amp;`, `&#65;`, ...) but not normalised: a CRLF or tab stays in
 //!   the value as written, so a value and its raw span differ only by escapes.
 //! - A leading byte-order mark is kept as its own part.
@@ -74,8 +84,6 @@ pub struct Element {
     pub self_closing: bool,
     pub parent: Option<usize>,
     pub attrs: Vec<Attr>,
-    /// Names from the root down to this element joined by `/`, e.g. `Processes/Process/Log`.
-    pub path: String,
 }
 
 /// An attribute of a start tag.
@@ -143,6 +151,22 @@ pub enum XmlError {
     DuplicateAttribute { element: String, name: String },
     #[error("unknown entity or invalid character reference &{entity};")]
     BadEntity { entity: String },
+    #[error("entity &{entity}; is declared in the DTD, and an entity declared in the DTD is not expanded (write its text instead)")]
+    UnexpandedEntity { entity: String },
+    #[error("character U+{code:04X} is not allowed in XML")]
+    IllegalCharacter { code: u32 },
+    #[error("`]]>` is not allowed in text (write `]]&gt;`)")]
+    CdataEndInText,
+    #[error("expected white space before attribute {name} in <{element}>")]
+    NoSpaceBetweenAttributes { element: String, name: String },
+    #[error("processing instruction target {target:?} is reserved: `xml` in any case may only open the XML declaration (`<?xml`, lower case, first in the file)")]
+    ReservedPiTarget { target: String },
+    #[error("the XML declaration is malformed: {problem}")]
+    MalformedDeclaration { problem: &'static str },
+    #[error("the XML declaration names encoding {declared:?}, but the file starts with a UTF-8 byte-order mark")]
+    EncodingContradictsBom { declared: String },
+    #[error("elements nested deeper than {limit} levels")]
+    TooDeep { limit: usize },
     #[error("`&` starts no reference ending in `;` (write &amp; for a literal &)")]
     UnterminatedEntity,
     #[error("text before the root element")]
@@ -253,9 +277,21 @@ impl fmt::Display for ReaderFailure {
 
 const BOM: &str = "\u{feff}";
 
+/// Deepest nesting of elements [`parse`] accepts.
+pub const MAX_DEPTH: usize = 32;
+
 /// Parses an XML document, keeping the span of everything it recognises.
 pub fn parse(src: &str) -> Result<XmlDoc, Located<XmlError>> {
-    Builder::new(src).run()
+    parse_with_max_depth(src, MAX_DEPTH)
+}
+
+/// Parses an XML document whose elements nest at most `max_depth` deep.
+pub fn parse_with_max_depth(src: &str, max_depth: usize) -> Result<XmlDoc, Located<XmlError>> {
+    if let Some((at, c)) = src.char_indices().find(|&(_, c)| !is_xml_char(c)) {
+        let code = c as u32;
+        return Err(Located::new(at, XmlError::IllegalCharacter { code }));
+    }
+    Builder::new(src, max_depth).run()
 }
 
 impl XmlDoc {
@@ -338,6 +374,20 @@ impl XmlDoc {
         &self.comments
     }
 
+    /// Names from the root down to element `element` joined by `/`, e.g.
+    /// `Processes/Process/Log` (empty for an index out of range). Computed on demand: a
+    /// stored path per element would cost memory quadratic in the nesting depth.
+    pub fn path(&self, element: usize) -> String {
+        let mut names = Vec::new();
+        let mut cur = self.elements.get(element);
+        while let Some(el) = cur {
+            names.push(el.name.as_str());
+            cur = el.parent.and_then(|p| self.elements.get(p));
+        }
+        names.reverse();
+        names.join("/")
+    }
+
     /// What the byte at `offset` belongs to. Delimiters (`<`, quotes, `<!--`) are `Other`.
     pub fn context_at(&self, offset: usize) -> XmlContext {
         let idx = self.parts.partition_point(|p| p.span.start <= offset);
@@ -354,15 +404,13 @@ impl XmlDoc {
                 if inside(el.name_span) {
                     return XmlContext::TagName { element };
                 }
-                for (attr, a) in el.attrs.iter().enumerate() {
-                    if inside(a.name_span) {
-                        return XmlContext::AttrName { element, attr };
-                    }
-                    if inside(a.value_span) {
-                        return XmlContext::AttrValue { element, attr };
-                    }
+                // Attributes are in source order: bisect (a tag may hold thousands).
+                let attr = el.attrs.partition_point(|a| a.value_span.end <= offset);
+                match el.attrs.get(attr) {
+                    Some(a) if inside(a.name_span) => XmlContext::AttrName { element, attr },
+                    Some(a) if inside(a.value_span) => XmlContext::AttrValue { element, attr },
+                    _ => XmlContext::Other,
                 }
-                XmlContext::Other
             }
             PartKind::EndTag(element) => {
                 let start = part.span.start + 2;
@@ -400,18 +448,22 @@ impl Text {
 
 fn raw_span_of(raw: Span, escapes: &[Escape], value: Range<usize>) -> Option<Span> {
     // A decoded position maps to raw by adding what every earlier reference grew by; a
-    // position strictly inside a reference's decoded text has no raw equivalent.
+    // position strictly inside a reference's decoded text has no raw equivalent. The
+    // references are in order, so the last one before `pos` is found by bisection and
+    // the growth up to it read off its two ends (a value with thousands of references
+    // and thousands of hosts stays linear to scan).
     let map = |pos: usize| -> Option<usize> {
-        let mut shift = 0usize;
-        for e in escapes {
-            if pos <= e.value.start {
-                break;
-            }
-            if pos < e.value.end {
-                return None;
-            }
-            shift += e.raw.len() - e.value.len();
+        let i = escapes.partition_point(|e| e.value.end <= pos);
+        if escapes
+            .get(i)
+            .is_some_and(|e| e.value.start < pos && pos < e.value.end)
+        {
+            return None;
         }
+        let shift = match i.checked_sub(1).map(|j| &escapes[j]) {
+            Some(e) => (e.raw.end - raw.start) - e.value.end,
+            None => 0,
+        };
         Some(raw.start + pos + shift)
     };
     if value.start > value.end {
@@ -530,7 +582,11 @@ fn is_xml_space(b: u8) -> bool {
 }
 
 /// Decodes a raw attribute value that starts at byte `base` of the source.
-fn decode_attr_value(raw: &str, base: usize) -> Result<(String, Vec<Escape>), Located<XmlError>> {
+fn decode_attr_value(
+    raw: &str,
+    base: usize,
+    declared: &[String],
+) -> Result<(String, Vec<Escape>), Located<XmlError>> {
     let mut value = String::with_capacity(raw.len());
     let mut escapes = Vec::new();
     let mut rest = 0;
@@ -543,7 +599,12 @@ fn decode_attr_value(raw: &str, base: usize) -> Result<(String, Vec<Escape>), Lo
         let name = &raw[amp + 1..semi];
         let Some(c) = resolve_reference(name) else {
             let entity = name.to_string();
-            return Err(Located::new(base + amp, XmlError::BadEntity { entity }));
+            let kind = if declared.iter().any(|d| d == name) {
+                XmlError::UnexpandedEntity { entity }
+            } else {
+                XmlError::BadEntity { entity }
+            };
+            return Err(Located::new(base + amp, kind));
         };
         let at = value.len();
         value.push(c);
@@ -573,6 +634,9 @@ struct PendingText {
 
 struct Builder<'s> {
     src: &'s str,
+    max_depth: usize,
+    /// General entities the DOCTYPE's internal subset declares (never expanded).
+    declared_entities: Vec<String>,
     /// Where the reader's input starts in `src` (after a byte-order mark).
     base: usize,
     doc: XmlDoc,
@@ -583,9 +647,11 @@ struct Builder<'s> {
 }
 
 impl<'s> Builder<'s> {
-    fn new(src: &'s str) -> Builder<'s> {
+    fn new(src: &'s str, max_depth: usize) -> Builder<'s> {
         Builder {
             src,
+            max_depth,
+            declared_entities: Vec::new(),
             base: 0,
             doc: XmlDoc {
                 parts: Vec::new(),
@@ -669,10 +735,19 @@ impl<'s> Builder<'s> {
         pending.span.end = span.end;
     }
 
+    /// The error for a reference `&name;` that is not predefined or a character.
+    fn unresolved(&self, name: &str) -> XmlError {
+        let entity = name.to_string();
+        if self.declared_entities.iter().any(|e| e == name) {
+            XmlError::UnexpandedEntity { entity }
+        } else {
+            XmlError::BadEntity { entity }
+        }
+    }
+
     fn add_reference(&mut self, span: Span, name: &str) -> Result<(), Located<XmlError>> {
         let Some(c) = resolve_reference(name) else {
-            let entity = name.to_string();
-            return Err(Located::new(span.start, XmlError::BadEntity { entity }));
+            return Err(Located::new(span.start, self.unresolved(name)));
         };
         let pending = self.pending(span.start);
         let at = pending.value.len();
@@ -689,6 +764,14 @@ impl<'s> Builder<'s> {
         let Some(pending) = self.pending.take() else {
             return Ok(());
         };
+        // Entity references split a run, so `]]>` is looked for in each raw piece; a
+        // reference between the brackets (`]]&gt;`) is the legal spelling.
+        if let Some(i) = pending.span.slice(self.src).find("]]>") {
+            return Err(Located::new(
+                pending.span.start + i,
+                XmlError::CdataEndInText,
+            ));
+        }
         if self.open.is_empty() {
             let raw = pending.span.slice(self.src);
             if let Some(i) = raw.bytes().position(|b| !is_xml_space(b)) {
@@ -730,11 +813,19 @@ impl<'s> Builder<'s> {
     fn add_markup(&mut self, span: Span, event: Event<'_>) -> Result<(), Located<XmlError>> {
         match event {
             Event::Start(tag) => {
+                if self.open.len() >= self.max_depth {
+                    let limit = self.max_depth;
+                    return Err(Located::new(span.start, XmlError::TooDeep { limit }));
+                }
                 let element = self.add_element(span, &tag, false)?;
                 self.open.push(element);
                 self.push_part(PartKind::StartTag(element), span);
             }
             Event::Empty(tag) => {
+                if self.open.len() >= self.max_depth {
+                    let limit = self.max_depth;
+                    return Err(Located::new(span.start, XmlError::TooDeep { limit }));
+                }
                 let element = self.add_element(span, &tag, true)?;
                 if self.open.is_empty() {
                     self.root_done = true;
@@ -789,14 +880,43 @@ impl<'s> Builder<'s> {
                 if !version_ok {
                     return Err(Located::new(span.start, XmlError::InvalidDeclaration));
                 }
+                let encoding = check_declaration(span.slice(self.src))
+                    .map_err(|(at, kind)| Located::new(span.start + at, kind))?;
+                if let Some((at, name)) = encoding {
+                    let utf8 =
+                        name.eq_ignore_ascii_case("utf-8") || name.eq_ignore_ascii_case("utf8");
+                    if self.base > 0 && !utf8 {
+                        let declared = name.to_string();
+                        let kind = XmlError::EncodingContradictsBom { declared };
+                        return Err(Located::new(span.start + at, kind));
+                    }
+                }
                 self.push_part(PartKind::Declaration, span);
             }
-            Event::PI(_) => self.push_part(PartKind::ProcessingInstruction, span),
+            Event::PI(_) => {
+                let raw = span.slice(self.src);
+                let body = &raw[2..raw.len() - 2];
+                let target_len = body
+                    .find(|c: char| c.is_ascii_whitespace())
+                    .unwrap_or(body.len());
+                let target = &body[..target_len];
+                if target.eq_ignore_ascii_case("xml") {
+                    let target = target.to_string();
+                    let kind = XmlError::ReservedPiTarget { target };
+                    return Err(Located::new(span.start + 2, kind));
+                }
+                if !is_xml_name(target) {
+                    let name = target.to_string();
+                    return Err(Located::new(span.start + 2, XmlError::InvalidName { name }));
+                }
+                self.push_part(PartKind::ProcessingInstruction, span);
+            }
             Event::DocType(_) => {
                 if self.doctype_seen || !self.doc.elements.is_empty() {
                     return Err(Located::new(span.start, XmlError::MisplacedDoctype));
                 }
                 self.doctype_seen = true;
+                self.declared_entities = declared_entities(span.slice(self.src));
                 self.push_part(PartKind::Doctype, span);
             }
             // Text, references and the end of input are handled by the caller.
@@ -830,10 +950,6 @@ impl<'s> Builder<'s> {
         let content: &str = tag;
         let attrs = self.attributes(tag, content, name_start, name)?;
         let parent = self.open.last().copied();
-        let path = match parent {
-            Some(p) => format!("{}/{}", self.doc.elements[p].path, name),
-            None => name.to_string(),
-        };
         self.doc.elements.push(Element {
             name: name.to_string(),
             name_span: Span::new(name_start, name_start + name.len()),
@@ -842,7 +958,6 @@ impl<'s> Builder<'s> {
             self_closing,
             parent,
             attrs,
-            path,
         });
         Ok(self.doc.elements.len() - 1)
     }
@@ -855,6 +970,8 @@ impl<'s> Builder<'s> {
         element: &str,
     ) -> Result<Vec<Attr>, Located<XmlError>> {
         let mut attrs: Vec<Attr> = Vec::new();
+        // Names seen so far: a tag with many attributes is checked in linear time.
+        let mut names: std::collections::HashSet<&str> = std::collections::HashSet::new();
         let mut iter = tag.attributes();
         // Duplicates are checked below, where the name and its span are at hand.
         iter.with_checks(false);
@@ -882,7 +999,17 @@ impl<'s> Builder<'s> {
                     XmlError::InvalidName { name },
                 ));
             }
-            if attrs.iter().any(|a| a.name == name) {
+            // After the tag name and after each value's closing quote, white space must
+            // separate attributes (`<a x="1"y="2">` is not well-formed).
+            let before = self.src[..name_span.start].chars().next_back();
+            if !before.is_some_and(|c| matches!(c, ' ' | '\t' | '\r' | '\n')) {
+                let kind = XmlError::NoSpaceBetweenAttributes {
+                    element: element.to_string(),
+                    name: name.to_string(),
+                };
+                return Err(Located::new(name_span.start, kind));
+            }
+            if !names.insert(name) {
                 let kind = XmlError::DuplicateAttribute {
                     element: element.to_string(),
                     name: name.to_string(),
@@ -901,7 +1028,8 @@ impl<'s> Builder<'s> {
                 Some(b'\'') => '\'',
                 _ => '"',
             };
-            let (value, escapes) = decode_attr_value(raw, value_span.start)?;
+            let (value, escapes) =
+                decode_attr_value(raw, value_span.start, &self.declared_entities)?;
             attrs.push(Attr {
                 name: name.to_string(),
                 name_span,
@@ -927,6 +1055,117 @@ impl<'s> Builder<'s> {
         }
         Ok(self.doc)
     }
+}
+
+/// Checks an XML declaration `<?xml ...?>` against XML 1.0's `XMLDecl`: `version`, then
+/// optionally `encoding` (an `EncName`), then optionally `standalone` (`yes`/`no`), each
+/// preceded by white space, quoted alike on both sides. Returns the declared encoding
+/// and its offset in `decl`, or the offset and kind of the first problem.
+#[allow(clippy::type_complexity)]
+fn check_declaration(decl: &str) -> Result<Option<(usize, &str)>, (usize, XmlError)> {
+    let bad = |at: usize, problem: &'static str| (at, XmlError::MalformedDeclaration { problem });
+    let body_end = decl.len() - "?>".len();
+    let b = decl.as_bytes();
+    let mut p = "<?xml".len();
+    let mut seen: Vec<&str> = Vec::new();
+    let mut encoding = None;
+    loop {
+        let ws_start = p;
+        while p < body_end && is_xml_space(b[p]) {
+            p += 1;
+        }
+        if p == body_end {
+            break;
+        }
+        if p == ws_start {
+            return Err(bad(p, "expected white space before each pseudo-attribute"));
+        }
+        let name_start = p;
+        while p < body_end && b[p].is_ascii_alphabetic() {
+            p += 1;
+        }
+        let name = &decl[name_start..p];
+        let order = ["version", "encoding", "standalone"];
+        let Some(rank) = order.iter().position(|o| *o == name) else {
+            return Err(bad(name_start, "expected version, encoding or standalone"));
+        };
+        if seen
+            .iter()
+            .any(|s| order.iter().position(|o| o == s) >= Some(rank))
+        {
+            return Err(bad(
+                name_start,
+                "pseudo-attributes must come once, in the order version, encoding, standalone",
+            ));
+        }
+        if rank > 0 && seen.is_empty() {
+            return Err(bad(name_start, "version must come first"));
+        }
+        seen.push(name);
+        while p < body_end && is_xml_space(b[p]) {
+            p += 1;
+        }
+        if p >= body_end || b[p] != b'=' {
+            return Err(bad(p, "expected `=` after the pseudo-attribute name"));
+        }
+        p += 1;
+        while p < body_end && is_xml_space(b[p]) {
+            p += 1;
+        }
+        let quote = match b.get(p) {
+            Some(&q @ (b'"' | b'\'')) if p < body_end => q,
+            _ => return Err(bad(p, "expected a quoted value")),
+        };
+        let value_start = p + 1;
+        let Some(len) = decl[value_start..body_end].find(quote as char) else {
+            return Err(bad(p, "the value's closing quote is missing"));
+        };
+        let value = &decl[value_start..value_start + len];
+        p = value_start + len + 1;
+        let ok = match name {
+            "version" => value
+                .strip_prefix("1.")
+                .is_some_and(|d| !d.is_empty() && d.bytes().all(|c| c.is_ascii_digit())),
+            "encoding" => {
+                encoding = Some((value_start, value));
+                let mut chars = value.chars();
+                chars.next().is_some_and(|c| c.is_ascii_alphabetic())
+                    && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+            }
+            _ => matches!(value, "yes" | "no"),
+        };
+        if !ok {
+            let problem = match name {
+                "version" => "version must be 1. followed by digits",
+                "encoding" => "the encoding name must be a letter followed by letters, digits, `.`, `_` or `-`",
+                _ => "standalone must be yes or no",
+            };
+            return Err(bad(value_start, problem));
+        }
+    }
+    if seen.first() != Some(&"version") {
+        return Err(bad("<?xml".len(), "version must come first"));
+    }
+    Ok(encoding)
+}
+
+/// The names of the general entities an internal DTD subset declares
+/// (`<!ENTITY name ...>`, not parameter entities `<!ENTITY % name ...>`).
+fn declared_entities(doctype: &str) -> Vec<String> {
+    let mut names = Vec::new();
+    let mut rest = doctype;
+    while let Some(i) = rest.find("<!ENTITY") {
+        rest = &rest[i + "<!ENTITY".len()..];
+        let after = rest.trim_start_matches(|c: char| c.is_ascii_whitespace());
+        if after.len() == rest.len() || after.starts_with('%') {
+            continue;
+        }
+        let name: String = after.chars().take_while(|c| is_name_char(*c)).collect();
+        if !name.is_empty() {
+            names.push(name);
+        }
+    }
+    names
 }
 
 fn attr_error(
@@ -1174,17 +1413,25 @@ mod tests {
                    <Log ns=\"B\"></Log>\n  </Process>\n</Processes>\n";
         let d = doc(src);
         let els = d.elements();
-        let summary: Vec<(&str, Option<usize>, &str)> = els
-            .iter()
-            .map(|e| (e.name.as_str(), e.parent, e.path.as_str()))
-            .collect();
+        let summary: Vec<(&str, Option<usize>)> =
+            els.iter().map(|e| (e.name.as_str(), e.parent)).collect();
+        let paths: Vec<String> = (0..els.len()).map(|i| d.path(i)).collect();
+        assert_eq!(
+            paths,
+            [
+                "Processes",
+                "Processes/Process",
+                "Processes/Process/Log",
+                "Processes/Process/Log"
+            ]
+        );
         assert_eq!(
             summary,
             vec![
-                ("Processes", None, "Processes"),
-                ("Process", Some(0), "Processes/Process"),
-                ("Log", Some(1), "Processes/Process/Log"),
-                ("Log", Some(1), "Processes/Process/Log"),
+                ("Processes", None),
+                ("Process", Some(0)),
+                ("Log", Some(1)),
+                ("Log", Some(1)),
             ]
         );
         assert!(els[2].self_closing);
@@ -1434,10 +1681,136 @@ mod tests {
     #[test]
     fn doctype_entities_are_not_expanded() {
         let src = "<!DOCTYPE r [<!ENTITY h \"host\">]><r>&h;</r>";
-        assert_eq!(err(src), (36, XmlError::BadEntity { entity: "h".into() }));
+        let unexpanded = XmlError::UnexpandedEntity { entity: "h".into() };
+        assert_eq!(err(src), (36, unexpanded.clone()));
+        let in_attr = "<!DOCTYPE r [<!ENTITY h \"host\">]><r a='&h;'/>";
+        assert_eq!(err(in_attr), (39, unexpanded));
+        // A parameter entity is not a general one; `&p;` stays unknown.
+        let param = "<!DOCTYPE r [<!ENTITY % p \"x\">]><r>&p;</r>";
+        assert_eq!(err(param), (35, XmlError::BadEntity { entity: "p".into() }));
         assert_eq!(
             doc("<!DOCTYPE r [<!ENTITY h \"host\">]><r/>").parts()[0].kind,
             PartKind::Doctype
         );
+    }
+
+    #[test]
+    fn characters_outside_xml_char_are_refused() {
+        let ill = |code: u32| XmlError::IllegalCharacter { code };
+        assert_eq!(err("<a>x\u{c}y</a>"), (4, ill(0xC)));
+        assert_eq!(err("<a b='\0'/>"), (6, ill(0)));
+        assert_eq!(err("<!-- \u{1} --><a/>"), (5, ill(1)));
+        assert_eq!(err("<a><![CDATA[\u{fffe}]]></a>"), (12, ill(0xFFFE)));
+        // Tab, CR, LF and a leading byte-order mark are characters.
+        doc("\u{feff}<a>\t\r\n</a>");
+    }
+
+    #[test]
+    fn xml_declaration_must_follow_the_grammar() {
+        let bad = |problem: &'static str| XmlError::MalformedDeclaration { problem };
+        doc("<?xml version='1.0' encoding=\"UTF-8\" standalone='yes' ?><a/>");
+        doc("<?xml version=\"1.0\"?><a/>");
+        assert_eq!(
+            err("<?xml version='1.0' standalone='yes' encoding='UTF-8'?><a/>").1,
+            bad("pseudo-attributes must come once, in the order version, encoding, standalone")
+        );
+        assert_eq!(
+            err("<?xml version='1.0'encoding='UTF-8'?><a/>"),
+            (19, bad("expected white space before each pseudo-attribute"))
+        );
+        assert_eq!(
+            err("<?xml version='1.0' standalone='maybe'?><a/>"),
+            (32, bad("standalone must be yes or no"))
+        );
+        assert_eq!(
+            err("<?xml version='1.0' encoding='8bit'?><a/>").1,
+            bad("the encoding name must be a letter followed by letters, digits, `.`, `_` or `-`")
+        );
+        assert_eq!(
+            err("<?xml version='1.0' foo='bar'?><a/>"),
+            (20, bad("expected version, encoding or standalone"))
+        );
+        assert_eq!(
+            err("<?xml version='1.0' encoding='UTF-8?><a/>").1,
+            bad("the value's closing quote is missing")
+        );
+    }
+
+    #[test]
+    fn cdata_end_in_text_is_refused_but_its_escaped_form_is_not() {
+        assert_eq!(err("<a>x]]>y</a>"), (4, XmlError::CdataEndInText));
+        assert_eq!(doc("<a>x]]&gt;y ]] > </a>").texts()[0].value, "x]]>y ]] > ");
+        assert_eq!(err("<a>]]&amp;]]></a>"), (10, XmlError::CdataEndInText));
+    }
+
+    #[test]
+    fn attributes_need_white_space_between_them() {
+        let kind = XmlError::NoSpaceBetweenAttributes {
+            element: "a".into(),
+            name: "y".into(),
+        };
+        assert_eq!(err("<a x='1'y='2'/>"), (8, kind));
+        doc("<a x='1'\ty='2'\n z=\"3\"/>");
+    }
+
+    #[test]
+    fn pi_named_xml_in_any_case_is_reserved() {
+        let reserved = |t: &str| XmlError::ReservedPiTarget { target: t.into() };
+        assert_eq!(err("<?XML version='1.0'?><a/>"), (2, reserved("XML")));
+        assert_eq!(err("<a><?xMl x?></a>"), (5, reserved("xMl")));
+        assert_eq!(
+            doc("<?xml-stylesheet href='s'?><a><?xmlfoo?></a>").parts()[0].kind,
+            PartKind::ProcessingInstruction
+        );
+    }
+
+    #[test]
+    fn encoding_that_contradicts_the_byte_order_mark_is_refused() {
+        let src = "\u{feff}<?xml version='1.0' encoding='UTF-16'?><a/>";
+        let kind = XmlError::EncodingContradictsBom {
+            declared: "UTF-16".into(),
+        };
+        assert_eq!(err(src), (33, kind));
+        doc("\u{feff}<?xml version='1.0' encoding='utf-8'?><a/>");
+        // Without a mark the declaration is taken as written (files read as UTF-8).
+        doc("<?xml version='1.0' encoding='ISO-8859-1'?><a/>");
+    }
+
+    #[test]
+    fn nesting_deeper_than_the_limit_is_refused_where_it_starts() {
+        let deep = |n: usize| format!("{}{}", "<e>".repeat(n), "</e>".repeat(n));
+        let d = parse_with_max_depth(&deep(5), 5).expect("at the limit");
+        assert_eq!(d.path(4), "e/e/e/e/e");
+        let e = parse_with_max_depth(&deep(6), 5).expect_err("over the limit");
+        assert_eq!((e.offset, e.kind), (15, XmlError::TooDeep { limit: 5 }));
+        let empty = parse_with_max_depth("<e><e><e/></e></e>", 2).expect_err("empty tag too");
+        assert_eq!(empty.offset, 6);
+        // The default limit, far past any real file, at a cost linear in the depth.
+        let e = parse(&deep(100_000)).expect_err("100,000 deep");
+        assert_eq!(e.kind, XmlError::TooDeep { limit: MAX_DEPTH });
+        assert_eq!(e.offset, 3 * MAX_DEPTH);
+    }
+
+    #[test]
+    fn many_attributes_and_references_stay_linear() {
+        // 50,000 attributes, the last a duplicate of the first: a pairwise check would
+        // compare 1.25 billion names.
+        let mut src = String::from("<a");
+        for i in 0..50_000 {
+            src.push_str(&format!(" a{i}='v'"));
+        }
+        src.push_str(" a0='w'/>");
+        let (at, kind) = err(&src);
+        assert_eq!(at, src.len() - " a0='w'/>".len() + 1);
+        assert!(matches!(kind, XmlError::DuplicateAttribute { .. }));
+        // A value of 20,000 `&amp;`-separated hosts maps every host back to its raw span.
+        let value: Vec<String> = (0..20_000).map(|i| format!("h{i}")).collect();
+        let src = format!("<a v='{}'/>", value.join("&amp;"));
+        let d = doc(&src);
+        let attr = &d.elements()[0].attrs[0];
+        let last = attr.value.rfind('h').unwrap();
+        let span = attr.raw_span_of(last..attr.value.len()).unwrap();
+        assert_eq!(span.slice(&src), "h19999");
+        assert_eq!(attr.raw_span_of(2..3).map(|s| s.slice(&src)), Some("&amp;"));
     }
 }

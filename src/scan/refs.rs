@@ -219,11 +219,11 @@ pub fn scan_file(
                 };
                 let ctx = match x.context_at(t.span.start) {
                     XmlContext::AttrValue { element, attr } => Context::Xml {
-                        element: x.elements()[element].path.clone(),
+                        element: x.path(element),
                         attr: Some(x.elements()[element].attrs[attr].name.clone()),
                     },
                     XmlContext::Text { element: Some(e) } => Context::Xml {
-                        element: x.elements()[e].path.clone(),
+                        element: x.path(e),
                         attr: None,
                     },
                     XmlContext::Comment => Context::Comment { scopes: Vec::new() },

@@ -980,7 +980,7 @@ fn garbage_is_an_unknown_format_and_gzipped_garbage_is_corrupt() {
 // Text access.
 
 #[test]
-fn non_utf8_config_file_text_names_file_and_offset() {
+fn non_utf8_config_file_text_names_file_line_and_column() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let root = tmp.path().join("bundle");
     write_dir(
@@ -997,10 +997,11 @@ fn non_utf8_config_file_text_names_file_and_offset() {
             let text = e.to_string();
             assert!(matches!(
                 &e,
-                BundleError::NotUtf8 { path, offset: 4 } if path == "config/props/bad.prop"
+                BundleError::NotUtf8 { path, offset: 4, .. } if path == "config/props/bad.prop"
             ));
             assert!(
-                text.contains("config/props/bad.prop") && text.contains("offset 4"),
+                text.starts_with("config/props/bad.prop:2:1: not valid UTF-8")
+                    && text.contains("offset 4"),
                 "{text}"
             );
         }

@@ -11,9 +11,9 @@ use dh_migrate::tree::ConfigTree;
 use sha2::{Digest, Sha256};
 use std::fs;
 use std::path::Path;
-use std::process::Output;
 
 use crate::support;
+// Runs the binary in a folder with a cleared environment (HOME is that folder).
 use support::fs::listing;
 
 const OLD_CNF: &str = "\
@@ -117,7 +117,7 @@ fn setup(props: Option<&str>, routing: Option<&str>, mapping: &str) -> tempfile:
 
 /// Runs `dh-migrate` in `dir` with a cleared environment (HOME is `dir` itself, so
 /// anything written there shows in the listing).
-fn run(dir: &Path, args: &[&str]) -> Output {
+fn run(dir: &Path, args: &[&str]) -> std::process::Output {
     crate::support::cli::run(dir, args)
 }
 

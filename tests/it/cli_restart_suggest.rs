@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 
 use crate::support;
+// Runs the binary in a folder with a cleared environment (HOME is that folder).
 use support::fs::{copy_dir, listing};
 
 fn fixtures() -> PathBuf {

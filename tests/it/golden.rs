@@ -161,7 +161,10 @@ fn every_case_directory_is_a_known_case() {
         .map(|e| e.file_name().into_string().unwrap())
         .collect();
     cases.sort();
-    assert_eq!(cases, ["keep", "props", "role-contexts"]);
+    assert_eq!(
+        cases,
+        ["keep", "props", "role-contexts", "yaml-block-scalars"]
+    );
     for c in &cases {
         let dir = golden_dir().join(c);
         assert!(dir.join("target").is_dir(), "{c}: no target/");
@@ -222,6 +225,18 @@ fn keep_case_leaves_kept_hosts_alone() {
     // dh-legacy-1 in the comment, FQDN, IP, short name, upper case, three in the header.
     assert!(
         run.stdout.contains("  references kept       8\n"),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn yaml_block_scalars_case_rewrites_inside_them_keeping_their_style() {
+    let run = run_case("yaml-block-scalars");
+    // Counted by hand: routing 2 + 1 + 2 + 2 + 1, the DIS config 1 + 1.
+    assert!(
+        run.stdout
+            .contains("  references rewritten  10 (host: 10)\n"),
         "{}",
         run.stdout
     );

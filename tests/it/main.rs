@@ -12,6 +12,7 @@ mod core_inprocess;
 mod etcd_client;
 mod golden;
 mod hostile;
+mod parser_limits;
 mod props_corpus;
 mod report_cli;
 mod report_golden;

@@ -5,7 +5,7 @@
 //! - files generated from the grammar parse to the declarations they were built from and
 //!   render back identically; arbitrary text never panics.
 
-use dh_migrate::formats::props::{parse, PropsFile};
+use dh_migrate::formats::props::{parse, parse_with_max_depth, PropsError, PropsFile};
 use dh_migrate::text::position_of;
 use proptest::prelude::*;
 use std::fs;
@@ -669,6 +669,42 @@ proptest! {
         if let Ok(f) = parse(&src) {
             assert_tiles(&f, &src, "alphabet");
             prop_assert_eq!(f.render(&src), src.clone());
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(128))]
+
+    /// Nested scope blocks (the `{` on the header line or on the next line, with a
+    /// declaration inside each) parse up to the depth limit and stop at the first header
+    /// past it, in time and memory linear in the depth.
+    #[test]
+    fn random_nesting_depths_parse_up_to_the_limit_and_no_further(
+        depth in 1usize..400,
+        limit in 1usize..300,
+        brace_next_line in any::<bool>(),
+    ) {
+        let mut src = String::new();
+        let mut header_at = Vec::new();
+        for i in 0..depth {
+            header_at.push(src.len());
+            src.push_str("[service.name=db_dis|iris_controller]");
+            src.push_str(if brace_next_line { "\n{\n" } else { " {\n" });
+            src.push_str(&format!("k{i}=dh-infra-1:{i}\n"));
+        }
+        src.push_str(&"}\n".repeat(depth));
+        match parse_with_max_depth(&src, limit) {
+            Ok(f) => {
+                prop_assert!(depth <= limit, "{} deep parsed with limit {}", depth, limit);
+                assert_tiles(&f, &src, "generated");
+                prop_assert_eq!(f.scope_chain(depth - 1).len(), depth);
+            }
+            Err(e) => {
+                prop_assert!(depth > limit, "{} deep refused with limit {}: {}", depth, limit, e.kind);
+                prop_assert_eq!(e.kind, PropsError::TooDeep { limit });
+                prop_assert_eq!(e.offset, header_at[limit]);
+            }
         }
     }
 }

@@ -2,7 +2,7 @@
 //! generated documents: valid files render back byte for byte with consistent spans,
 //! invalid files fail exactly where their hand-written `.expect` says, and nothing panics.
 
-use dh_migrate::formats::xml::{parse, XmlContext, XmlDoc};
+use dh_migrate::formats::xml::{parse, parse_with_max_depth, XmlContext, XmlDoc, XmlError};
 use dh_migrate::text::LineIndex;
 use proptest::prelude::*;
 use std::fs;
@@ -73,10 +73,10 @@ fn check_model(src: &str, doc: &XmlDoc) {
         );
         assert_eq!(el.self_closing, tag.ends_with("/>"));
         let expected_path = match el.parent {
-            Some(p) => format!("{}/{}", doc.elements()[p].path, el.name),
+            Some(p) => format!("{}/{}", doc.path(p), el.name),
             None => el.name.clone(),
         };
-        assert_eq!(el.path, expected_path);
+        assert_eq!(doc.path(i), expected_path);
         if let Some(end) = el.end_span {
             assert_eq!(
                 end.slice(src)[2..].trim_end_matches(['>', ' ', '\t', '\r', '\n']),
@@ -194,7 +194,9 @@ fn tailer_config_exposes_hosts_in_attributes_text_and_comments() {
     let logs: Vec<_> = doc
         .elements()
         .iter()
-        .filter(|e| e.path == "Processes/Process/Log")
+        .enumerate()
+        .filter(|(i, _)| doc.path(*i) == "Processes/Process/Log")
+        .map(|(_, e)| e)
         .collect();
     assert_eq!(logs.len(), 5);
     let attr = |el: &dh_migrate::formats::xml::Element, name: &str| {
@@ -229,7 +231,7 @@ fn tailer_config_exposes_hosts_in_attributes_text_and_comments() {
 fn dis_tailer_decodes_entities_in_single_quoted_values_and_text() {
     let (src, doc) = valid_doc("tailer-dis-node.xml");
     let process = &doc.elements()[1];
-    assert_eq!(process.path, "Processes/Process");
+    assert_eq!(doc.path(1), "Processes/Process");
     assert_eq!(
         (process.attrs[1].name.as_str(), process.attrs[1].quote),
         ("maxKBps", '\'')
@@ -655,9 +657,10 @@ proptest! {
             elements: parsed
                 .elements()
                 .iter()
-                .map(|e| {
+                .enumerate()
+                .map(|(i, e)| {
                     let attrs = e.attrs.iter().map(|a| (a.name.clone(), a.value.clone(), a.quote));
-                    (e.path.clone(), attrs.collect())
+                    (parsed.path(i), attrs.collect())
                 })
                 .collect(),
             text: parsed.texts().iter().map(|t| t.value.as_str()).collect(),
@@ -685,5 +688,43 @@ proptest! {
         pieces in prop::collection::vec(prop::sample::select(FRAGMENTS), 0..24),
     ) {
         check_any(&pieces.concat());
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(128))]
+
+    /// Nested elements (start tags with an attribute, or a self-closing innermost one)
+    /// parse up to the depth limit and stop at the first tag past it.
+    #[test]
+    fn random_nesting_depths_parse_up_to_the_limit_and_no_further(
+        depth in 1usize..400,
+        limit in 1usize..300,
+        empty_innermost in any::<bool>(),
+    ) {
+        let mut src = String::from("<?xml version=\"1.0\"?>\n");
+        let mut tag_at = Vec::new();
+        for i in 0..depth {
+            tag_at.push(src.len());
+            if i + 1 == depth && empty_innermost {
+                src.push_str("<Log host=\"dh-infra-1\"/>");
+            } else {
+                src.push_str(&format!("<Process n=\"{i}\">"));
+            }
+        }
+        let closing = if empty_innermost { depth - 1 } else { depth };
+        src.push_str(&"</Process>".repeat(closing));
+        match parse_with_max_depth(&src, limit) {
+            Ok(doc) => {
+                prop_assert!(depth <= limit, "{} deep parsed with limit {}", depth, limit);
+                check_model(&src, &doc);
+                prop_assert_eq!(doc.elements().len(), depth);
+            }
+            Err(e) => {
+                prop_assert!(depth > limit, "{} deep refused with limit {}: {}", depth, limit, e.kind);
+                prop_assert_eq!(e.kind, XmlError::TooDeep { limit });
+                prop_assert_eq!(e.offset, tag_at[limit]);
+            }
+        }
     }
 }

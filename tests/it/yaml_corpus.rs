@@ -12,7 +12,10 @@
 use std::fs;
 use std::path::{Path as FsPath, PathBuf};
 
-use dh_migrate::formats::yaml::{decode, parse, Node, ScalarStyle, YamlDoc};
+use dh_migrate::formats::yaml::{
+    decode, decode_block, parse, parse_stream, parse_with_max_depth, Node, ScalarStyle, YamlDoc,
+    YamlError,
+};
 use dh_migrate::text::position_of;
 use proptest::prelude::*;
 
@@ -46,8 +49,12 @@ fn check_lossless(src: &str, doc: &YamlDoc) {
         let token = src
             .get(s.span.range())
             .unwrap_or_else(|| panic!("span {:?} is not on char boundaries", s.span));
+        let decoded = match s.block_indent {
+            Some(indent) => decode_block(token, indent),
+            None => decode(token, s.style),
+        };
         assert_eq!(
-            decode(token, s.style).as_deref(),
+            decoded.as_deref(),
             Some(s.value.as_str()),
             "token {token:?} does not decode to its value"
         );
@@ -74,7 +81,7 @@ fn valid_corpus_round_trips() {
     );
     for file in files {
         let src = read(&file);
-        let doc = parse(&src).unwrap_or_else(|e| {
+        let doc = parse_stream(&src).unwrap_or_else(|e| {
             panic!(
                 "{}:{}: {} ({})",
                 file.display(),
@@ -91,11 +98,19 @@ fn valid_corpus_round_trips() {
                 .scalars()
                 .iter()
                 .filter(|s| !s.is_key)
-                .map(|s| format!("{} = {}", s.path, s.value))
+                .map(|s| format!("{} = {}", s.path, escape(&s.value)))
                 .collect();
             assert_eq!(got, want, "{}", file.display());
         }
     }
+}
+
+/// A value on one line of a `.paths` file: backslash, line feed and tab escaped.
+fn escape(value: &str) -> String {
+    value
+        .replace('\\', "\\\\")
+        .replace('\n', "\\n")
+        .replace('\t', "\\t")
 }
 
 #[test]
@@ -527,6 +542,170 @@ proptest! {
             }
             for i in 0..doc.scalars().len() {
                 let _ = doc.paths_of(i);
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Generated block scalars and nesting depths.
+
+/// A block scalar to write: content lines (words, no leading blank), with the number of
+/// empty lines before each, and how it is written and placed.
+#[derive(Debug, Clone)]
+struct GenBlock {
+    lines: Vec<(usize, String)>,
+    literal: bool,
+    /// '-', ' ' (clip) or '+'.
+    chomp: char,
+    trailing_empty: usize,
+    /// Spaces the content is indented beyond the enclosing collection.
+    extra: usize,
+    explicit: bool,
+    /// 0: top-level map value, 1: nested map value, 2: sequence item.
+    place: u8,
+    anchor: bool,
+    crlf: bool,
+}
+
+fn gen_block() -> impl Strategy<Value = GenBlock> {
+    let line = (0usize..3, "[a-z0-9.-]{1,12}( [a-z0-9.#:-]{1,12}){0,3}");
+    (
+        prop::collection::vec(line, 1..5),
+        any::<bool>(),
+        prop::sample::select(vec!['-', ' ', '+']),
+        0usize..3,
+        1usize..5,
+        any::<bool>(),
+        0u8..3,
+        any::<bool>(),
+        any::<bool>(),
+    )
+        .prop_map(
+            |(lines, literal, chomp, trailing_empty, extra, explicit, place, anchor, crlf)| {
+                GenBlock {
+                    lines,
+                    literal,
+                    chomp,
+                    trailing_empty,
+                    extra,
+                    explicit,
+                    place,
+                    anchor,
+                    crlf,
+                }
+            },
+        )
+}
+
+/// The text of a file holding `b`, followed by a sibling entry, and the value the block
+/// scalar must decode to (YAML 1.2 section 8.1, written independently of the parser).
+fn write_block(b: &GenBlock) -> (String, String) {
+    let (prefix, parent) = match b.place {
+        0 => ("k: ".to_string(), 0),
+        1 => ("outer:\n  k: ".to_string(), 2),
+        _ => ("list:\n  - ".to_string(), 2),
+    };
+    let nl = if b.crlf { "\r\n" } else { "\n" };
+    let mut src = prefix.replace('\n', nl);
+    if b.anchor {
+        src.push_str("&a ");
+    }
+    src.push(if b.literal { '|' } else { '>' });
+    if b.explicit {
+        src.push_str(&b.extra.to_string());
+    }
+    if b.chomp != ' ' {
+        src.push(b.chomp);
+    }
+    src.push_str(nl);
+    let indent = " ".repeat(parent + b.extra);
+    let mut value = String::new();
+    for (i, (empty_before, text)) in b.lines.iter().enumerate() {
+        let empty_before = if i == 0 { 0 } else { *empty_before };
+        for _ in 0..empty_before {
+            src.push_str(nl);
+        }
+        if i > 0 {
+            // Between two content lines: literal keeps the break and each empty line;
+            // folded turns a lone break into a space and keeps only the empty lines.
+            if b.literal {
+                value.push('\n');
+                value.push_str(&"\n".repeat(empty_before));
+            } else if empty_before == 0 {
+                value.push(' ');
+            } else {
+                value.push_str(&"\n".repeat(empty_before));
+            }
+        }
+        src.push_str(&indent);
+        src.push_str(text);
+        src.push_str(nl);
+        value.push_str(text);
+    }
+    for _ in 0..b.trailing_empty {
+        src.push_str(nl);
+    }
+    match b.chomp {
+        '-' => {}
+        ' ' => value.push('\n'),
+        _ => {
+            value.push('\n');
+            value.push_str(&"\n".repeat(b.trailing_empty));
+        }
+    }
+    // A sibling at the collection's indentation ends the scalar.
+    // (Upper case: the generated lines are lower case.)
+    src.push_str(match b.place {
+        0 => "NEXT: X",
+        1 => "  NEXT: X",
+        _ => "  - NEXT",
+    });
+    src.push_str(nl);
+    (src, value)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    #[test]
+    fn generated_block_scalars_locate_exactly_and_decode(b in gen_block()) {
+        let (src, value) = write_block(&b);
+        let doc = parse(&src).map_err(|e| {
+            TestCaseError::fail(format!("{}: {} in\n{src}", position_of(&src, e.offset), e.kind))
+        })?;
+        check_lossless(&src, &doc);
+        let block = doc.scalars().iter().find(|s| s.block_indent.is_some());
+        let block = block.ok_or_else(|| TestCaseError::fail(format!("no block in\n{src}")))?;
+        prop_assert_eq!(&block.value, &value, "in\n{}", src);
+        // The token starts at the header and ends at the last content line (keep: at the
+        // last empty line's break), so the sibling after it is outside.
+        let token = block.span.slice(&src);
+        prop_assert!(token.starts_with(['|', '>']), "{:?}", token);
+        prop_assert!(!token.contains("NEXT"), "{:?}", token);
+        let last = &b.lines.last().expect("a line").1;
+        prop_assert!(token.trim_end_matches(['\r', '\n']).ends_with(last.as_str()), "{:?}", token);
+    }
+
+    #[test]
+    fn random_nesting_depths_parse_up_to_the_limit_and_no_further(
+        depth in 1usize..300,
+        limit in 1usize..200,
+        flow in any::<bool>(),
+    ) {
+        let src = if flow {
+            format!("{}x{}\n", "[".repeat(depth), "]".repeat(depth))
+        } else {
+            (0..depth).map(|i| format!("{}k:\n", "  ".repeat(i))).collect::<String>()
+        };
+        match parse_with_max_depth(&src, limit) {
+            Ok(doc) => {
+                prop_assert!(depth <= limit, "{} deep parsed with limit {}", depth, limit);
+                check_lossless(&src, &doc);
+            }
+            Err(e) => {
+                prop_assert!(depth > limit, "{} deep refused with limit {}: {}", depth, limit, e.kind);
+                prop_assert_eq!(e.kind, YamlError::TooDeep { limit });
             }
         }
     }

@@ -11,6 +11,7 @@ use super::{
     Scope, ScopeId, ScopeItem,
 };
 use crate::text::{LineIndex, Located, Span};
+use std::collections::HashMap;
 
 type PResult<T> = Result<T, Located<PropsError>>;
 
@@ -28,11 +29,43 @@ struct Pending {
     items: Vec<ScopeItem>,
 }
 
-/// A `final` key or `finalize` pattern and where it applies.
+/// A `final` key or `finalize` pattern: where it applies and where it was declared.
 struct Lock {
-    pattern: String,
     chain: Vec<ScopeId>,
     line: usize,
+}
+
+/// Every lock so far. Exact keys are looked up by key, so a file of many `final`
+/// declarations is checked in linear time; only `*` patterns are matched one by one.
+#[derive(Default)]
+struct Locks {
+    exact: HashMap<String, Vec<Lock>>,
+    patterns: Vec<(String, Lock)>,
+}
+
+impl Locks {
+    fn add(&mut self, pattern: String, lock: Lock) {
+        if pattern.contains('*') {
+            self.patterns.push((pattern, lock));
+        } else {
+            self.exact.entry(pattern).or_default().push(lock);
+        }
+    }
+
+    /// The first lock (in declaration order) that `key` declared in scope chain `chain`
+    /// would break.
+    fn find(&self, key: &str, chain: &[ScopeId]) -> Option<&Lock> {
+        let exact = self.exact.get(key).into_iter().flatten();
+        let patterns = self
+            .patterns
+            .iter()
+            .filter(|(p, _)| glob_match(p, key))
+            .map(|(_, l)| l);
+        exact
+            .chain(patterns)
+            .filter(|l| chains_overlap(&l.chain, chain))
+            .min_by_key(|l| l.line)
+    }
 }
 
 #[derive(Clone, Copy)]
@@ -50,11 +83,12 @@ pub(super) struct Parser<'a> {
     stack: Vec<ScopeId>,
     pending: Option<Pending>,
     seen_non_comment: bool,
-    locks: Vec<Lock>,
+    locks: Locks,
+    max_depth: usize,
 }
 
 impl<'a> Parser<'a> {
-    pub fn new(src: &'a str) -> Parser<'a> {
+    pub fn new(src: &'a str, max_depth: usize) -> Parser<'a> {
         Parser {
             src,
             lines: physical_lines(src),
@@ -70,7 +104,8 @@ impl<'a> Parser<'a> {
             stack: Vec::new(),
             pending: None,
             seen_non_comment: false,
-            locks: Vec::new(),
+            locks: Locks::default(),
+            max_depth,
         }
     }
 
@@ -205,6 +240,11 @@ impl<'a> Parser<'a> {
                     let Some(pending) = self.pending.take() else {
                         return Err(Located::new(span.start, PropsError::UnexpectedOpenBrace));
                     };
+                    if self.stack.len() >= self.max_depth {
+                        let limit = self.max_depth;
+                        let at = pending.header_span.start;
+                        return Err(Located::new(at, PropsError::TooDeep { limit }));
+                    }
                     let id = self.file.scopes.len();
                     self.file.scopes.push(Scope {
                         header_span: pending.header_span,
@@ -247,10 +287,17 @@ impl<'a> Parser<'a> {
         let outside = PropsContext::ScopeHeader { scope, item: None };
         push(out, PartKind::OpenBracket, p, p + 1, outside);
         let mut items = Vec::new();
-        for (n, (s, e)) in split_unescaped(text, p + 1, close, ',')
-            .into_iter()
-            .enumerate()
-        {
+        let mut pieces = split_unescaped(text, p + 1, close, ',');
+        // Deephaven splits items with Java's `String.split`, which drops trailing empty
+        // strings: `[a=b,]` and `[a=b,,]` are `[a=b]` (an empty item elsewhere is an error).
+        let mut dropped_commas = Vec::new();
+        while pieces.len() > 1 && pieces.last().is_some_and(|(s, e)| s == e) {
+            if let Some((s, _)) = pieces.pop() {
+                dropped_commas.push(s - 1);
+            }
+        }
+        dropped_commas.reverse();
+        for (n, (s, e)) in pieces.into_iter().enumerate() {
             let inside = PropsContext::ScopeHeader {
                 scope,
                 item: Some(n),
@@ -264,19 +311,24 @@ impl<'a> Parser<'a> {
             }
             let eq = find_unescaped(text, is, ie, |c| c == '=')
                 .ok_or_else(|| Located::new(at(is), PropsError::ScopeItemWithoutEquals))?;
+            // An empty key (`[=b]`) and an empty value (`[a=]`) are accepted, as
+            // Deephaven does; such an item names no alternative and matches no process.
             let (ks, ke) = trim_range(text, is, eq);
-            if ks == ke {
-                return Err(Located::new(at(eq), PropsError::EmptyScopeKey));
-            }
             push(out, PartKind::Whitespace, s, is, outside);
             push(out, PartKind::ScopeKey, ks, ke, inside);
-            push(out, PartKind::Whitespace, ke, eq, inside);
+            push(out, PartKind::Whitespace, ke.min(eq), eq, inside);
             push(out, PartKind::ScopeEquals, eq, eq + 1, inside);
             let mut values = Vec::new();
-            for (m, (vs0, ve0)) in split_unescaped(text, eq + 1, ie, '|')
-                .into_iter()
-                .enumerate()
-            {
+            let value_blank = trim_range(text, eq + 1, ie).0 == ie;
+            if value_blank {
+                push(out, PartKind::Whitespace, eq + 1, ie, inside);
+            }
+            let alternatives = if value_blank {
+                Vec::new()
+            } else {
+                split_unescaped(text, eq + 1, ie, '|')
+            };
+            for (m, (vs0, ve0)) in alternatives.into_iter().enumerate() {
                 if m > 0 {
                     push(out, PartKind::Pipe, vs0 - 1, vs0, inside);
                 }
@@ -290,11 +342,19 @@ impl<'a> Parser<'a> {
                 values.push((decode_at(ll, vs, ve)?, Span::new(at(vs), ll.src_end(ve))));
             }
             push(out, PartKind::Whitespace, ie, e, outside);
+            let key_span = if ks == ke {
+                Span::new(at(eq), at(eq))
+            } else {
+                Span::new(at(ks), ll.src_end(ke))
+            };
             items.push(ScopeItem {
                 key: decode_at(ll, ks, ke)?,
-                key_span: Span::new(at(ks), ll.src_end(ke)),
+                key_span,
                 values,
             });
+        }
+        for comma in dropped_commas {
+            push(out, PartKind::Comma, comma, comma + 1, outside);
         }
         push(out, PartKind::CloseBracket, close, close + 1, outside);
         self.pending = Some(Pending {
@@ -433,11 +493,7 @@ impl<'a> Parser<'a> {
                 files: include_list(&decl),
             });
         }
-        if let Some(lock) = self
-            .locks
-            .iter()
-            .find(|l| glob_match(&l.pattern, &decl.key) && chains_overlap(&l.chain, &self.stack))
-        {
+        if let Some(lock) = self.locks.find(&decl.key, &self.stack) {
             let err = PropsError::FinalRedefined {
                 key: decl.key.clone(),
                 final_line: lock.line,
@@ -445,11 +501,11 @@ impl<'a> Parser<'a> {
             return Err(Located::new(key_span.start, err));
         }
         if is_final {
-            self.locks.push(Lock {
-                pattern: decl.key.clone(),
+            let lock = Lock {
                 chain: self.stack.clone(),
                 line,
-            });
+            };
+            self.locks.add(decl.key.clone(), lock);
         }
         self.file.declarations.push(decl);
         Ok(())
@@ -475,11 +531,11 @@ impl<'a> Parser<'a> {
             let name = decode_at(ll, ns, ne)?;
             let span = Span::new(ll.src_start(ns), ll.src_end(ne));
             let line = self.line_of(span.start);
-            self.locks.push(Lock {
-                pattern: name.clone(),
+            let lock = Lock {
                 chain: self.stack.clone(),
                 line,
-            });
+            };
+            self.locks.add(name.clone(), lock);
             self.file.finalized.push(Finalize {
                 name,
                 span,

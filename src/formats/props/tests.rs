@@ -515,12 +515,13 @@ fn scope_errors() {
     assert_eq!(err("[a=b] {\n} }\n"), (2, 3, "UnmatchedCloseBrace"));
     assert_eq!(err("{\n}\n"), (1, 1, "UnexpectedOpenBrace"));
     assert_eq!(err("[a=b] { {\n}\n"), (1, 9, "UnexpectedOpenBrace"));
-    assert_eq!(err("[a=b,] {\n}\n"), (1, 6, "EmptyScopeItem"));
+    // Only trailing items that are empty are dropped (as Java's split does).
+    assert_eq!(err("[a=b, ] {\n}\n"), (1, 7, "EmptyScopeItem"));
+    assert_eq!(err("[a=b,,c=d] {\n}\n"), (1, 6, "EmptyScopeItem"));
+    assert_eq!(err("[,a=b] {\n}\n"), (1, 2, "EmptyScopeItem"));
     assert_eq!(err("[] {\n}\n"), (1, 2, "EmptyScopeItem"));
-    assert_eq!(err("[a=] {\n}\n"), (1, 4, "EmptyScopeValue"));
     // The empty alternative is reported right after its `|`.
     assert_eq!(err("[a=b| ] {\n}\n"), (1, 6, "EmptyScopeValue"));
-    assert_eq!(err("[ =b] {\n}\n"), (1, 3, "EmptyScopeKey"));
     assert_eq!(err("é=ü\n[ä] {\n}\n"), (2, 2, "ScopeItemWithoutEquals"));
 }
 
@@ -612,4 +613,74 @@ fn error_messages_say_what_was_expected() {
         e.kind.to_string(),
         "key `a` was made final on line 1 and cannot be declared again"
     );
+}
+
+#[test]
+fn scope_nesting_deeper_than_the_limit_is_refused_at_its_header() {
+    let deep = |n: usize| format!("{}{}", "[a=b] {\n".repeat(n), "}\n".repeat(n));
+    let f = parse_with_max_depth(&deep(3), 3).expect("at the limit");
+    assert_eq!(f.scope_chain(2), vec![0, 1, 2]);
+    let e = parse_with_max_depth(&deep(4), 3).expect_err("over the limit");
+    let p = position_of(&deep(4), e.offset);
+    assert_eq!((p.line, p.col), (4, 1));
+    assert_eq!(e.kind, PropsError::TooDeep { limit: 3 });
+    // `{` on the next line: the error still points at the header it opens.
+    let e = parse_with_max_depth("[a=b] {\n[c=d]\n# c\n{\n}\n}\n", 1).expect_err("deep");
+    assert_eq!(e.offset, 8);
+    let e = parse(&deep(20_000)).expect_err("20,000 deep");
+    assert_eq!(e.kind, PropsError::TooDeep { limit: MAX_DEPTH });
+    assert_eq!(e.offset, MAX_DEPTH * "[a=b] {\n".len());
+    assert_eq!(
+        e.kind.to_string(),
+        format!("scope blocks nested deeper than {MAX_DEPTH} levels")
+    );
+}
+
+#[test]
+fn many_final_keys_are_checked_by_key_not_one_by_one() {
+    // 50,000 distinct final keys and a redefinition of the first: a linear lookup per
+    // declaration would take 2.5 billion comparisons here.
+    let mut src: String = (0..50_000).map(|i| format!("final k{i}=v\n")).collect();
+    src.push_str("finalize p.*\np.x=1\n");
+    let e = parse(&src).expect_err("p.x is final");
+    assert_eq!(
+        e.kind,
+        PropsError::FinalRedefined {
+            key: "p.x".into(),
+            final_line: 50_001
+        }
+    );
+    src.truncate(src.len() - "finalize p.*\np.x=1\n".len());
+    src.push_str("k7=again\n");
+    let e = parse(&src).expect_err("k7 is final");
+    assert_eq!(
+        e.kind,
+        PropsError::FinalRedefined {
+            key: "k7".into(),
+            final_line: 8
+        }
+    );
+}
+
+#[test]
+fn deephaven_leniencies_in_scope_headers_are_accepted() {
+    // `[a=b,]`: Deephaven splits with Java's String.split, dropping trailing empty items.
+    let f = ok("[a=b,] {\n}\n[c=d,,] {\n}\n");
+    assert_eq!(f.scopes()[0].items.len(), 1);
+    assert_eq!(f.scopes()[0].items[0].key, "a");
+    assert_eq!(f.scopes()[1].items[0].values[0].0, "d");
+    assert_eq!(f.scopes()[0].header_span, sp(0, 6));
+    // `[=b]` and `[a=]`: an empty key or an empty value; such an item names no
+    // alternative and matches no process.
+    let f = ok("[ =b] {\n}\n[a= , c=d] {\n}\n");
+    let empty_key = &f.scopes()[0].items[0];
+    assert_eq!((empty_key.key.as_str(), empty_key.key_span), ("", sp(2, 2)));
+    assert_eq!(empty_key.values[0].0, "b");
+    let empty_value = &f.scopes()[1].items[0];
+    assert_eq!(empty_value.key, "a");
+    assert!(empty_value.values.is_empty());
+    assert_eq!(f.scopes()[1].items[1].values[0].0, "d");
+    // `final final = x` stays refused: Deephaven's parser throws "final is a reserved
+    // keyword" for it too.
+    assert_eq!(err("final final = 1\n"), (1, 7, "KeywordAsKey"));
 }

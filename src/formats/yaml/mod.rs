@@ -13,11 +13,17 @@
 //! disagreement is an error ([`YamlError::Unlocated`]), never a guess.
 //!
 //! Supported: block and flow maps and sequences, plain/single/double-quoted scalars
-//! (multi-line included), anchors, aliases, merge keys (`<<: *a`, `<<: [*a, *b]`), tags
-//! (kept, not interpreted), comments, CRLF, a BOM. Refused with a typed error: block
-//! scalars (`|`, `>`), more than one document, non-scalar keys, duplicate keys, aliases
-//! inside the node they refer to, and merges of anything but aliased maps.
+//! (multi-line included), block scalars (`|`, `>`, with indentation and chomping
+//! indicators: [`block`]), anchors, aliases, merge keys (`<<: *a`, `<<: [*a, *b]`), tags
+//! (kept, not interpreted), comments, CRLF, a BOM, and with [`parse_stream`] several
+//! documents in one file (each with its own root and anchors; paths start at each
+//! document's root). Refused with a typed error: more than one document where one is
+//! expected ([`parse`]: the mapping file, layouts), non-scalar keys, duplicate keys (two
+//! empty keys, `: a` and `: b`, are implicit nulls and not compared), aliases inside the
+//! node they refer to, merges of anything but aliased maps, and nesting deeper than
+//! [`MAX_DEPTH`] ([`parse_with_max_depth`] sets another limit).
 
+mod block;
 mod lex;
 mod paths;
 
@@ -28,13 +34,16 @@ use saphyr_parser::{Event, Parser, ScanError};
 
 use crate::text::{Located, Span};
 
+pub use block::decode_block;
 pub use lex::decode;
 pub use paths::MAX_PATHS;
 use paths::{Graph, Parent};
 
 /// Deepest nesting of maps and sequences accepted (keeps every walk of the tree cheap and
-/// bounded; real configuration files nest a handful of levels).
-pub const MAX_DEPTH: usize = 128;
+/// bounded; real configuration files nest a handful of levels). Every scalar carries its
+/// path, so the model costs up to this many path steps per scalar: the limit is what keeps
+/// a deep hostile file's model a small multiple of its size.
+pub const MAX_DEPTH: usize = 32;
 
 /// How a scalar is written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -120,6 +129,9 @@ pub struct Scalar {
     pub path: Path,
     /// The anchor defined directly on this scalar (index into [`YamlDoc::anchors`]).
     pub anchor: Option<usize>,
+    /// For a block scalar: the spaces its content lines are indented by (the span runs
+    /// from the `|`/`>` header; [`decode_block`] decodes it with this).
+    pub block_indent: Option<usize>,
 }
 
 /// An anchor definition `&name`.
@@ -312,10 +324,8 @@ pub enum YamlError {
     UndefinedAlias { name: String },
     #[error("alias `*{name}` is used inside the node its anchor is defined on")]
     RecursiveAlias { name: String },
-    #[error("more than one YAML document in one file")]
+    #[error("more than one YAML document in a file that must hold one")]
     MultipleDocuments,
-    #[error("block scalars (`|`, `>`) are not supported; write the value as a quoted scalar")]
-    BlockScalar,
     #[error("a mapping key must be a scalar, found {found}")]
     ComplexKey { found: NodeKind },
     #[error("the value of a `<<` merge key must be an alias of a mapping, or a list of them")]
@@ -359,7 +369,6 @@ impl YamlError {
             YamlError::UndefinedAlias { .. } => "undefined-alias".into(),
             YamlError::RecursiveAlias { .. } => "recursive-alias".into(),
             YamlError::MultipleDocuments => "multiple-documents".into(),
-            YamlError::BlockScalar => "block-scalar".into(),
             YamlError::ComplexKey { .. } => "complex-key".into(),
             YamlError::BadMerge => "bad-merge".into(),
             YamlError::TooDeep { .. } => "too-deep".into(),
@@ -371,7 +380,8 @@ impl YamlError {
 /// A parsed YAML file. It borrows nothing: methods that need the text take it again.
 #[derive(Debug, Clone)]
 pub struct YamlDoc {
-    root: Option<Node>,
+    /// One per document that has content, in order.
+    roots: Vec<Node>,
     scalars: Vec<Scalar>,
     anchors: Vec<Anchor>,
     aliases: Vec<Alias>,
@@ -405,9 +415,14 @@ impl YamlDoc {
         out
     }
 
-    /// The document's root node; `None` for an empty file.
+    /// The (first) document's root node; `None` for an empty file.
     pub fn root(&self) -> Option<&Node> {
-        self.root.as_ref()
+        self.roots.first()
+    }
+
+    /// The root of every document that has content, in order ([`parse_stream`]).
+    pub fn roots(&self) -> &[Node] {
+        &self.roots
     }
 
     /// Every scalar, map keys included, in source order.
@@ -436,6 +451,11 @@ impl YamlDoc {
     /// out of range.
     pub fn paths_of(&self, scalar: usize) -> Vec<Path> {
         match self.scalar_node.get(scalar) {
+            // Most scalars are reached through no alias or merge: their own path is
+            // their only one, without building a path for each ancestor.
+            Some(&node) if self.graph.single_path.get(node) == Some(&true) => {
+                vec![self.scalars[scalar].path.clone()]
+            }
             Some(&node) => self.graph.paths(node),
             None => Vec::new(),
         }
@@ -450,18 +470,19 @@ impl YamlDoc {
 
     /// What byte `offset` falls on.
     pub fn context_at(&self, offset: usize) -> YamlContext {
-        fn hit(spans: impl Iterator<Item = Span>, offset: usize) -> bool {
-            spans
-                .take_while(|s| s.start <= offset)
-                .any(|s| offset < s.end)
+        // Each list is in source order without overlaps: bisect, so that asking for every
+        // reference of a file stays linear in the file.
+        fn hit<T>(items: &[T], span: impl Fn(&T) -> Span, offset: usize) -> bool {
+            let i = items.partition_point(|t| span(t).end <= offset);
+            items.get(i).is_some_and(|t| span(t).start <= offset)
         }
         if let Some(i) = self.scalar_at(offset) {
             YamlContext::Scalar(i)
-        } else if hit(self.comments.iter().copied(), offset) {
+        } else if hit(&self.comments, |c| *c, offset) {
             YamlContext::Comment
-        } else if hit(self.anchors.iter().map(|a| a.span), offset) {
+        } else if hit(&self.anchors, |a| a.span, offset) {
             YamlContext::AnchorName
-        } else if hit(self.aliases.iter().map(|a| a.span), offset) {
+        } else if hit(&self.aliases, |a| a.span, offset) {
             YamlContext::AliasName
         } else {
             YamlContext::Other
@@ -469,10 +490,20 @@ impl YamlDoc {
     }
 }
 
-/// Parses one YAML document (an empty file has no root). Errors carry the byte offset
-/// of the offending token.
+/// Parses one YAML document (an empty file has no root); a second document is a
+/// [`YamlError::MultipleDocuments`]. Errors carry the byte offset of the offending token.
 pub fn parse(src: &str) -> Result<YamlDoc, Located<YamlError>> {
-    Builder::new(src).run()
+    Builder::new(src, MAX_DEPTH, false).run()
+}
+
+/// Parses a YAML stream: any number of documents (`---`), each with its own root.
+pub fn parse_stream(src: &str) -> Result<YamlDoc, Located<YamlError>> {
+    parse_with_max_depth(src, MAX_DEPTH)
+}
+
+/// [`parse_stream`] with maps and sequences nested at most `max_depth` deep.
+pub fn parse_with_max_depth(src: &str, max_depth: usize) -> Result<YamlDoc, Located<YamlError>> {
+    Builder::new(src, max_depth, true).run()
 }
 
 /// A node of the arena the events are collected into before the public tree is built.
@@ -507,6 +538,9 @@ struct Frame {
     keys: HashMap<String, usize>,
     /// For a sequence that is the value of `<<`: its items are merge sources.
     merge_list: bool,
+    /// For a block map: the column of its keys (where its first key, with any
+    /// properties, starts); block scalar indentation indicators count from it.
+    key_column: Option<usize>,
 }
 
 /// How a new node relates to the open collection.
@@ -529,8 +563,11 @@ struct Builder<'s> {
     anchor_node: Vec<usize>,
     anchor_by_id: HashMap<usize, usize>,
     aliases: Vec<Alias>,
-    root: Option<usize>,
+    roots: Vec<usize>,
     documents: usize,
+    /// Whether more than one document is accepted.
+    stream: bool,
+    max_depth: usize,
     /// Byte offsets of every `-` indicator, from the gap lexing (block sequence starts).
     dashes: Vec<usize>,
 }
@@ -541,8 +578,18 @@ fn err<T>(offset: usize, kind: YamlError) -> BuildResult<T> {
     Err(Located::new(offset, kind))
 }
 
+/// A scalar whose exact token could not be matched to the parser's value.
+fn unlocated_scalar(offset: usize) -> Located<YamlError> {
+    Located::new(
+        offset,
+        YamlError::Unlocated {
+            token: TokenKind::Scalar,
+        },
+    )
+}
+
 impl<'s> Builder<'s> {
-    fn new(src: &'s str) -> Builder<'s> {
+    fn new(src: &'s str, max_depth: usize, stream: bool) -> Builder<'s> {
         Builder {
             src,
             offsets: lex::CharOffsets::new(src),
@@ -555,8 +602,10 @@ impl<'s> Builder<'s> {
             anchor_node: Vec::new(),
             anchor_by_id: HashMap::new(),
             aliases: Vec::new(),
-            root: None,
+            roots: Vec::new(),
             documents: 0,
+            stream,
+            max_depth,
             dashes: Vec::new(),
         }
     }
@@ -574,6 +623,11 @@ impl<'s> Builder<'s> {
 
     fn scan_error(&self, e: &ScanError) -> Located<YamlError> {
         let offset = self.offsets.byte(e.marker().index());
+        if e.info().contains("recursion limit") {
+            // The parser's own guard against deep flow nesting, met while it scans ahead.
+            let limit = self.max_depth;
+            return Located::new(offset, YamlError::TooDeep { limit });
+        }
         if e.info().contains("unknown anchor") {
             let end = lex::property_end(self.src, offset);
             let name = self.src[offset..end].trim_start_matches('*').to_string();
@@ -593,12 +647,19 @@ impl<'s> Builder<'s> {
         match event {
             Event::DocumentStart(_) => {
                 self.documents += 1;
-                if self.documents > 1 {
+                if self.documents > 1 && !self.stream {
                     return err(span.start, YamlError::MultipleDocuments);
                 }
+                // Anchors are local to their document.
+                self.anchor_by_id.clear();
             }
             Event::Scalar(value, style, anchor_id, _tag) => {
-                self.scalar(value.into_owned(), style.into(), anchor_id, span)?;
+                let style = ScalarStyle::from(style);
+                if matches!(style, ScalarStyle::Literal | ScalarStyle::Folded) {
+                    self.block_scalar(value.into_owned(), style, anchor_id, span)?;
+                } else {
+                    self.scalar(value.into_owned(), style, anchor_id, span)?;
+                }
             }
             Event::Alias(id) => self.alias(id, span)?,
             Event::MappingStart(anchor_id, _) | Event::SequenceStart(anchor_id, _) => {
@@ -696,18 +757,64 @@ impl<'s> Builder<'s> {
         anchor_id: usize,
         span: Span,
     ) -> BuildResult<()> {
-        if matches!(style, ScalarStyle::Literal | ScalarStyle::Folded) {
-            return err(self.block_header_before(span.start), YamlError::BlockScalar);
-        }
-        let role = self.role(span.start, None)?;
-        let Some(token) = lex::locate_scalar(self.src, span.start, &value, style) else {
-            return err(
-                span.start,
-                YamlError::Unlocated {
-                    token: TokenKind::Scalar,
-                },
-            );
+        let token = lex::locate_scalar(self.src, span.start, &value, style)
+            .ok_or_else(|| unlocated_scalar(span.start))?;
+        self.add_scalar(value, style, anchor_id, span.start, token, None)
+    }
+
+    /// A block scalar: its token runs from the `|`/`>` header, which the parser's span
+    /// (the first content line) does not include.
+    fn block_scalar(
+        &mut self,
+        value: String,
+        style: ScalarStyle,
+        anchor_id: usize,
+        span: Span,
+    ) -> BuildResult<()> {
+        let unlocated = || unlocated_scalar(span.start);
+        let (header, dash) = self.block_header_before(span.start);
+        let header = header.ok_or_else(unlocated)?;
+        // Indentation indicators count from the enclosing block collection: a map's key
+        // column, or the `-` of a sequence item.
+        let parent_indent = match self.stack.last() {
+            None => -1,
+            Some(frame) => match &self.nodes[frame.node].kind {
+                Kind::Map { .. } => frame.key_column.map_or(-1, |c| c as isize),
+                Kind::Seq { .. } => dash.map_or(-1, |d| self.column(d) as isize),
+                _ => -1,
+            },
         };
+        let block = block::locate(self.src, header, parent_indent)
+            .filter(|b| b.value == value)
+            .ok_or_else(unlocated)?;
+        self.add_scalar(
+            value,
+            style,
+            anchor_id,
+            span.start,
+            block.span,
+            Some(block.indent),
+        )
+    }
+
+    /// The column (in characters) of byte `offset`.
+    fn column(&self, offset: usize) -> usize {
+        let line_start = self.src[..offset].rfind(['\n', '\r']).map_or(0, |i| i + 1);
+        self.src[line_start..offset].chars().count()
+    }
+
+    /// Records a located scalar token.
+    fn add_scalar(
+        &mut self,
+        value: String,
+        style: ScalarStyle,
+        anchor_id: usize,
+        event_start: usize,
+        token: Span,
+        block_indent: Option<usize>,
+    ) -> BuildResult<()> {
+        let span = Span::new(event_start, event_start);
+        let role = self.role(span.start, None)?;
         if let Some(prev) = self.scalars.last() {
             if token.start < prev.span.end {
                 return err(
@@ -727,21 +834,30 @@ impl<'s> Builder<'s> {
             span: token,
             style,
             is_key,
-            path: self.nodes[node].path.clone(),
+            // A scalar has no children: its arena node need not keep a copy of the path.
+            path: std::mem::take(&mut self.nodes[node].path),
             anchor: self.nodes[node].anchor,
+            block_indent,
         });
         self.scalar_node.push(node);
         if is_key {
+            let column = self.column(event_start);
             let frame = self.stack.last_mut().ok_or(Located::new(
                 token.start,
                 YamlError::Unlocated {
                     token: TokenKind::Scalar,
                 },
             ))?;
-            if frame.keys.contains_key(&value) {
-                return err(token.start, YamlError::DuplicateKey { key: value });
+            frame.key_column.get_or_insert(column);
+            // An empty plain key is an implicit null, not a string: `: a` and `: b` are
+            // not compared (nor with a quoted `""`).
+            let implicit_null = style == ScalarStyle::Plain && value.is_empty();
+            if !implicit_null {
+                if frame.keys.contains_key(&value) {
+                    return err(token.start, YamlError::DuplicateKey { key: value });
+                }
+                frame.keys.insert(value.clone(), node);
             }
-            frame.keys.insert(value.clone(), node);
             let merge = style == ScalarStyle::Plain && value == "<<";
             frame.pending_key = Some((node, value, merge));
             Ok(())
@@ -750,21 +866,34 @@ impl<'s> Builder<'s> {
         }
     }
 
-    /// Where the `|`/`>` header of a block scalar whose content starts at `content` is.
-    fn block_header_before(&self, content: usize) -> usize {
+    /// Where the `|`/`>` header of a block scalar whose parser span starts at `content`
+    /// is, and the last `-` before it (the item's dash when the scalar is one).
+    fn block_header_before(&self, content: usize) -> (Option<usize>, Option<usize>) {
         let from = self.scalars.last().map_or(0, |s| s.span.end).min(content);
         let mut tokens = Vec::new();
-        // Lexing stops at the header's indentation digits or chomping sign; the header
-        // itself has been seen by then.
+        // Lexing stops at the header's indentation digits or chomping sign (or, for an
+        // empty block scalar, at whatever follows); the header has been seen by then.
         let _ = lex::lex_gap(self.src, from, content, &mut tokens);
-        tokens
+        let header = tokens
+            .iter()
+            .rposition(|t| matches!(t, lex::GapToken::BlockHeader(_)));
+        let dash = tokens[..header.unwrap_or(tokens.len())]
             .iter()
             .rev()
             .find_map(|t| match t {
-                lex::GapToken::BlockHeader(at) => Some(*at),
+                lex::GapToken::Indicator(at, b'-') => Some(*at),
                 _ => None,
-            })
-            .unwrap_or(content)
+            });
+        match header.map(|h| tokens[h]) {
+            Some(lex::GapToken::BlockHeader(at)) => (Some(at), dash),
+            _ => {
+                // With an anchor or tag the parser's span starts at them, before the
+                // header rather than after it.
+                let (at, _) = lex::skip_properties(self.src, content);
+                let is_header = matches!(self.src.as_bytes().get(at), Some(b'|' | b'>'));
+                (is_header.then_some(at), dash)
+            }
+        }
     }
 
     fn alias(&mut self, id: usize, span: Span) -> BuildResult<()> {
@@ -810,8 +939,9 @@ impl<'s> Builder<'s> {
             }
             _ => false,
         };
-        if self.stack.len() >= MAX_DEPTH {
-            return err(span.start, YamlError::TooDeep { limit: MAX_DEPTH });
+        if self.stack.len() >= self.max_depth {
+            let limit = self.max_depth;
+            return err(span.start, YamlError::TooDeep { limit });
         }
         // A flow collection's span starts at its bracket, after any properties.
         let (content, _) = lex::skip_properties(self.src, span.start);
@@ -836,6 +966,7 @@ impl<'s> Builder<'s> {
             pending_key: None,
             keys: HashMap::new(),
             merge_list,
+            key_column: None,
         });
         Ok(())
     }
@@ -902,7 +1033,7 @@ impl<'s> Builder<'s> {
     /// Records a finished value node in its parent.
     fn attach(&mut self, node: usize, role: &Role, at: usize) -> BuildResult<()> {
         let Some(frame) = self.stack.last_mut() else {
-            self.root = Some(node);
+            self.roots.push(node);
             return Ok(());
         };
         let parent = frame.node;
@@ -956,6 +1087,7 @@ impl<'s> Builder<'s> {
         for a in sources {
             let target = self.anchor_node[self.aliases[a].anchor];
             self.graph.merges[map].push(target);
+            self.graph.merged_by[target].push(map);
         }
         Ok(())
     }
@@ -966,9 +1098,10 @@ impl<'s> Builder<'s> {
         for (anchor, &node) in self.anchors.iter_mut().zip(&self.anchor_node) {
             anchor.node_span = self.nodes[node].span;
         }
-        let root = self.root.map(|r| self.public_node(r));
+        self.graph.mark_single_paths();
+        let roots = self.roots.iter().map(|&r| self.public_node(r)).collect();
         Ok(YamlDoc {
-            root,
+            roots,
             scalars: self.scalars,
             anchors: self.anchors,
             aliases: self.aliases,
@@ -1030,7 +1163,16 @@ impl<'s> Builder<'s> {
                     }
                 }
                 lex::GapToken::Indicator(at, b'-') => self.dashes.push(at),
-                lex::GapToken::BlockHeader(at) => return err(at, YamlError::BlockScalar),
+                // Every block scalar's token starts at its header: one found between
+                // scalars means a span is wrong.
+                lex::GapToken::BlockHeader(at) => {
+                    return err(
+                        at,
+                        YamlError::Unlocated {
+                            token: TokenKind::Scalar,
+                        },
+                    )
+                }
                 lex::GapToken::Indicator(..) | lex::GapToken::Tag(_) => {}
             }
         }

@@ -34,8 +34,14 @@ pub(super) struct Graph {
     pub explicit_keys: Vec<HashSet<String>>,
     /// For map nodes: the maps merged in by `<<`, in precedence order.
     pub merges: Vec<Vec<usize>>,
+    /// The reverse of `merges`: for each map, the maps that merge it in (so finding them
+    /// costs their number, not a pass over every node of the file).
+    pub merged_by: Vec<Vec<usize>>,
     /// For each node: the alias nodes (not merges) that refer to its anchor.
     pub aliased_at: Vec<Vec<usize>>,
+    /// For each node, once [`Graph::mark_single_paths`] ran: true when no alias or merge
+    /// reaches it or any of its ancestors, so its own path is its only one.
+    pub single_path: Vec<bool>,
 }
 
 impl Graph {
@@ -43,8 +49,23 @@ impl Graph {
         self.parent.push(parent);
         self.explicit_keys.push(HashSet::new());
         self.merges.push(Vec::new());
+        self.merged_by.push(Vec::new());
         self.aliased_at.push(Vec::new());
         self.parent.len() - 1
+    }
+
+    /// Works out [`Graph::single_path`] for every node (parents come before children).
+    pub(super) fn mark_single_paths(&mut self) {
+        let mut single = Vec::with_capacity(self.parent.len());
+        for n in 0..self.parent.len() {
+            let through_parent = match &self.parent[n] {
+                Parent::Root => true,
+                Parent::Entry { map, .. } => single[*map] && self.merged_by[*map].is_empty(),
+                Parent::Item { seq, .. } => single[*seq],
+            };
+            single.push(through_parent && self.aliased_at[n].is_empty());
+        }
+        self.single_path = single;
     }
 
     /// True when map `map` has `key`, itself or through its merges.
@@ -82,11 +103,11 @@ impl Graph {
         let mut i = 0;
         while i < found.len() {
             let m = found[i];
-            for (user, merged) in self.merges.iter().enumerate() {
-                if merged.contains(&m)
-                    && self.source_of(user, key) == Some(m)
-                    && !found.contains(&user)
-                {
+            // In node order, as the paths of a scalar are listed.
+            let mut users = self.merged_by[m].clone();
+            users.sort_unstable();
+            for user in users {
+                if self.source_of(user, key) == Some(m) && !found.contains(&user) {
                     found.push(user);
                 }
             }

@@ -358,8 +358,6 @@ fn undefined_and_recursive_aliases_are_errors() {
 
 #[test]
 fn refused_constructs_have_typed_errors() {
-    assert_eq!(error("a: |\n  text\n"), (3, YamlError::BlockScalar));
-    assert_eq!(error("a: >-\n  text\n"), (3, YamlError::BlockScalar));
     assert_eq!(
         error("a: 1\n---\nb: 2\n"),
         (5, YamlError::MultipleDocuments)
@@ -400,4 +398,161 @@ fn path_display_joins_keys_and_indices() {
     ]);
     assert_eq!(p.to_string(), "storage[0].dbRoot");
     assert_eq!(Path::default().to_string(), "");
+}
+
+#[test]
+fn block_scalars_span_from_header_to_last_content_line() {
+    let src = "a: |\n  host-1\n  host-2\nb: >-\n  one\n  two\n\nc: x\n";
+    let d = doc(src);
+    assert_eq!(
+        tokens(src, &d),
+        vec![
+            ("a", "a".to_string(), true),
+            (
+                "|\n  host-1\n  host-2",
+                "host-1\nhost-2\n".to_string(),
+                false
+            ),
+            ("b", "b".to_string(), true),
+            (">-\n  one\n  two", "one two".to_string(), false),
+            ("c", "c".to_string(), true),
+            ("x", "x".to_string(), false),
+        ]
+    );
+    assert_eq!(d.scalars()[1].style, ScalarStyle::Literal);
+    assert_eq!(d.scalars()[1].block_indent, Some(2));
+    assert_eq!(d.scalars()[3].style, ScalarStyle::Folded);
+    // A host inside is found at its exact bytes, in the scalar, at the scalar's path.
+    let host = src.find("host-2").unwrap();
+    assert_eq!(d.context_at(host), YamlContext::Scalar(1));
+    assert_eq!(paths(&d, 1), vec!["a"]);
+}
+
+#[test]
+fn block_scalars_in_lists_under_anchors_with_indicators() {
+    let src = "\
+base: &b |2-  # two more than the map
+    indented
+  flush
+list:
+  - >
+    folded
+    line
+
+  - |+
+    kept
+
+  - *b
+";
+    let d = doc(src);
+    let blocks: Vec<(&str, &str)> = d
+        .scalars()
+        .iter()
+        .filter(|s| s.block_indent.is_some())
+        .map(|s| (s.span.slice(src), s.value.as_str()))
+        .collect();
+    assert_eq!(
+        blocks,
+        vec![
+            (
+                "|2-  # two more than the map\n    indented\n  flush",
+                "  indented\nflush"
+            ),
+            (">\n    folded\n    line", "folded line\n"),
+            ("|+\n    kept\n\n", "kept\n\n"),
+        ]
+    );
+    assert_eq!(d.anchors()[0].name, "b");
+    assert_eq!(paths(&d, 1), vec!["base", "list[2]"]);
+    assert_eq!(paths(&d, 4), vec!["list[1]"]);
+}
+
+#[test]
+fn several_documents_each_with_a_root_and_own_anchors() {
+    let src = "a: &x 1\n---\nb: 2\n...\n---\n- c\n";
+    assert_eq!(error(src), (8, YamlError::MultipleDocuments));
+    let d = parse_stream(src).expect("a stream");
+    assert_eq!(d.render(src), src);
+    assert_eq!(d.roots().len(), 3);
+    assert!(matches!(d.root(), Some(Node::Map { .. })));
+    assert!(matches!(d.roots()[2], Node::Seq { .. }));
+    assert_eq!(paths(&d, 3), vec!["b"]);
+    assert_eq!(paths(&d, 4), vec!["[0]"]);
+    // An alias cannot reach an anchor of an earlier document.
+    let e = parse_stream("a: &x 1\n---\nb: *x\n").expect_err("alias across documents");
+    assert_eq!(e.kind, YamlError::UndefinedAlias { name: "x".into() });
+}
+
+#[test]
+fn empty_keys_are_implicit_nulls_not_duplicates() {
+    let src = ": a\n: b\n\"\": c\n";
+    let d = doc(src);
+    assert_eq!(d.scalars().iter().filter(|s| s.is_key).count(), 3);
+    assert_eq!(
+        error("\"\": a\n'': b\n"),
+        (6, YamlError::DuplicateKey { key: String::new() })
+    );
+}
+
+#[test]
+fn nesting_deeper_than_the_limit_is_refused() {
+    let flow = |n: usize| format!("{}{}", "[".repeat(n), "]".repeat(n));
+    assert!(parse_with_max_depth(&flow(4), 4).is_ok());
+    let e = parse_with_max_depth(&flow(5), 4).expect_err("too deep");
+    assert_eq!((e.offset, e.kind), (4, YamlError::TooDeep { limit: 4 }));
+    // The parser's own guard may stop a deep flow collection while it scans ahead.
+    let e = parse_stream(&flow(100_000)).expect_err("100,000 deep");
+    assert_eq!(e.kind, YamlError::TooDeep { limit: MAX_DEPTH });
+    assert!(e.offset <= 256, "{}", e.offset);
+    // Block sequences nest without indentation: `- - - x`.
+    let e = parse_stream(&format!("{}x\n", "- ".repeat(100_000))).expect_err("deep");
+    assert_eq!(e.kind, YamlError::TooDeep { limit: MAX_DEPTH });
+}
+
+#[test]
+fn paths_of_every_scalar_cost_no_pass_over_the_whole_file() {
+    // Finding the maps that merge a map in used to scan every node of the file for each
+    // step of each path: 20,000 scalars made that quadratic (minutes in a release build).
+    let mut src = String::from("base: &b {x: 1}\nouter:\n  inner:\n    <<: *b\n");
+    for i in 0..20_000 {
+        src.push_str(&format!("    h{i}: dh-infra-1\n"));
+    }
+    let d = doc(&src);
+    let total: usize = (0..d.scalars().len()).map(|i| d.paths_of(i).len()).sum();
+    assert_eq!(
+        total,
+        d.scalars().len() + 2,
+        "x is also reached through the merge"
+    );
+    assert_eq!(paths(&d, 2), vec!["base.x", "outer.inner.x"]);
+    let last = d.scalars().len() - 1;
+    assert_eq!(paths(&d, last), vec!["outer.inner.h19999"]);
+}
+
+#[test]
+fn single_path_shortcut_agrees_with_the_full_resolution() {
+    let src = "\
+anchors:
+  - &h dh-infra-1
+  - &m {host: x, port: 1}
+plain:
+  deep: {a: [1, 2, {b: 3}]}
+uses:
+  host: *h
+  merged:
+    <<: *m
+    port: 2
+";
+    let d = doc(src);
+    let mut shortcuts = 0;
+    for (i, &node) in d.scalar_node.iter().enumerate() {
+        if d.graph.single_path[node] {
+            shortcuts += 1;
+        }
+        assert_eq!(d.paths_of(i), d.graph.paths(node), "scalar {i}");
+    }
+    // `anchors`, `plain`, `deep`, `a`, 1, 2, `b`, 3, `uses`, `host` (the key), `merged`,
+    // `<<`, `port` and 2 take the shortcut; the aliased `dh-infra-1` and the keys and
+    // values of the merged-in map do not.
+    assert_eq!(shortcuts, 14);
 }
