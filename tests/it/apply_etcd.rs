@@ -1137,22 +1137,6 @@ fn files_out_writes_each_nodes_files_and_nothing_else() {
     assert_eq!(absolute.exists(), existed);
 }
 
-fn plan_schema() -> jsonschema::Validator {
-    let text = std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/plan.schema.json"),
-    )
-    .unwrap();
-    jsonschema::draft202012::new(&serde_json::from_str(&text).unwrap()).unwrap()
-}
-
-fn assert_schema_valid(doc: &serde_json::Value) {
-    let errors: Vec<String> = plan_schema()
-        .iter_errors(doc)
-        .map(|e| format!("{e} at {}", e.instance_path()))
-        .collect();
-    assert!(errors.is_empty(), "schema errors: {errors:#?}");
-}
-
 #[test]
 fn apply_json_is_one_document_and_the_default_run_record_goes_to_the_state_directory() {
     let server = EtcdServer::start();
@@ -1168,7 +1152,7 @@ fn apply_json_is_one_document_and_the_default_run_record_goes_to_the_state_direc
         )
         .expect(0);
     let doc: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
-    assert_schema_valid(&doc);
+    support::fs::assert_schema_valid("docs/plan.schema.json", &doc);
     assert_eq!(doc["schema"], "dh-migrate/apply-output/v1");
     assert_eq!(doc["applied"]["keys"], MIGRATED.len());
     assert_eq!(doc["keys"].as_array().unwrap().len(), MIGRATED.len());

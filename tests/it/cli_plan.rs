@@ -556,16 +556,7 @@ fn plan_json_is_one_schema_valid_document_with_summary_changes_and_restart_step(
         "plan --format json writes nothing"
     );
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let schema: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/plan.schema.json"),
-        )
-        .unwrap(),
-    )
-    .unwrap();
-    let validator = jsonschema::draft202012::new(&schema).unwrap();
-    let errors: Vec<String> = validator.iter_errors(&doc).map(|e| e.to_string()).collect();
-    assert!(errors.is_empty(), "schema errors: {errors:#?}");
+    crate::support::fs::assert_schema_valid("docs/plan.schema.json", &doc);
     assert_eq!(doc["schema"], "dh-migrate/plan-output/v1");
     assert_eq!(doc["bundle"], "bundle");
     assert_eq!(doc["mapping"], "mapping.yaml");

@@ -99,6 +99,23 @@ fn load(target: TargetSource, mapping: Option<PathBuf>, cnf: bool) -> Inputs {
     .unwrap()
 }
 
+/// The wizard's inputs on loaded ones, as `dh-migrate wizard` builds them.
+fn session(inputs: &Inputs, bundle: String, target: String) -> dh_migrate::wizard::Inputs<'_> {
+    dh_migrate::wizard::Inputs {
+        bundle: &inputs.bundle,
+        tree: &inputs.tree,
+        target: &inputs.target,
+        contexts: &inputs.contexts,
+        layout: &inputs.layout,
+        bundle_label: bundle,
+        target_label: target,
+        mapping_out: "mapping.yaml".into(),
+        existing: None,
+        partial: None,
+        save_partial: None,
+    }
+}
+
 #[test]
 fn wizard_flow_through_a_scripted_ask_writes_the_same_mapping_as_the_terminal() {
     // The same answers as the pseudo-terminal session in wizard_pty, given by choice text.
@@ -107,19 +124,11 @@ fn wizard_flow_through_a_scripted_ask_writes_the_same_mapping_as_the_terminal() 
         None,
         false,
     );
-    let session = dh_migrate::wizard::Inputs {
-        bundle: &inputs.bundle,
-        tree: &inputs.tree,
-        target: &inputs.target,
-        contexts: &inputs.contexts,
-        layout: &inputs.layout,
-        bundle_label: crate::wizard_pty::bundle(),
-        target_label: crate::wizard_pty::target(),
-        mapping_out: "mapping.yaml".into(),
-        existing: None,
-        partial: None,
-        save_partial: None,
-    };
+    let session = session(
+        &inputs,
+        crate::wizard_pty::bundle(),
+        crate::wizard_pty::target(),
+    );
     let mut script = Script {
         steps: VecDeque::from([
             ("dh-infra-1.old.example.com becomes", Reply::Default),
@@ -165,19 +174,7 @@ fn wizard_quit_writes_nothing_and_says_so() {
         None,
         false,
     );
-    let session = dh_migrate::wizard::Inputs {
-        bundle: &inputs.bundle,
-        tree: &inputs.tree,
-        target: &inputs.target,
-        contexts: &inputs.contexts,
-        layout: &inputs.layout,
-        bundle_label: "b".into(),
-        target_label: "t".into(),
-        mapping_out: "mapping.yaml".into(),
-        existing: None,
-        partial: None,
-        save_partial: None,
-    };
+    let session = session(&inputs, "b".into(), "t".into());
     let mut steps: VecDeque<(&'static str, Reply)> =
         (0..8).map(|_| ("becomes", Reply::Default)).collect();
     steps.push_back(("Save the mapping?", Reply::Pick("quit without writing")));
