@@ -36,6 +36,12 @@ pub enum ErrorKind {
     NoTerminal,
     /// An apply stopped between transactions (see the run record to finish or undo).
     Interrupted,
+    /// Another run holds the lock of the backup folder: nothing was written.
+    Busy,
+    /// A program a backup or restore part needs (`mysqldump`, `mysql`) is missing or failed.
+    Tool,
+    /// `-u USER`: the command cannot run as that account (no such user, sudo refused).
+    SwitchUser,
     /// A bug or an etcd error that fits none of the above.
     Internal,
 }
@@ -57,6 +63,9 @@ impl ErrorKind {
             ErrorKind::Io => 13,
             ErrorKind::NoTerminal => 14,
             ErrorKind::Interrupted => 15,
+            ErrorKind::Busy => 20,
+            ErrorKind::Tool => 21,
+            ErrorKind::SwitchUser => 22,
             ErrorKind::Internal => 70,
         }
     }

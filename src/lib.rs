@@ -4,6 +4,7 @@
 //! The core modules never see clap: `cli` resolves arguments into settings and calls them.
 
 pub mod apply;
+pub mod backup;
 pub mod bundle;
 pub mod cli;
 pub mod compare;

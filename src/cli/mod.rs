@@ -3,11 +3,13 @@
 
 mod apply;
 pub mod args;
+mod backup;
 pub mod common;
 mod inspect;
 mod mapping;
 pub mod plan;
 mod report;
+mod run_as;
 mod wizard;
 
 use crate::error::CliError;
@@ -36,6 +38,7 @@ pub enum Command {
     #[command(subcommand)]
     Mapping(mapping::MappingCommand),
     Wizard(wizard::WizardArgs),
+    Backup(backup::BackupArgs),
 }
 
 pub fn main() -> ExitCode {
@@ -65,6 +68,7 @@ fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Export(a) => apply::export(a, &env),
         Command::Mapping(c) => mapping::run(c, &env),
         Command::Wizard(a) => wizard::run(a, &env),
+        Command::Backup(a) => backup::run(a, &env),
     }
 }
 
