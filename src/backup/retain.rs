@@ -266,7 +266,7 @@ mod tests {
     #[test]
     fn names_carry_the_utc_time_and_are_recognised() {
         // 2026-12-03 09:16:36 UTC
-        let t = SystemTime::UNIX_EPOCH + Duration::from_secs(1_796_288_196);
+        let t = SystemTime::UNIX_EPOCH + Duration::from_secs(1_796_289_396);
         assert_eq!(bundle_name(t), "dh-migrate-backup-20261203T091636Z");
         let leap = SystemTime::UNIX_EPOCH + Duration::from_secs(951_782_400); // 2000-02-29
         assert_eq!(bundle_name(leap), "dh-migrate-backup-20000229T000000Z");
@@ -293,7 +293,7 @@ mod tests {
     #[test]
     fn a_taken_name_gets_a_number() {
         let tmp = tempfile::tempdir().unwrap();
-        let t = SystemTime::UNIX_EPOCH + Duration::from_secs(1_796_288_196);
+        let t = SystemTime::UNIX_EPOCH + Duration::from_secs(1_796_289_396);
         let first = free_name(tmp.path(), t, "");
         fs::create_dir(tmp.path().join(&first)).unwrap();
         assert_eq!(

@@ -6,5 +6,6 @@
 
 pub mod etcd;
 pub mod fs;
+pub mod mariadb;
 
 pub use etcd::*;
