@@ -244,7 +244,7 @@ pub fn run(
     } else {
         Vec::new()
     };
-    let items = if parts.takes_items() {
+    let mut items = if parts.takes_items() {
         let source = etcd.as_deref_mut().ok_or(BackupError::NoEtcd)?;
         let mut exported = source.items(&opts.layout)?;
         let keep: std::collections::BTreeSet<String> = exported
@@ -298,7 +298,8 @@ pub fn run(
         });
     }
     let (mut etcd_revision, mut etcd_other_keys) = (None, 0);
-    if let Some(exported) = &items {
+    // Taken, and dropped once written: the verification below holds the text again.
+    if let Some(exported) = items.take() {
         etcd_revision = Some(exported.header_revision);
         etcd_other_keys = exported.unknown.len();
         let mut counts: Vec<PartSummary> = Vec::new();

@@ -920,3 +920,31 @@ fn backup_acls_dumps_the_mariadb_acl_database() {
     assert_eq!(rows(&db), before);
     assert!(before.contains("desk 'A'"), "{before}");
 }
+
+/// The command lines in templates/backup/ (cron line, systemd service) are ones the CLI
+/// accepts, so the shipped templates cannot drift from the options.
+#[test]
+fn the_cron_and_systemd_templates_hold_valid_command_lines() {
+    use clap::Parser;
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("templates/backup");
+    for (file, start) in [
+        ("dh-migrate-backup.cron", "30 1 * * * irisadmin "),
+        ("dh-migrate-backup.service", "ExecStart="),
+    ] {
+        let text = std::fs::read_to_string(dir.join(file)).unwrap();
+        let joined = text.replace("\\\n", " ");
+        let line = joined
+            .lines()
+            .find_map(|l| l.strip_prefix(start))
+            .unwrap_or_else(|| panic!("{file}: no line starting {start:?}"));
+        let line = line.split(">>").next().unwrap();
+        let words: Vec<&str> = line.split_whitespace().collect();
+        assert_eq!(words[0], "/usr/local/bin/dh-migrate", "{file}");
+        let cli =
+            dh_migrate::cli::Cli::try_parse_from(&words).unwrap_or_else(|e| panic!("{file}: {e}"));
+        let shown = format!("{:?}", cli.command);
+        assert!(shown.starts_with("Backup("), "{file}: {shown}");
+        assert!(shown.contains("all: true"), "{file}: {shown}");
+        assert!(shown.contains("retain: Some(7)"), "{file}: {shown}");
+    }
+}
