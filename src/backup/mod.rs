@@ -12,6 +12,7 @@
 //! command-line edge (`cli/backup.rs`) resolves the options, connects to etcd, and
 //! switches user.
 
+pub mod restore;
 pub mod retain;
 pub mod sources;
 pub mod writer;

@@ -235,7 +235,8 @@ pub struct MysqlSource {
 }
 
 impl MysqlSource {
-    fn command(&self) -> Command {
+    /// The program with the connection options (no credentials on the command line).
+    fn connect_command(&self) -> Command {
         let mut cmd = Command::new(&self.program);
         // mysqldump wants --defaults-file first.
         if let Some(f) = &self.defaults_file {
@@ -251,6 +252,11 @@ impl MysqlSource {
         if let Some(u) = &self.user {
             cmd.arg(format!("--user={u}"));
         }
+        cmd
+    }
+
+    fn command(&self) -> Command {
+        let mut cmd = self.connect_command();
         // One consistent view without locking the ACL writer out; the database's own
         // CREATE/USE lines, so the dump restores on its own.
         cmd.args([
@@ -287,16 +293,7 @@ impl MysqlSource {
                     format!("cannot start {name}: {e}")
                 })
             })?;
-        // stderr is drained on its own thread so a chatty dump never blocks on it.
-        let mut stderr = child.stderr.take();
-        let errors = std::thread::spawn(move || {
-            let mut text = String::new();
-            if let Some(s) = stderr.as_mut() {
-                let _ = s.take(64 * 1024).read_to_string(&mut text);
-                let _ = io::copy(s, &mut io::sink());
-            }
-            text
-        });
+        let errors = drain(child.stderr.take());
         let copied = match child.stdout.take() {
             Some(mut stdout) => io::copy(&mut stdout, out).map(|_| ()),
             None => Ok(()),
@@ -316,6 +313,57 @@ impl MysqlSource {
             )));
         }
         Ok(())
+    }
+}
+
+/// Reads a child's stderr on its own thread (so a chatty program never blocks on it),
+/// keeping the first 64 KiB for the error message.
+fn drain(stderr: Option<std::process::ChildStderr>) -> std::thread::JoinHandle<String> {
+    std::thread::spawn(move || {
+        let mut text = String::new();
+        if let Some(mut s) = stderr {
+            let _ = (&mut s).take(64 * 1024).read_to_string(&mut text);
+            let _ = io::copy(&mut s, &mut io::sink());
+        }
+        text
+    })
+}
+
+impl MysqlSource {
+    /// Feeds `input` (a dump made by [`MysqlSource::dump`], which recreates its database)
+    /// to the client program (`mysql`/`mariadb`). A missing program or a failure is
+    /// [`SourceError::Tool`] with the client's own message.
+    pub fn import(&self, input: &mut dyn Read) -> Result<(), SourceError> {
+        let name = self.program.display().to_string();
+        let mut child = self
+            .connect_command()
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| {
+                SourceError::Tool(if e.kind() == io::ErrorKind::NotFound {
+                    format!("{name} not found (needed to import the {ACL_DATABASE} dump; install mariadb-client or mysql-client, or give --mysql-client PATH)")
+                } else {
+                    format!("cannot start {name}: {e}")
+                })
+            })?;
+        let errors = drain(child.stderr.take());
+        let fed = match child.stdin.take() {
+            Some(mut stdin) => io::copy(input, &mut stdin).map(|_| ()),
+            None => Ok(()),
+        };
+        let status = child
+            .wait()
+            .map_err(|e| SourceError::Tool(format!("{name}: {e}")))?;
+        let errors = errors.join().unwrap_or_default();
+        if !status.success() {
+            return Err(SourceError::Tool(format!(
+                "{name} failed ({status}): {}",
+                errors.trim()
+            )));
+        }
+        fed.map_err(|e| SourceError::Tool(format!("feeding the dump to {name}: {e}")))
     }
 }
 

@@ -86,6 +86,17 @@ impl<W: Write> Write for Hashing<W> {
     }
 }
 
+/// The SHA-256 of everything `input` yields.
+pub fn sha256_of(input: &mut dyn Read) -> io::Result<[u8; 32]> {
+    let mut sink = Hashing {
+        inner: io::sink(),
+        hash: Sha256::new(),
+        bytes: 0,
+    };
+    io::copy(input, &mut sink)?;
+    Ok(sink.hash.finalize().into())
+}
+
 /// A bundle being written. Dropped without [`BundleWriter::finish`], it removes itself.
 pub struct BundleWriter {
     /// Where the bundle goes, and its final path.

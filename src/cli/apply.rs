@@ -71,7 +71,7 @@ pub struct ApplyArgs {
 }
 
 /// Asks on the terminal, or refuses without one.
-fn confirm(question: &str, yes: bool) -> Result<(), CliError> {
+pub(super) fn confirm(question: &str, yes: bool) -> Result<(), CliError> {
     if yes {
         return Ok(());
     }
@@ -103,7 +103,7 @@ fn confirm(question: &str, yes: bool) -> Result<(), CliError> {
 }
 
 /// A run-record name no other apply uses: UTC time to the nanosecond and the process id.
-fn default_record() -> PathBuf {
+pub(super) fn default_record() -> PathBuf {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default();
@@ -115,7 +115,7 @@ fn default_record() -> PathBuf {
     ))
 }
 
-fn apply_error(e: ApplyError) -> CliError {
+pub(super) fn apply_error(e: ApplyError) -> CliError {
     let kind = match &e {
         ApplyError::Etcd(_) => ErrorKind::Internal,
         ApplyError::Record { .. } => ErrorKind::Io,

@@ -9,6 +9,7 @@ mod inspect;
 mod mapping;
 pub mod plan;
 mod report;
+mod restore;
 mod run_as;
 mod wizard;
 
@@ -39,6 +40,7 @@ pub enum Command {
     Mapping(mapping::MappingCommand),
     Wizard(wizard::WizardArgs),
     Backup(backup::BackupArgs),
+    Restore(restore::RestoreArgs),
 }
 
 pub fn main() -> ExitCode {
@@ -69,6 +71,7 @@ fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Mapping(c) => mapping::run(c, &env),
         Command::Wizard(a) => wizard::run(a, &env),
         Command::Backup(a) => backup::run(a, &env),
+        Command::Restore(a) => restore::run(a, &env),
     }
 }
 
