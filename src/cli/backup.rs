@@ -4,10 +4,10 @@
 //! or one JSON document).
 
 use super::args::EtcdArgs;
-use super::common::print;
-use crate::backup::{self, BackupError, BundleFormat, MysqlSource, Options, Parts};
+use super::Ctx;
+use crate::backup::{BundleFormat, MysqlSource, Options, Parts};
 use crate::error::{CliError, ErrorKind};
-use std::collections::HashMap;
+use crate::ui::esc;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -146,7 +146,8 @@ impl BackupArgs {
     }
 }
 
-pub fn run(args: BackupArgs, env: &HashMap<String, String>) -> Result<ExitCode, CliError> {
+pub fn run(args: BackupArgs, ctx: &Ctx) -> Result<ExitCode, CliError> {
+    let ui = &ctx.ui;
     let parts = args.parts();
     if !parts.any() {
         return Err(CliError::new(
@@ -158,12 +159,13 @@ pub fn run(args: BackupArgs, env: &HashMap<String, String>) -> Result<ExitCode, 
         return Ok(code);
     }
     let layout = args.etcd.layout()?;
-    let mut connection = if parts.needs_etcd() {
-        let mut settings = args.etcd.settings(env)?;
+    let settings = if parts.needs_etcd() {
+        let mut settings = args.etcd.settings(&ctx.env)?;
+        // A large snapshot takes longer than one ordinary request.
         settings.request_timeout = settings
             .request_timeout
             .max(Duration::from_secs(args.snapshot_timeout.max(1)));
-        Some(crate::etcd::RealEtcd::connect(&settings)?)
+        Some(settings)
     } else {
         None
     };
@@ -185,75 +187,57 @@ pub fn run(args: BackupArgs, env: &HashMap<String, String>) -> Result<ExitCode, 
     let verbose = args.verbose;
     let mut note = |line: &str| {
         if verbose {
-            eprintln!("{line}");
+            let _ = ui.status(&esc(line));
         }
     };
-    let source = connection
-        .as_mut()
-        .map(|c| c as &mut dyn backup::EtcdSource);
-    let summary = backup::run(&opts, source, &mut note).map_err(backup_error)?;
+    let summary = crate::ops::backup(&opts, settings.as_ref(), &mut note)?;
 
     if args.json {
         let text = serde_json::to_string(&summary)
             .map_err(|e| CliError::new(ErrorKind::Internal, e.to_string()))?;
-        return print(&format!("{text}\n")).map(|()| ExitCode::SUCCESS);
+        ui.out(&format!("{text}\n"))?;
+        return Ok(ExitCode::SUCCESS);
     }
     if verbose || summary.dry_run {
         for p in &summary.parts {
             let bytes = p.bytes.map_or("size known once taken".to_string(), |b| {
                 format!("{b} bytes")
             });
-            eprintln!("  {:<20} {:>6} file(s)  {bytes}", p.part, p.files);
+            ui.status(&format!("  {:<20} {:>6} file(s)  {bytes}", p.part, p.files))?;
         }
         for s in &summary.skipped {
-            eprintln!("  skipped {}: {}", s.path.display(), s.reason);
+            ui.status(&format!(
+                "  skipped {}: {}",
+                esc(&s.path.display().to_string()),
+                esc(&s.reason)
+            ))?;
         }
     }
     let mut out = String::new();
     if summary.dry_run {
         for p in &summary.paths {
-            out.push_str(p);
+            out.push_str(&esc(p));
             out.push('\n');
         }
         for r in &summary.removed {
-            eprintln!(
+            ui.status(&format!(
                 "dry run: retention would remove {} ({} days old)",
-                r.path.display(),
+                esc(&r.path.display().to_string()),
                 r.age_days
-            );
+            ))?;
         }
-        eprintln!(
+        ui.status(&format!(
             "dry run: would write {} file(s) to {}; nothing was written",
             summary.files,
-            summary.bundle.display()
-        );
-        print(&out)?;
+            esc(&summary.bundle.display().to_string())
+        ))?;
+        ui.out(&out)?;
         return Ok(ExitCode::SUCCESS);
     }
     for r in &summary.removed {
-        out.push_str(&format!("removed {}\n", r.path.display()));
+        out.push_str(&format!("removed {}\n", esc(&r.path.display().to_string())));
     }
-    out.push_str(&format!("{}\n", summary.bundle.display()));
-    print(&out)?;
+    out.push_str(&format!("{}\n", esc(&summary.bundle.display().to_string())));
+    ui.out(&out)?;
     Ok(ExitCode::SUCCESS)
 }
-
-fn backup_error(e: BackupError) -> CliError {
-    let e = match e {
-        BackupError::Etcd(e) | BackupError::Export(crate::export::ExportError::Etcd(e)) => {
-            return CliError::from(e).hint(NOTHING_KEPT)
-        }
-        other => other,
-    };
-    let kind = match &e {
-        BackupError::Lock(backup::LockError::Held { .. }) => ErrorKind::Busy,
-        BackupError::Source(backup::SourceError::Tool(_)) => ErrorKind::Tool,
-        BackupError::Snapshot(_) | BackupError::Export(_) => ErrorKind::Bundle,
-        BackupError::Write(backup::WriteError::Verify(_)) => ErrorKind::Bundle,
-        BackupError::NoEtcd => ErrorKind::Internal,
-        _ => ErrorKind::Io,
-    };
-    CliError::new(kind, format!("backup failed: {e}")).hint(NOTHING_KEPT)
-}
-
-const NOTHING_KEPT: &str = "no new bundle was kept (nothing that looks like a bundle was left)";

@@ -4,15 +4,14 @@
 //! etcd cannot be reached and the bundle holds a snapshot, the per-member snapshot restore
 //! steps are printed instead.
 
-use super::apply::{apply_error, confirm, default_record};
+use super::apply::{confirm, default_record};
 use super::args::EtcdArgs;
-use super::common::{open_bundle, print};
-use crate::apply::{self, RunOptions};
-use crate::backup::restore::{self, Action, FileAction, RestorePlan};
+use super::Ctx;
+use crate::backup::restore::{Action, FileAction, RestorePlan};
 use crate::backup::{MysqlSource, MYSQL_PATH};
-use crate::error::{CliError, ErrorKind};
-use crate::etcd::EtcdError;
-use std::collections::HashMap;
+use crate::error::CliError;
+use crate::ops::restore::{self, Preparation};
+use crate::ui::esc;
 use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -80,17 +79,6 @@ impl RestoreArgs {
     }
 }
 
-fn restore_error(e: restore::RestoreError) -> CliError {
-    let kind = match &e {
-        restore::RestoreError::Source(crate::backup::SourceError::Tool(_)) => ErrorKind::Tool,
-        restore::RestoreError::Changed { .. } | restore::RestoreError::Missing { .. } => {
-            ErrorKind::Bundle
-        }
-        _ => ErrorKind::Io,
-    };
-    CliError::new(kind, format!("restore: {e}"))
-}
-
 fn listing(plan: &RestorePlan, mysql: bool) -> String {
     let mut o = String::new();
     let _ = writeln!(
@@ -105,7 +93,7 @@ fn listing(plan: &RestorePlan, mysql: bool) -> String {
         } else {
             "create"
         };
-        let _ = writeln!(o, "  {what} {}  ({})", c.key, c.path);
+        let _ = writeln!(o, "  {what} {}  ({})", esc(&c.key), esc(&c.path));
     }
     for (part, actions) in [("files", &plan.files), ("workspace", &plan.workspace)] {
         let unchanged = actions
@@ -122,7 +110,8 @@ fn listing(plan: &RestorePlan, mysql: bool) -> String {
                 Action::Create => "create",
                 _ => "replace (the present file is saved aside first)",
             };
-            let _ = writeln!(o, "  {what} {} (mode {:04o})", a.to.display(), a.mode);
+            let to = a.to.display().to_string();
+            let _ = writeln!(o, "  {what} {} (mode {:04o})", esc(&to), a.mode);
         }
     }
     if mysql {
@@ -134,118 +123,103 @@ fn listing(plan: &RestorePlan, mysql: bool) -> String {
     o
 }
 
-pub fn run(args: RestoreArgs, env: &HashMap<String, String>) -> Result<ExitCode, CliError> {
-    let bundle = open_bundle(&args.bundle)?;
+pub fn run(args: RestoreArgs, ctx: &Ctx) -> Result<ExitCode, CliError> {
+    let ui = &ctx.ui;
     let layout = args.etcd.layout()?;
-    let settings = args.etcd.settings(env)?;
-    let mut store = match crate::etcd::RealEtcd::connect(&settings) {
-        Ok(s) => s,
-        Err(e @ (EtcdError::Unreachable { .. } | EtcdError::Timeout { .. }))
-            if bundle.get(crate::backup::SNAPSHOT_PATH).is_some() =>
-        {
-            print(&restore::snapshot_steps(
-                &args.bundle,
-                &[],
-                &settings.endpoints,
-            ))?;
-            return Err(CliError::from(e)
-                .hint("nothing was written; rebuild etcd from the snapshot (steps above), then restore again"));
+    let settings = args.etcd.settings(&ctx.env)?;
+    let bar = ui.byte_progress("reading bundle");
+    let prepared = match restore::prepare(
+        &args.bundle,
+        &settings,
+        layout,
+        &args.files_root,
+        &args.db_root,
+        !args.etcd_only,
+        &mut |p| bar.update(p),
+    )? {
+        Preparation::Ready(p) => *p,
+        Preparation::EtcdDown { steps, error } => {
+            bar.finish();
+            ui.out(&steps)?;
+            return Err(CliError::from(error).hint(
+                "nothing was written; rebuild etcd from the snapshot (steps above), then restore again",
+            ));
         }
-        Err(e) => return Err(e.into()),
     };
-    let current = crate::export::read(&mut store, &layout).map_err(super::args::export_error)?;
-    let (files_root, db_root) = (&args.files_root, &args.db_root);
-    let mut plan =
-        restore::plan(&bundle, &layout, &current, files_root, db_root).map_err(restore_error)?;
-    if args.etcd_only {
-        plan.files.clear();
-        plan.workspace.clear();
-    }
+    bar.finish();
+    let plan = &prepared.plan;
     let mysql = args.mysql();
-    if mysql.is_some() && !plan.has_mysql_dump {
-        return Err(CliError::new(
-            ErrorKind::Usage,
-            format!("--mysql: the bundle holds no {MYSQL_PATH}; nothing was written"),
-        ));
-    }
-    print(&listing(&plan, mysql.is_some()))?;
+    ui.out(&listing(plan, mysql.is_some()))?;
     if plan.items == 0 && plan.has_snapshot {
-        eprintln!("note: the bundle's configuration is only in etcd/snapshot.db; restore puts back config/ items. Rebuild etcd from the snapshot with `etcdctl snapshot restore` on each member instead.");
+        ui.status("note: this bundle's configuration is only in etcd/snapshot.db; restore puts back config/ items. To rebuild etcd from the snapshot, run `etcdctl snapshot restore` on each member.")?;
     }
     let pending = |a: &&FileAction| a.action != Action::Unchanged;
     let file_writes =
         plan.files.iter().filter(pending).count() + plan.workspace.iter().filter(pending).count();
     if args.dry_run {
-        eprintln!("dry run: nothing was written");
+        ui.status("dry run: nothing was written")?;
         return Ok(ExitCode::SUCCESS);
     }
     if plan.changes.is_empty() && file_writes == 0 && mysql.is_none() {
-        eprintln!("the cluster already matches the bundle: nothing to do");
+        ui.status("the cluster already matches the bundle: nothing to do")?;
         return Ok(ExitCode::SUCCESS);
     }
     confirm(
+        ui,
         &format!(
             "Restore {} etcd item(s) and {file_writes} file(s) from {}?",
             plan.changes.len(),
-            args.bundle.display()
+            esc(&args.bundle.display().to_string())
         ),
         args.yes,
     )?;
-    let record = args.run_record.clone().unwrap_or_else(default_record);
-    let applied = apply::apply(
-        &mut store,
-        &layout,
-        &plan.changes,
-        RunOptions {
-            endpoints: &settings.endpoints,
-            record: &record,
-            stop_after: None,
-            max_ops: None,
-            progress: &mut |_, _| {},
-        },
-    )
-    .map_err(apply_error)?;
-    if applied.keys > 0 {
-        eprintln!(
-            "etcd: restored {} key(s) in {} transaction(s), revision {}; run record (for `dh-migrate rollback`): {}",
-            applied.keys,
-            applied.batches,
-            applied.revision,
-            record.display()
-        );
-    }
+    let pq_changed = plan
+        .changes
+        .iter()
+        .any(|c| c.path.starts_with("config/pq/"));
+    let record = args
+        .run_record
+        .clone()
+        .unwrap_or_else(|| default_record(&ctx.env));
     let stamp = crate::backup::retain::bundle_name(std::time::SystemTime::now())
         .trim_start_matches(crate::backup::retain::NAME_PREFIX)
         .to_string();
-    for (part, actions) in [("files", &plan.files), ("workspace", &plan.workspace)] {
-        let done = restore::write_files(&bundle, actions, &stamp).map_err(restore_error)?;
-        if !done.written.is_empty() {
-            eprintln!("{part}: wrote {} file(s)", done.written.len());
+    let done = restore::execute(prepared, &record, mysql.as_ref(), &stamp)?;
+    if done.applied.keys > 0 {
+        ui.status(&format!(
+            "etcd: restored {} key(s) in {} transaction(s), revision {}; run record (for `dh-migrate rollback`): {}",
+            done.applied.keys,
+            done.applied.batches,
+            done.applied.revision,
+            esc(&record.display().to_string())
+        ))?;
+    }
+    for (part, files) in [("files", &done.files), ("workspace", &done.workspace)] {
+        if !files.written.is_empty() {
+            ui.status(&format!("{part}: wrote {} file(s)", files.written.len()))?;
         }
-        for (from, to) in &done.saved_aside {
-            eprintln!("{part}: saved {} aside as {}", from.display(), to.display());
+        for (from, to) in &files.saved_aside {
+            ui.status(&format!(
+                "{part}: saved {} aside as {}",
+                esc(&from.display().to_string()),
+                esc(&to.display().to_string())
+            ))?;
         }
     }
-    if let Some(mysql) = &mysql {
-        restore::stream_files(&bundle, &[MYSQL_PATH], &mut |_, input| {
-            mysql.import(input).map_err(restore::RestoreError::from)
-        })
-        .map_err(restore_error)?;
-        eprintln!("mysql: imported {MYSQL_PATH}");
+    if done.mysql {
+        ui.status(&format!("mysql: imported {MYSQL_PATH}"))?;
     }
-    print(&format!(
-        "\nRestart step: on every node, infra nodes first:\n  $ sudo -u {user} {monit} restart all\n  $ sudo -u {user} {monit} up --block\n{pq}",
-        user = args.monit_user,
-        monit = crate::restart::DH_MONIT,
-        pq = if plan.changes.iter().any(|c| c.path.starts_with("config/pq/")) {
-            format!(
-                "  and on the infra node: $ sudo -u {} {} pq reload\n",
-                args.monit_user,
-                crate::restart::DHCONFIG
-            )
-        } else {
-            String::new()
-        }
-    ))?;
+    let monit = crate::restart::DH_MONIT;
+    let user = &args.monit_user;
+    let mut step = format!(
+        "\nRestart step: on every node, infra nodes first:\n  $ sudo -u {user} {monit} restart all\n  $ sudo -u {user} {monit} up --block\n"
+    );
+    if pq_changed {
+        step.push_str(&format!(
+            "  then on the infra node: $ sudo -u {user} {} pq reload\n",
+            crate::restart::DHCONFIG
+        ));
+    }
+    ui.out(&step)?;
     Ok(ExitCode::SUCCESS)
 }

@@ -10,7 +10,8 @@
 //!   checking the SHA-256 trailer the server appends.
 //! - [`batching`] splits further when a server's own limits are lower than etcd's defaults.
 //! - [`error`] holds [`EtcdError`], the typed classification of everything that can go
-//!   wrong on the wire (unreachable, auth, TLS, conflict, too large, timeout, server).
+//!   wrong on the wire (unreachable, auth, TLS, conflict, too large, over a server limit,
+//!   timeout, retryable, server), classified once from the client's errors.
 //!
 //! No other module touches etcd-client or tokio directly.
 
@@ -21,7 +22,7 @@ pub mod snapshot;
 pub mod store;
 
 pub use batching::{commit_all, lowered_limits, resplit, Committed};
-pub use error::EtcdError;
+pub use error::{EtcdError, Retry, ServerLimit};
 pub use settings::{resolve, EtcdFlags, EtcdSettings, Secret, SettingsError};
 pub use snapshot::{SnapshotError, SnapshotInfo};
 pub use store::{batches, Expect, Kv, KvStore, Limits, MemStore, Op, RealEtcd};

@@ -10,7 +10,6 @@
 //! then discard what was written.
 
 use std::io::Write;
-use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 
@@ -102,20 +101,21 @@ impl RealEtcd {
     pub fn snapshot_to(&self, out: &mut dyn Write) -> Result<SnapshotInfo, SnapshotError> {
         let (runtime, mut client, timeout, ctx) = self.maintenance();
         let classify = |e: &etcd_client::Error| ctx.classify(e, Phase::Request, "snapshot");
-        let limit: Duration = timeout;
         let mut stream = runtime
-            .block_on(async { tokio::time::timeout(limit, client.snapshot()).await })
+            .block_on(async { tokio::time::timeout(timeout, client.snapshot()).await })
             .map_err(|_| EtcdError::Timeout {
                 what: "snapshot (no answer)".to_owned(),
+                endpoints: ctx.endpoints.to_vec(),
             })?
             .map_err(|e| classify(&e))?;
         let mut check = TrailerCheck::new();
         let mut bytes: u64 = 0;
         loop {
             let next = runtime
-                .block_on(async { tokio::time::timeout(limit, stream.message()).await })
+                .block_on(async { tokio::time::timeout(timeout, stream.message()).await })
                 .map_err(|_| EtcdError::Timeout {
                     what: format!("snapshot (stalled after {bytes} bytes)"),
+                    endpoints: ctx.endpoints.to_vec(),
                 })?
                 .map_err(|e| classify(&e))?;
             let Some(message) = next else { break };
