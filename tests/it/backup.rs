@@ -948,3 +948,145 @@ fn the_cron_and_systemd_templates_hold_valid_command_lines() {
         assert!(shown.contains("retain: Some(7)"), "{file}: {shown}");
     }
 }
+
+/// The configuration items under the layout prefix, byte-exact.
+fn config_keys(server: &EtcdServer) -> BTreeMap<String, Vec<u8>> {
+    etcd_values(server)
+        .into_iter()
+        .filter(|(k, _)| k.starts_with("/deephaven/config/"))
+        .collect()
+}
+
+#[test]
+fn restore_onto_a_fresh_etcd_gives_back_every_item_and_file() {
+    let old = loaded_etcd();
+    let work = Work::new().with_node_files().with_workspace();
+    // An archive bundle: restore streams workspace files out of it again.
+    let bundle = work
+        .backup(&old.endpoint(), &["-a", "--bundle-format", "tar.zst"])
+        .expect(0)
+        .bundle();
+    let bundle = bundle.to_str().unwrap().to_string();
+    let fresh = EtcdServer::start();
+    let root = work.tmp.path().join("restored-root");
+    let db = work.tmp.path().join("restored-db");
+    // A file already there with other content: saved aside, never lost.
+    let host = root.join("etc/sysconfig/deephaven/illumon.iris.hostconfig");
+    write_mode(&host, b"locally edited\n", 0o644);
+    let record = work.tmp.path().join("restore-record.json");
+    let args = |extra: &[&str]| -> Vec<String> {
+        let mut v: Vec<String> = [
+            "restore",
+            &bundle,
+            "--endpoints",
+            &fresh.endpoint(),
+            "--files-root",
+            root.to_str().unwrap(),
+            "--db-root",
+            db.to_str().unwrap(),
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        v.extend(extra.iter().map(|s| s.to_string()));
+        v
+    };
+    let run = |extra: &[&str]| {
+        let a = args(extra);
+        let a: Vec<&str> = a.iter().map(String::as_str).collect();
+        work.run(&a)
+    };
+
+    // A dry run lists and writes nothing.
+    let before = support::fs::listing(work.tmp.path());
+    let dry = run(&["--dry-run"])
+        .expect(0)
+        .stderr_has("nothing was written");
+    assert!(dry
+        .stdout
+        .contains("create /deephaven/config/props/iris-endpoints.prop"));
+    assert!(fresh
+        .etcdctl(&["get", "", "--prefix", "--keys-only"])
+        .stdout
+        .is_empty());
+    assert_eq!(support::fs::listing(work.tmp.path()), before);
+
+    let done = run(&["--yes", "--run-record", record.to_str().unwrap()]).expect(0);
+    assert!(
+        done.stdout.contains("dh_monit restart all"),
+        "{}",
+        done.stdout
+    );
+    // Every configuration item byte for byte, the cluster's own iris-endpoints.prop too.
+    assert_eq!(config_keys(&fresh), config_keys(&old));
+    assert_eq!(config_keys(&fresh).len(), fixture_items().len());
+    assert_eq!(mode_of(&record), 0o600);
+    // The files with their modes; the edited file saved aside.
+    for (rel, content) in files_of(&Path::new(OLD_DIR).join("files")) {
+        assert_eq!(std::fs::read(root.join(&rel)).unwrap(), content, "{rel}");
+    }
+    let key = root.join("etc/sysconfig/deephaven/auth/priv-test.base64.txt");
+    assert_eq!(std::fs::read(&key).unwrap(), b"c2VjcmV0\n");
+    assert_eq!(mode_of(&key), 0o600);
+    let aside: Vec<String> = entries(host.parent().unwrap())
+        .into_iter()
+        .filter(|n| n.starts_with("illumon.iris.hostconfig.dh-migrate-saved-"))
+        .collect();
+    assert_eq!(aside.len(), 1, "{aside:?}");
+    assert_eq!(
+        std::fs::read(host.parent().unwrap().join(&aside[0])).unwrap(),
+        b"locally edited\n"
+    );
+    done.stderr_has("saved");
+    for (rel, content) in WORKSPACE {
+        assert_eq!(
+            std::fs::read(db.join(rel)).unwrap(),
+            content.as_bytes(),
+            "{rel}"
+        );
+    }
+
+    // Again: nothing to do, etcd untouched.
+    let rev = |s: &EtcdServer| {
+        let out = s.etcdctl(&["get", "x", "-w", "json"]);
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        v["header"]["revision"].as_i64().unwrap()
+    };
+    let r0 = rev(&fresh);
+    run(&["--yes"])
+        .expect(0)
+        .stderr_has("the cluster already matches the bundle: nothing to do");
+    assert_eq!(rev(&fresh), r0);
+}
+
+#[test]
+fn restore_with_etcd_down_prints_the_snapshot_restore_steps() {
+    let server = loaded_etcd();
+    let work = Work::new();
+    let bundle = work
+        .backup(&server.endpoint(), &["-e", "-p"])
+        .expect(0)
+        .bundle();
+    let dead = format!("http://127.0.0.1:{}", free_port());
+    let run = work
+        .run(&[
+            "restore",
+            bundle.to_str().unwrap(),
+            "--endpoints",
+            &dead,
+            "--connect-timeout",
+            "1",
+            "--yes",
+        ])
+        .expect(8)
+        .stderr_has("nothing was written");
+    let snapshot = bundle.join("etcd/snapshot.db");
+    assert!(
+        run.stdout.contains(&format!(
+            "etcdctl snapshot restore {} --name <member-1-name> --initial-cluster <member-1-name>=https://127.0.0.1:2380",
+            snapshot.display()
+        )),
+        "{}",
+        run.stdout
+    );
+}
