@@ -333,6 +333,54 @@ impl From<OpsError> for CliError {
     }
 }
 
+/// What no new bundle means for the operator: said with every backup error.
+const NOTHING_KEPT: &str = "no new bundle was kept (nothing that looks like a bundle was left)";
+
+impl From<crate::backup::BackupError> for CliError {
+    fn from(e: crate::backup::BackupError) -> CliError {
+        use crate::backup::{BackupError as B, LockError, SourceError, WriteError};
+        let e = match e {
+            B::Etcd(e) | B::Export(ExportError::Etcd(e)) => {
+                return CliError::from(e).hint(NOTHING_KEPT)
+            }
+            other => other,
+        };
+        let kind = match &e {
+            B::Lock(LockError::Held { .. }) => ErrorKind::Busy,
+            B::Source(SourceError::Tool(_)) => ErrorKind::Tool,
+            B::Snapshot(_) | B::Export(_) | B::Write(WriteError::Verify(_)) => ErrorKind::Bundle,
+            B::NoEtcd => ErrorKind::Internal,
+            _ => ErrorKind::Io,
+        };
+        let message = format!("backup failed: {e}");
+        CliError {
+            kind,
+            message,
+            hints: vec![NOTHING_KEPT.to_string()],
+            source: Some(Box::new(e)),
+        }
+    }
+}
+
+impl From<crate::ops::restore::RestoreOpsError> for CliError {
+    fn from(e: crate::ops::restore::RestoreOpsError) -> CliError {
+        use crate::backup::restore::RestoreError as R;
+        use crate::ops::restore::RestoreOpsError as E;
+        match e {
+            E::Ops(e) => e.into(),
+            e @ E::NoDump => CliError::from_error(ErrorKind::Usage, e),
+            E::Restore(e) => {
+                let kind = match &e {
+                    R::Source(crate::backup::SourceError::Tool(_)) => ErrorKind::Tool,
+                    R::Changed { .. } | R::Missing { .. } => ErrorKind::Bundle,
+                    _ => ErrorKind::Io,
+                };
+                CliError::from_error(kind, e)
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -397,53 +445,5 @@ mod tests {
         assert!(e.message.contains("disk full"));
         assert!(e.causes().is_empty(), "{:?}", e.causes());
         assert!(e.source.is_some());
-    }
-}
-
-/// What no new bundle means for the operator: said with every backup error.
-const NOTHING_KEPT: &str = "no new bundle was kept (nothing that looks like a bundle was left)";
-
-impl From<crate::backup::BackupError> for CliError {
-    fn from(e: crate::backup::BackupError) -> CliError {
-        use crate::backup::{BackupError as B, LockError, SourceError, WriteError};
-        let e = match e {
-            B::Etcd(e) | B::Export(ExportError::Etcd(e)) => {
-                return CliError::from(e).hint(NOTHING_KEPT)
-            }
-            other => other,
-        };
-        let kind = match &e {
-            B::Lock(LockError::Held { .. }) => ErrorKind::Busy,
-            B::Source(SourceError::Tool(_)) => ErrorKind::Tool,
-            B::Snapshot(_) | B::Export(_) | B::Write(WriteError::Verify(_)) => ErrorKind::Bundle,
-            B::NoEtcd => ErrorKind::Internal,
-            _ => ErrorKind::Io,
-        };
-        let message = format!("backup failed: {e}");
-        CliError {
-            kind,
-            message,
-            hints: vec![NOTHING_KEPT.to_string()],
-            source: Some(Box::new(e)),
-        }
-    }
-}
-
-impl From<crate::ops::restore::RestoreOpsError> for CliError {
-    fn from(e: crate::ops::restore::RestoreOpsError) -> CliError {
-        use crate::backup::restore::RestoreError as R;
-        use crate::ops::restore::RestoreOpsError as E;
-        match e {
-            E::Ops(e) => e.into(),
-            e @ E::NoDump => CliError::from_error(ErrorKind::Usage, e),
-            E::Restore(e) => {
-                let kind = match &e {
-                    R::Source(crate::backup::SourceError::Tool(_)) => ErrorKind::Tool,
-                    R::Changed { .. } | R::Missing { .. } => ErrorKind::Bundle,
-                    _ => ErrorKind::Io,
-                };
-                CliError::from_error(kind, e)
-            }
-        }
     }
 }

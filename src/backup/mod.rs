@@ -283,7 +283,7 @@ pub fn run(
     let mut parts_done = Vec::new();
     if parts.etcd {
         note("taking the etcd snapshot");
-        let source = etcd.as_deref_mut().ok_or(BackupError::NoEtcd)?;
+        let source = etcd.ok_or(BackupError::NoEtcd)?;
         let dest = w_path(&opts.dir, SNAPSHOT_PATH);
         let bytes = w.add_with(SNAPSHOT_PATH, 0o600, |out| match source.snapshot_to(out) {
             Ok(_) => Ok(()),
