@@ -306,18 +306,7 @@ pub fn run(
         let mut counts: Vec<PartSummary> = Vec::new();
         for (path, (value, _)) in &exported.items {
             w.add_from(path, 0o644, &mut value.as_slice())?;
-            let part = item_part(&opts.layout, path);
-            match counts.iter_mut().find(|c| c.part == part) {
-                Some(c) => {
-                    c.files += 1;
-                    *c.bytes.get_or_insert(0) += value.len() as u64;
-                }
-                None => counts.push(PartSummary {
-                    part,
-                    files: 1,
-                    bytes: Some(value.len() as u64),
-                }),
-            }
+            count_item(&mut counts, item_part(&opts.layout, path), value.len());
         }
         note(&format!(
             "exported {} configuration item(s) at etcd revision {}",
@@ -428,6 +417,21 @@ fn w_path(dir: &Path, rel: &str) -> PathBuf {
     dir.join(rel)
 }
 
+/// Counts one item of `bytes` bytes into its part's summary.
+fn count_item(parts: &mut Vec<PartSummary>, part: &'static str, bytes: usize) {
+    match parts.iter_mut().find(|c| c.part == part) {
+        Some(c) => {
+            c.files += 1;
+            *c.bytes.get_or_insert(0) += bytes as u64;
+        }
+        None => parts.push(PartSummary {
+            part,
+            files: 1,
+            bytes: Some(bytes as u64),
+        }),
+    }
+}
+
 /// The summary part an exported item belongs to, by its layout kind.
 fn item_part(layout: &Layout, path: &str) -> &'static str {
     match layout.key_for(path).map(|(_, item)| item.kind.as_str()) {
@@ -466,18 +470,7 @@ fn dry_summary(
         etcd_revision = Some(exported.header_revision);
         etcd_other_keys = exported.unknown.len();
         for (path, (value, _)) in &exported.items {
-            let part = item_part(&opts.layout, path);
-            match parts.iter_mut().find(|c: &&mut PartSummary| c.part == part) {
-                Some(c) => {
-                    c.files += 1;
-                    *c.bytes.get_or_insert(0) += value.len() as u64;
-                }
-                None => parts.push(PartSummary {
-                    part,
-                    files: 1,
-                    bytes: Some(value.len() as u64),
-                }),
-            }
+            count_item(&mut parts, item_part(&opts.layout, path), value.len());
             bytes += value.len() as u64;
             paths.push(path.clone());
         }

@@ -27,7 +27,7 @@ use crate::etcd::Expect;
 use crate::export::Exported;
 use crate::layout::Layout;
 
-use super::sources::SourceError;
+use super::sources::{mode_of, SourceError};
 use super::{MYSQL_PATH, SNAPSHOT_PATH};
 
 /// One file to put back.
@@ -117,19 +117,6 @@ pub fn changes(items: &BTreeMap<String, (String, Vec<u8>)>, current: &Exported) 
             })
         })
         .collect()
-}
-
-fn mode_of(meta: &fs::Metadata) -> u32 {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        meta.permissions().mode() & 0o7777
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = meta;
-        0o644
-    }
 }
 
 /// What to do with each bundle file under `part/`, written below `root`.

@@ -12,7 +12,8 @@ use std::ffi::OsString;
 use std::fs;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
+use std::thread::JoinHandle;
 
 /// Configuration folders copied into `files/`, relative to the files root.
 pub const CONFIG_ROOTS: &[&str] = &["etc/sysconfig/deephaven", "etc/sysconfig/illumon.d"];
@@ -167,7 +168,8 @@ fn walk(
     Ok(())
 }
 
-fn mode_of(meta: &fs::Metadata) -> u32 {
+/// Permission bits (with setuid/setgid/sticky) of a file.
+pub(crate) fn mode_of(meta: &fs::Metadata) -> u32 {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
@@ -276,23 +278,9 @@ impl MysqlSource {
         out: &mut dyn io::Write,
         out_error: &dyn Fn(io::Error) -> SourceError,
     ) -> Result<(), SourceError> {
-        let name = self.program.display().to_string();
-        let mut child = self
-            .command()
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(|e| {
-                SourceError::Tool(if e.kind() == io::ErrorKind::NotFound {
-                    format!(
-                        "{name} not found (needed to dump the {ACL_DATABASE} database; install \
-                         mariadb-client or mysql-client, or give --mysqldump PATH)"
-                    )
-                } else {
-                    format!("cannot start {name}: {e}")
-                })
-            })?;
+        let mut cmd = self.command();
+        cmd.stdin(Stdio::null()).stdout(Stdio::piped());
+        let mut child = self.spawn(cmd, "dump the database", "--mysqldump")?;
         let errors = drain(child.stderr.take());
         let copied = match child.stdout.take() {
             Some(mut stdout) => io::copy(&mut stdout, out).map(|_| ()),
@@ -301,24 +289,53 @@ impl MysqlSource {
         if copied.is_err() {
             let _ = child.kill();
         }
+        let finished = self.finish(child, errors);
+        copied.map_err(out_error)?;
+        finished
+    }
+
+    /// Starts `cmd` (this source's program) with stderr captured; a missing program says
+    /// what it was needed for and which option names another.
+    fn spawn(
+        &self,
+        mut cmd: Command,
+        needed_for: &str,
+        option: &str,
+    ) -> Result<Child, SourceError> {
+        let name = self.program.display();
+        cmd.stderr(Stdio::piped()).spawn().map_err(|e| {
+            SourceError::Tool(if e.kind() == io::ErrorKind::NotFound {
+                format!(
+                    "{name} not found (needed to {needed_for} of {ACL_DATABASE}; install \
+                     mariadb-client or mysql-client, or give {option} PATH)"
+                )
+            } else {
+                format!("cannot start {name}: {e}")
+            })
+        })
+    }
+
+    /// Waits for `child`; a failure carries the program's own message from `errors`.
+    fn finish(&self, mut child: Child, errors: JoinHandle<String>) -> Result<(), SourceError> {
+        let name = self.program.display();
         let status = child
             .wait()
             .map_err(|e| SourceError::Tool(format!("{name}: {e}")))?;
         let errors = errors.join().unwrap_or_default();
-        copied.map_err(out_error)?;
-        if !status.success() {
-            return Err(SourceError::Tool(format!(
+        if status.success() {
+            Ok(())
+        } else {
+            Err(SourceError::Tool(format!(
                 "{name} failed ({status}): {}",
                 errors.trim()
-            )));
+            )))
         }
-        Ok(())
     }
 }
 
 /// Reads a child's stderr on its own thread (so a chatty program never blocks on it),
 /// keeping the first 64 KiB for the error message.
-fn drain(stderr: Option<std::process::ChildStderr>) -> std::thread::JoinHandle<String> {
+fn drain(stderr: Option<std::process::ChildStderr>) -> JoinHandle<String> {
     std::thread::spawn(move || {
         let mut text = String::new();
         if let Some(mut s) = stderr {
@@ -334,36 +351,21 @@ impl MysqlSource {
     /// to the client program (`mysql`/`mariadb`). A missing program or a failure is
     /// [`SourceError::Tool`] with the client's own message.
     pub fn import(&self, input: &mut dyn Read) -> Result<(), SourceError> {
-        let name = self.program.display().to_string();
-        let mut child = self
-            .connect_command()
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(|e| {
-                SourceError::Tool(if e.kind() == io::ErrorKind::NotFound {
-                    format!("{name} not found (needed to import the {ACL_DATABASE} dump; install mariadb-client or mysql-client, or give --mysql-client PATH)")
-                } else {
-                    format!("cannot start {name}: {e}")
-                })
-            })?;
+        let mut cmd = self.connect_command();
+        cmd.stdin(Stdio::piped()).stdout(Stdio::null());
+        let mut child = self.spawn(cmd, "import the dump", "--mysql-client")?;
         let errors = drain(child.stderr.take());
         let fed = match child.stdin.take() {
             Some(mut stdin) => io::copy(input, &mut stdin).map(|_| ()),
             None => Ok(()),
         };
-        let status = child
-            .wait()
-            .map_err(|e| SourceError::Tool(format!("{name}: {e}")))?;
-        let errors = errors.join().unwrap_or_default();
-        if !status.success() {
-            return Err(SourceError::Tool(format!(
-                "{name} failed ({status}): {}",
-                errors.trim()
-            )));
-        }
-        fed.map_err(|e| SourceError::Tool(format!("feeding the dump to {name}: {e}")))
+        self.finish(child, errors)?;
+        fed.map_err(|e| {
+            SourceError::Tool(format!(
+                "feeding the dump to {}: {e}",
+                self.program.display()
+            ))
+        })
     }
 }
 

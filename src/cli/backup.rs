@@ -77,18 +77,8 @@ pub struct BackupArgs {
     /// A folder, or one zstd-compressed tar archive.
     #[arg(long, value_enum, default_value = "dir")]
     pub bundle_format: FormatArg,
-    /// The ACLs live in MySQL/MariaDB: with -A (or -a), dump the dbacl_iris database.
-    #[arg(long)]
-    pub mysql: bool,
-    /// MySQL/MariaDB socket (implies --mysql).
-    #[arg(long, value_name = "PATH")]
-    pub mysql_socket: Option<PathBuf>,
-    /// MySQL/MariaDB option file holding the credentials (implies --mysql).
-    #[arg(long, value_name = "FILE")]
-    pub mysql_defaults_file: Option<PathBuf>,
-    /// MySQL/MariaDB user (implies --mysql).
-    #[arg(long, value_name = "USER")]
-    pub mysql_user: Option<String>,
+    #[command(flatten)]
+    pub mysql: MysqlArgs,
     /// The dump program.
     #[arg(long, value_name = "PATH", default_value = "mysqldump")]
     pub mysqldump: PathBuf,
@@ -131,14 +121,35 @@ impl BackupArgs {
             routing: self.routing,
         }
     }
+}
 
-    fn mysql(&self) -> Option<MysqlSource> {
+/// Where the MySQL/MariaDB ACL database is (`backup -A` dumps it, `restore` imports it).
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct MysqlArgs {
+    /// The ACLs live in MySQL/MariaDB (backup: with -A or -a, dump the dbacl_iris
+    /// database; restore: import the bundle's dump).
+    #[arg(long)]
+    pub mysql: bool,
+    /// MySQL/MariaDB socket (implies --mysql).
+    #[arg(long, value_name = "PATH")]
+    pub mysql_socket: Option<PathBuf>,
+    /// MySQL/MariaDB option file holding the credentials (implies --mysql).
+    #[arg(long, value_name = "FILE")]
+    pub mysql_defaults_file: Option<PathBuf>,
+    /// MySQL/MariaDB user (implies --mysql).
+    #[arg(long, value_name = "USER")]
+    pub mysql_user: Option<String>,
+}
+
+impl MysqlArgs {
+    /// The source to run `program` against, when MySQL is wanted at all.
+    pub fn source(&self, program: &std::path::Path) -> Option<MysqlSource> {
         let wanted = self.mysql
             || self.mysql_socket.is_some()
             || self.mysql_defaults_file.is_some()
             || self.mysql_user.is_some();
         wanted.then(|| MysqlSource {
-            program: self.mysqldump.clone(),
+            program: program.to_path_buf(),
             defaults_file: self.mysql_defaults_file.clone(),
             socket: self.mysql_socket.clone(),
             user: self.mysql_user.clone(),
@@ -180,7 +191,7 @@ pub fn run(args: BackupArgs, ctx: &Ctx) -> Result<ExitCode, CliError> {
             FormatArg::TarZst => BundleFormat::TarZst,
         },
         dry_run: args.dry_run,
-        mysql: args.mysql(),
+        mysql: args.mysql.source(&args.mysqldump),
         layout,
         now: std::time::SystemTime::now(),
     };

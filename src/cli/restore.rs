@@ -6,9 +6,10 @@
 
 use super::apply::{confirm, default_record};
 use super::args::EtcdArgs;
+use super::backup::MysqlArgs;
 use super::Ctx;
 use crate::backup::restore::{Action, FileAction, RestorePlan};
-use crate::backup::{MysqlSource, MYSQL_PATH};
+use crate::backup::MYSQL_PATH;
 use crate::error::CliError;
 use crate::ops::restore::{self, Preparation};
 use crate::ui::esc;
@@ -35,18 +36,10 @@ pub struct RestoreArgs {
     /// Leave the file-system parts (files/, workspace/) alone: etcd only.
     #[arg(long)]
     pub etcd_only: bool,
-    /// Import mysql/dbacl_iris.sql into MySQL/MariaDB (it recreates the dbacl_iris database).
-    #[arg(long)]
-    pub mysql: bool,
-    /// MySQL/MariaDB socket (implies --mysql).
-    #[arg(long, value_name = "PATH")]
-    pub mysql_socket: Option<PathBuf>,
-    /// MySQL/MariaDB option file holding the credentials (implies --mysql).
-    #[arg(long, value_name = "FILE")]
-    pub mysql_defaults_file: Option<PathBuf>,
-    /// MySQL/MariaDB user (implies --mysql).
-    #[arg(long, value_name = "USER")]
-    pub mysql_user: Option<String>,
+    /// With --mysql (or a --mysql-* option): import mysql/dbacl_iris.sql (it recreates
+    /// the dbacl_iris database).
+    #[command(flatten)]
+    pub mysql: MysqlArgs,
     /// The client program that imports the dump.
     #[arg(long, value_name = "PATH", default_value = "mysql")]
     pub mysql_client: PathBuf,
@@ -62,21 +55,6 @@ pub struct RestoreArgs {
     /// Do not ask for confirmation (needed without a terminal).
     #[arg(long)]
     pub yes: bool,
-}
-
-impl RestoreArgs {
-    fn mysql(&self) -> Option<MysqlSource> {
-        let wanted = self.mysql
-            || self.mysql_socket.is_some()
-            || self.mysql_defaults_file.is_some()
-            || self.mysql_user.is_some();
-        wanted.then(|| MysqlSource {
-            program: self.mysql_client.clone(),
-            defaults_file: self.mysql_defaults_file.clone(),
-            socket: self.mysql_socket.clone(),
-            user: self.mysql_user.clone(),
-        })
-    }
 }
 
 fn listing(plan: &RestorePlan, mysql: bool) -> String {
@@ -148,7 +126,7 @@ pub fn run(args: RestoreArgs, ctx: &Ctx) -> Result<ExitCode, CliError> {
     };
     bar.finish();
     let plan = &prepared.plan;
-    let mysql = args.mysql();
+    let mysql = args.mysql.source(&args.mysql_client);
     ui.out(&listing(plan, mysql.is_some()))?;
     if plan.items == 0 && plan.has_snapshot {
         ui.status("note: this bundle's configuration is only in etcd/snapshot.db; restore puts back config/ items. To rebuild etcd from the snapshot, run `etcdctl snapshot restore` on each member.")?;
