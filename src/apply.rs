@@ -12,9 +12,7 @@
 //! - Re-running after an interruption converges: keys already holding their new value are
 //!   not written again.
 
-use crate::etcd::{
-    batches, commit_all, lowered_limits, resplit, EtcdError, Expect, KvStore, Limits, Op,
-};
+use crate::etcd::{batches, commit_all, lowered_limits, EtcdError, Expect, KvStore, Limits, Op};
 use crate::export::Exported;
 use crate::layout::Layout;
 use crate::migrate::{MigratedFile, Migration};
@@ -22,7 +20,7 @@ use crate::planfile::sha256_hex;
 use crate::tree::map_each_in_parallel;
 use base64::Engine;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::path::{Path, PathBuf};
 
 /// One key to write.
@@ -144,6 +142,8 @@ pub enum ApplyError {
     },
     #[error("rollback refused, nothing written: these keys changed since the apply wrote them: {}", .0.join(", "))]
     RollbackConflict(Vec<String>),
+    #[error("rollback refused, nothing written: the run record names keys outside the layout's prefix {prefix}: {}", keys.join(", "))]
+    OutsidePrefix { prefix: String, keys: Vec<String> },
 }
 
 /// The result of an apply.
@@ -254,86 +254,136 @@ pub fn apply(
             expect: c.expect,
         })
         .collect();
-    let mut groups = batches(ops, limits)?;
+    let mut pending: VecDeque<Vec<Op>> = batches(ops, limits)?.into();
     save_record(opts.record, &RunRecord::new(opts.endpoints, changes))?;
+    // Transactions go a wave at a time, each wave's concurrently: no key is in two of them,
+    // each is guarded on its own, and etcd commits concurrent proposals with one fsync
+    // for many. `written` holds every transaction that landed, with its revision.
     let mut written: Vec<(Vec<Vec<u8>>, i64)> = Vec::new();
     let mut revision = 0;
     let mut lowered = None;
-    let mut i = 0;
-    while i < groups.len() {
-        if opts.stop_after == Some(i) {
+    while !pending.is_empty() {
+        let total = written.len() + pending.len();
+        if opts.stop_after == Some(written.len()) {
             return Err(ApplyError::Stopped {
-                done: i,
-                total: groups.len(),
+                done: written.len(),
+                total,
                 record: opts.record.to_path_buf(),
             });
         }
-        let cause = match store.commit(&groups[i]) {
-            Ok(rev) => {
-                revision = rev;
-                written.push((groups[i].iter().map(|o| o.key().to_vec()).collect(), rev));
-                i += 1;
-                (opts.progress)(i, groups.len());
-                continue;
-            }
-            Err(cause) => cause,
-        };
-        // A server with lower limits than etcd's defaults refused the transaction whole:
-        // send the same operations again in smaller ones.
-        if let Some(lower) = lowered_limits(&cause, &groups[i], limits) {
-            limits = lower;
-            lowered = Some(lower);
-            resplit(&mut groups, i, lower)?;
-            continue;
+        // The test seam stops after an exact number of transactions: never past it.
+        let mut n = WAVE.min(pending.len());
+        if let Some(stop) = opts.stop_after {
+            n = n.min(stop - written.len());
         }
-        if written.is_empty() {
-            return Err(cause.into());
-        }
-        // Undo the batches already written, each key guarded by the revision our own
-        // write gave it: a key changed since by someone else is not touched. The latest
-        // writes are undone first.
-        let prev: BTreeMap<&str, &Change> = changes.iter().map(|c| (c.key.as_str(), c)).collect();
-        let mut undo = Vec::new();
-        for (keys, rev) in written.iter().rev() {
-            for k in keys {
-                let key = String::from_utf8_lossy(k).into_owned();
-                let expect = Expect::ModRevision(*rev);
-                match prev.get(key.as_str()).and_then(|c| c.previous.clone()) {
-                    Some(v) => undo.push(Op::Put {
-                        key: k.clone(),
-                        value: v,
-                        expect,
-                    }),
-                    None => undo.push(Op::Delete {
-                        key: k.clone(),
-                        expect,
-                    }),
+        let wave: Vec<Vec<Op>> = pending.drain(..n).collect();
+        let results = store.commit_many(&wave);
+        let mut refused: Vec<Op> = Vec::new();
+        let mut failure: Option<EtcdError> = None;
+        for (group, result) in wave.into_iter().zip(results) {
+            match result {
+                Ok(rev) => {
+                    revision = revision.max(rev);
+                    written.push((group.iter().map(|o| o.key().to_vec()).collect(), rev));
+                    (opts.progress)(written.len(), total);
                 }
+                Err(cause) => match lowered_limits(&cause, &group, limits) {
+                    // A server with lower limits than etcd's defaults refused it whole:
+                    // its operations go again in smaller transactions.
+                    Some(lower) => {
+                        limits = Limits {
+                            max_ops: limits.max_ops.min(lower.max_ops),
+                            max_request_bytes: limits
+                                .max_request_bytes
+                                .min(lower.max_request_bytes),
+                        };
+                        lowered = Some(limits);
+                        refused.extend(group);
+                    }
+                    None => {
+                        failure.get_or_insert(cause);
+                    }
+                },
             }
         }
-        let done = written.len();
-        return Err(match commit_all(store, undo, &mut limits) {
-            Ok(_) => ApplyError::RolledBack {
-                batch: i + 1,
-                total: groups.len(),
-                batch_done: done,
-                cause: Box::new(cause),
-            },
-            Err(rollback) => ApplyError::Partial {
-                batch: i + 1,
-                total: groups.len(),
-                cause: Box::new(cause),
-                rollback: rollback.to_string(),
-                record: opts.record.to_path_buf(),
-            },
-        });
+        if let Some(cause) = failure {
+            if written.is_empty() {
+                return Err(cause.into());
+            }
+            let batch = written.len() + 1;
+            return Err(undo_written(
+                store,
+                changes,
+                &written,
+                &mut limits,
+                cause,
+                (batch, total),
+                opts.record,
+            ));
+        }
+        if !refused.is_empty() {
+            // The refused operations first, then the rest, all within the lower limits.
+            refused.extend(pending.drain(..).flatten());
+            pending = batches(refused, limits)?.into();
+        }
     }
     Ok(Applied {
         keys: changes.len(),
-        batches: groups.len(),
+        batches: written.len(),
         revision,
         lowered,
     })
+}
+
+/// How many transactions are in flight at once.
+const WAVE: usize = 16;
+
+/// After a transaction was refused (`cause`) with others already written: undo those,
+/// each key guarded by the revision our own write gave it (a key changed since by
+/// someone else is not touched), the latest first.
+fn undo_written(
+    store: &mut dyn KvStore,
+    changes: &[Change],
+    written: &[(Vec<Vec<u8>>, i64)],
+    limits: &mut Limits,
+    cause: EtcdError,
+    (batch, total): (usize, usize),
+    record: &Path,
+) -> ApplyError {
+    let prev: BTreeMap<&str, &Change> = changes.iter().map(|c| (c.key.as_str(), c)).collect();
+    let mut undo = Vec::new();
+    for (keys, rev) in written.iter().rev() {
+        for k in keys {
+            let key = String::from_utf8_lossy(k).into_owned();
+            let expect = Expect::ModRevision(*rev);
+            match prev.get(key.as_str()).and_then(|c| c.previous.clone()) {
+                Some(v) => undo.push(Op::Put {
+                    key: k.clone(),
+                    value: v,
+                    expect,
+                }),
+                None => undo.push(Op::Delete {
+                    key: k.clone(),
+                    expect,
+                }),
+            }
+        }
+    }
+    match commit_all(store, undo, limits) {
+        Ok(_) => ApplyError::RolledBack {
+            batch,
+            total,
+            batch_done: written.len(),
+            cause: Box::new(cause),
+        },
+        Err(rollback) => ApplyError::Partial {
+            batch,
+            total,
+            cause: Box::new(cause),
+            rollback: rollback.to_string(),
+            record: record.to_path_buf(),
+        },
+    }
 }
 
 /// What a rollback would do / did.
@@ -342,21 +392,51 @@ pub struct RolledBack {
     pub restored: usize,
     pub already: usize,
     pub batches: usize,
+    /// The keys restored (or, in a dry run, to restore), in record order.
+    pub keys: Vec<String>,
+    /// Keys changed by someone else since the apply, left alone (`only_unchanged`).
+    pub skipped: Vec<String>,
 }
 
-/// Restores the previous value of every key of `record` that still holds the value the
-/// apply wrote. Keys already holding their previous value are skipped (so a second
-/// rollback converges); a key holding anything else refuses the whole rollback.
-pub fn rollback(
+/// A rollback's findings, key by key; nothing written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RollbackCheck {
+    /// Keys still holding what the apply wrote: restored.
+    pub restore: Vec<String>,
+    /// Keys already holding their previous value.
+    pub already: Vec<String>,
+    /// Keys holding anything else: changed by someone since the apply.
+    pub changed: Vec<String>,
+    ops: Vec<Op>,
+}
+
+/// Checks every key of `record` against etcd. A record naming keys outside `prefix` (the
+/// layout's, which apply writes under) is refused whole, naming them: a hand-edited or
+/// foreign record must not make rollback write anywhere else.
+pub fn check_rollback(
     store: &mut dyn KvStore,
     record: &RunRecord,
-    dry_run: bool,
-    max_ops: Option<usize>,
-) -> Result<RolledBack, ApplyError> {
+    prefix: &str,
+) -> Result<RollbackCheck, ApplyError> {
+    let outside: Vec<String> = record
+        .entries
+        .iter()
+        .filter(|e| !e.key.starts_with(prefix))
+        .map(|e| e.key.clone())
+        .collect();
+    if !outside.is_empty() {
+        return Err(ApplyError::OutsidePrefix {
+            prefix: prefix.to_string(),
+            keys: outside,
+        });
+    }
     let b64 = base64::engine::general_purpose::STANDARD;
-    let mut ops = Vec::new();
-    let mut already = 0;
-    let mut conflicts = Vec::new();
+    let mut check = RollbackCheck {
+        restore: Vec::new(),
+        already: Vec::new(),
+        changed: Vec::new(),
+        ops: Vec::new(),
+    };
     for e in &record.entries {
         let previous = match &e.previous {
             Some(p) => Some(
@@ -369,7 +449,7 @@ pub fn rollback(
         match (&now, &previous) {
             (Some(kv), _) if sha256_hex(&kv.value) == e.new_sha256 => {
                 let expect = Expect::ModRevision(kv.mod_revision);
-                ops.push(match previous {
+                check.ops.push(match previous {
                     Some(v) => Op::Put {
                         key: e.key.as_bytes().to_vec(),
                         value: v,
@@ -380,30 +460,57 @@ pub fn rollback(
                         expect,
                     },
                 });
+                check.restore.push(e.key.clone());
             }
-            (None, None) => already += 1,
-            (Some(kv), Some(p)) if &kv.value == p => already += 1,
-            _ => conflicts.push(e.key.clone()),
+            (None, None) => check.already.push(e.key.clone()),
+            (Some(kv), Some(p)) if &kv.value == p => check.already.push(e.key.clone()),
+            _ => check.changed.push(e.key.clone()),
         }
     }
-    if !conflicts.is_empty() {
-        return Err(ApplyError::RollbackConflict(conflicts));
+    Ok(check)
+}
+
+/// Restores what `check` found. A key changed since the apply refuses the whole rollback,
+/// unless `only_unchanged`: then the others are restored and it is named as skipped.
+pub fn rollback_checked(
+    store: &mut dyn KvStore,
+    check: RollbackCheck,
+    only_unchanged: bool,
+    dry_run: bool,
+    max_ops: Option<usize>,
+) -> Result<RolledBack, ApplyError> {
+    if !check.changed.is_empty() && !only_unchanged {
+        return Err(ApplyError::RollbackConflict(check.changed));
     }
-    let restored = ops.len();
     let mut limits = store.limits();
     if let Some(n) = max_ops {
         limits.max_ops = n.clamp(1, limits.max_ops);
     }
     let batches = if dry_run {
-        batches(ops, limits)?.len()
+        batches(check.ops, limits)?.len()
     } else {
-        commit_all(store, ops, &mut limits)?.transactions
+        commit_all(store, check.ops, &mut limits)?.transactions
     };
     Ok(RolledBack {
-        restored,
-        already,
+        restored: check.restore.len(),
+        already: check.already.len(),
         batches,
+        keys: check.restore,
+        skipped: check.changed,
     })
+}
+
+/// Restores the previous value of every key of `record` that still holds the value the
+/// apply wrote. Keys already holding their previous value are skipped (so a second
+/// rollback converges); a key holding anything else refuses the whole rollback.
+pub fn rollback(
+    store: &mut dyn KvStore,
+    record: &RunRecord,
+    dry_run: bool,
+    max_ops: Option<usize>,
+) -> Result<RolledBack, ApplyError> {
+    let check = check_rollback(store, record, "")?;
+    rollback_checked(store, check, false, dry_run, max_ops)
 }
 
 #[cfg(test)]
@@ -468,7 +575,9 @@ mod tests {
             RolledBack {
                 restored: 0,
                 already: 3,
-                batches: 0
+                batches: 0,
+                keys: vec![],
+                skipped: vec![],
             }
         );
     }
@@ -542,5 +651,47 @@ mod tests {
             matches!(err, ApplyError::RollbackConflict(ref k) if k == &vec!["/p/a".to_string()])
         );
         assert_eq!(s.get(b"/p/a").unwrap().unwrap().value, b"third-party");
+    }
+
+    #[test]
+    fn only_unchanged_restores_the_others_and_names_the_changed_ones() {
+        let mut s = MemStore::new();
+        s.put(b"/p/a", b"old-a");
+        s.put(b"/p/b", b"old-b");
+        let cs = vec![
+            change("/p/a", "new-a", &mut s),
+            change("/p/b", "new-b", &mut s),
+        ];
+        let record = RunRecord::new(&[], &cs);
+        s.put(b"/p/a", b"new-a");
+        s.put(b"/p/b", b"new-b");
+        s.put(b"/p/a", b"third-party");
+        let check = check_rollback(&mut s, &record, "/p/").unwrap();
+        assert_eq!(check.restore, vec!["/p/b".to_string()]);
+        assert_eq!(check.changed, vec!["/p/a".to_string()]);
+        let done = rollback_checked(&mut s, check, true, false, None).unwrap();
+        assert_eq!(done.keys, vec!["/p/b".to_string()]);
+        assert_eq!(done.skipped, vec!["/p/a".to_string()]);
+        assert_eq!(s.get(b"/p/a").unwrap().unwrap().value, b"third-party");
+        assert_eq!(s.get(b"/p/b").unwrap().unwrap().value, b"old-b");
+    }
+
+    #[test]
+    fn a_record_with_keys_outside_the_prefix_is_refused_naming_them() {
+        // Issue 10: a hand-edited run record made rollback write outside the layout.
+        let mut s = MemStore::new();
+        let cs = vec![
+            change("/p/a", "new-a", &mut s),
+            change("/elsewhere/x", "new-x", &mut s),
+        ];
+        let record = RunRecord::new(&[], &cs);
+        let rev = s.revision();
+        let err = check_rollback(&mut s, &record, "/p/").unwrap_err();
+        assert!(
+            matches!(&err, ApplyError::OutsidePrefix { keys, .. } if keys == &vec!["/elsewhere/x".to_string()]),
+            "{err}"
+        );
+        assert!(err.to_string().contains("/elsewhere/x"));
+        assert_eq!(s.revision(), rev, "nothing written");
     }
 }

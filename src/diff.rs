@@ -45,49 +45,50 @@ pub fn unified(
         del_word.force_styling(color),
         ins_word.force_styling(color),
     );
-    let mut out = String::new();
-    let _ = writeln!(out, "{}", hdr.apply_to(format!("--- {old_label}")));
-    let _ = writeln!(out, "{}", hdr.apply_to(format!("+++ {new_label}")));
-    for group in diff.grouped_ops(CONTEXT) {
-        let (first, last) = (&group[0], &group[group.len() - 1]);
-        let old_range = first.old_range().start..last.old_range().end;
-        let new_range = first.new_range().start..last.new_range().end;
-        let _ = writeln!(
-            out,
-            "{}",
-            hunk.apply_to(format!(
-                "@@ -{},{} +{},{} @@",
-                old_range.start + 1,
-                old_range.len(),
-                new_range.start + 1,
-                new_range.len()
-            ))
-        );
-        for op in &group {
-            for change in diff.iter_inline_changes(op) {
-                let (sign, style, word) = match change.tag() {
-                    ChangeTag::Delete => ("-", &del, &del_word),
-                    ChangeTag::Insert => ("+", &ins, &ins_word),
-                    ChangeTag::Equal => (" ", &Style::new(), &Style::new()),
-                };
-                let mut line = String::new();
-                for (emphasized, value) in change.iter_strings_lossy() {
-                    let value =
-                        crate::text::escape_for_terminal(value.trim_end_matches(['\n', '\r']));
-                    if emphasized {
-                        let _ = write!(line, "{}", word.apply_to(value));
-                    } else {
-                        let _ = write!(line, "{}", style.apply_to(value));
+    Some(crate::text::render(|out| {
+        writeln!(out, "{}", hdr.apply_to(format!("--- {old_label}")))?;
+        writeln!(out, "{}", hdr.apply_to(format!("+++ {new_label}")))?;
+        for group in diff.grouped_ops(CONTEXT) {
+            let (first, last) = (&group[0], &group[group.len() - 1]);
+            let old_range = first.old_range().start..last.old_range().end;
+            let new_range = first.new_range().start..last.new_range().end;
+            writeln!(
+                out,
+                "{}",
+                hunk.apply_to(format!(
+                    "@@ -{},{} +{},{} @@",
+                    old_range.start + 1,
+                    old_range.len(),
+                    new_range.start + 1,
+                    new_range.len()
+                ))
+            )?;
+            for op in &group {
+                for change in diff.iter_inline_changes(op) {
+                    let (sign, style, word) = match change.tag() {
+                        ChangeTag::Delete => ("-", &del, &del_word),
+                        ChangeTag::Insert => ("+", &ins, &ins_word),
+                        ChangeTag::Equal => (" ", &Style::new(), &Style::new()),
+                    };
+                    let mut line = String::new();
+                    for (emphasized, value) in change.iter_strings_lossy() {
+                        let value =
+                            crate::text::escape_for_terminal(value.trim_end_matches(['\n', '\r']));
+                        if emphasized {
+                            write!(line, "{}", word.apply_to(value))?;
+                        } else {
+                            write!(line, "{}", style.apply_to(value))?;
+                        }
                     }
-                }
-                let _ = writeln!(out, "{}{}", style.apply_to(sign), line);
-                if change.missing_newline() {
-                    let _ = writeln!(out, "\\ No newline at end of file");
+                    writeln!(out, "{}{}", style.apply_to(sign), line)?;
+                    if change.missing_newline() {
+                        writeln!(out, "\\ No newline at end of file")?;
+                    }
                 }
             }
         }
-    }
-    Some(out)
+        Ok(())
+    }))
 }
 
 #[cfg(test)]

@@ -270,7 +270,7 @@ impl From<ApplyError> for CliError {
         let kind = match &e {
             ApplyError::Etcd(_) => ErrorKind::Internal,
             ApplyError::Record { .. } => ErrorKind::Io,
-            ApplyError::BadRecord(_) => ErrorKind::Usage,
+            ApplyError::BadRecord(_) | ApplyError::OutsidePrefix { .. } => ErrorKind::Usage,
             ApplyError::RolledBack { .. } | ApplyError::RollbackConflict(_) => ErrorKind::Conflict,
             // Cut off between transactions (etcd stopped or lost mid-apply, or stopped on
             // purpose): some transactions are written, the run record says which.

@@ -256,88 +256,89 @@ fn role_note(r: &Reference) -> String {
 pub fn render_text(r: &InspectReport) -> String {
     use crate::text::escape_for_terminal as esc;
     use std::fmt::Write;
-    let mut o = String::new();
-    let _ = writeln!(o, "Bundle   {} ({})", esc(&r.bundle), r.kind);
-    if let Some(p) = &r.prefix {
-        let _ = writeln!(o, "Folder   {}/", esc(p));
-    }
-    match r.manifest.as_str() {
-        "verified" => {
-            let _ = writeln!(
-                o,
-                "Manifest verified: {} files, every SHA-256 matches",
-                r.manifest_files
-            );
+    crate::text::render(|o| {
+        writeln!(o, "Bundle   {} ({})", esc(&r.bundle), r.kind)?;
+        if let Some(p) = &r.prefix {
+            writeln!(o, "Folder   {}/", esc(p))?;
         }
-        _ => {
-            let _ = writeln!(
-                o,
-                "Manifest absent: files were read but not verified against checksums"
-            );
+        match r.manifest.as_str() {
+            "verified" => {
+                writeln!(
+                    o,
+                    "Manifest verified: {} files, every SHA-256 matches",
+                    r.manifest_files
+                )?;
+            }
+            _ => {
+                writeln!(
+                    o,
+                    "Manifest absent: files were read but not verified against checksums"
+                )?;
+            }
         }
-    }
-    let _ = writeln!(o, "\nParts");
-    for p in &r.parts {
-        if p.files > 0 {
-            let _ = writeln!(
-                o,
-                "  {:<24} {:>6} file(s) {:>12} bytes  {}",
-                p.name, p.files, p.bytes, p.path
-            );
-        } else {
-            let _ = writeln!(o, "  {:<24}      - (absent)", p.name);
-        }
-    }
-    let _ = writeln!(o, "\nOld nodes ({})", r.nodes.len());
-    for n in &r.nodes {
-        let roles: Vec<&str> = n.node.roles.iter().map(|r| r.as_str()).collect();
-        let _ = writeln!(
-            o,
-            "\n  {}  {}{}  {} reference(s)",
-            esc(n.node.name()),
-            if n.node.ips.is_empty() {
-                String::new()
+        writeln!(o, "\nParts")?;
+        for p in &r.parts {
+            if p.files > 0 {
+                writeln!(
+                    o,
+                    "  {:<24} {:>6} file(s) {:>12} bytes  {}",
+                    p.name, p.files, p.bytes, p.path
+                )?;
             } else {
-                format!("[{}] ", n.node.ips.join(", "))
-            },
-            if roles.is_empty() {
-                "roles: unknown".to_string()
-            } else {
-                format!("roles: {}", roles.join(", "))
-            },
-            n.references.len()
-        );
-        for e in n.node.evidence.iter().take(3) {
-            let _ = writeln!(
-                o,
-                "    known from {}:{} ({})",
-                esc(&e.file),
-                e.line,
-                esc(&e.what)
-            );
+                writeln!(o, "  {:<24}      - (absent)", p.name)?;
+            }
         }
-        if n.node.evidence.len() > 3 {
-            let _ = writeln!(
+        writeln!(o, "\nOld nodes ({})", r.nodes.len())?;
+        for n in &r.nodes {
+            let roles: Vec<&str> = n.node.roles.iter().map(|r| r.as_str()).collect();
+            writeln!(
                 o,
-                "    known from {} more place(s)",
-                n.node.evidence.len() - 3
-            );
-        }
-        for rf in &n.references {
-            let _ = writeln!(
-                o,
-                "    {}:{}  {}  {}{}",
-                esc(&rf.file),
-                rf.pos,
-                esc(&rf.text),
-                esc(&rf.context.to_string()),
-                if rf.migrated {
-                    role_note(rf)
+                "\n  {}  {}{}  {} reference(s)",
+                esc(n.node.name()),
+                if n.node.ips.is_empty() {
+                    String::new()
                 } else {
-                    "  [installer-owned, not migrated]".to_string()
-                }
-            );
+                    format!("[{}] ", n.node.ips.join(", "))
+                },
+                if roles.is_empty() {
+                    "roles: unknown".to_string()
+                } else {
+                    format!("roles: {}", roles.join(", "))
+                },
+                n.references.len()
+            )?;
+            for e in n.node.evidence.iter().take(3) {
+                writeln!(
+                    o,
+                    "    known from {}:{} ({})",
+                    esc(&e.file),
+                    e.line,
+                    esc(&e.what)
+                )?;
+            }
+            if n.node.evidence.len() > 3 {
+                writeln!(
+                    o,
+                    "    known from {} more place(s)",
+                    n.node.evidence.len() - 3
+                )?;
+            }
+            for rf in &n.references {
+                writeln!(
+                    o,
+                    "    {}:{}  {}  {}{}",
+                    esc(&rf.file),
+                    rf.pos,
+                    esc(&rf.text),
+                    esc(&rf.context.to_string()),
+                    if rf.migrated {
+                        role_note(rf)
+                    } else {
+                        "  [installer-owned, not migrated]".to_string()
+                    }
+                )?;
+            }
         }
-    }
-    o
+        Ok(())
+    })
 }

@@ -36,34 +36,35 @@ pub fn advice(target: &ConfigTree, nodes: &[NewNode]) -> String {
         .iter()
         .map(|n| format!("{}={}", short_name(&n.name), peer(n)))
         .collect();
-    let mut o = String::new();
-    let _ = writeln!(o, "etcd snapshot: the bundle holds etcd/snapshot.db.");
-    let _ = writeln!(o, "  WARNING: the snapshot carries the OLD cluster's whole keyspace: its etcd users, roles and");
-    let _ = writeln!(o, "  passwords, and runtime keys (presence, leases, leader election) naming old hosts. Restoring it");
-    let _ = writeln!(o, "  replaces the new cluster's etcd. `dh-migrate apply` imports only the migrated configuration");
-    let _ = writeln!(
+    crate::text::render(|o| {
+        writeln!(o, "etcd snapshot: the bundle holds etcd/snapshot.db.")?;
+        writeln!(o, "  WARNING: the snapshot carries the OLD cluster's whole keyspace: its etcd users, roles and")?;
+        writeln!(o, "  passwords, and runtime keys (presence, leases, leader election) naming old hosts. Restoring it")?;
+        writeln!(o, "  replaces the new cluster's etcd. `dh-migrate apply` imports only the migrated configuration")?;
+        writeln!(
         o,
         "  items and is what a migration normally wants. dh-migrate never runs the commands below."
-    );
-    if members.is_empty() {
-        let _ = writeln!(o, "  The target names no etcd members (no DH_NODE_<N>_ROLE_ETCD in its cluster.cnf): no restore commands.");
-        return o;
-    }
-    let _ = writeln!(
+    )?;
+        if members.is_empty() {
+            writeln!(o, "  The target names no etcd members (no DH_NODE_<N>_ROLE_ETCD in its cluster.cnf): no restore commands.")?;
+            return Ok(());
+        }
+        writeln!(
         o,
         "  To rebuild the new etcd from it anyway, stop etcd on every member, then run on each:"
-    );
-    for n in &members {
-        let _ = writeln!(
+    )?;
+        for n in &members {
+            writeln!(
             o,
             "    [{}] etcdctl snapshot restore snapshot.db --name {} --initial-cluster {} --initial-cluster-token {} --initial-advertise-peer-urls {} --data-dir /var/lib/etcd/restored-{}",
-            n.name,
+            crate::text::escape_for_terminal(&n.name),
             short_name(&n.name),
             initial.join(","),
             token,
             peer(n),
             short_name(&n.name)
-        );
-    }
-    o
+        )?;
+        }
+        Ok(())
+    })
 }

@@ -189,3 +189,12 @@ mod escape_tests {
         );
     }
 }
+
+/// Runs a view that writes into a `String` with `?` (views never discard a write result).
+/// Writing into a `String` cannot fail, so the view's result is always `Ok` here.
+pub fn render(view: impl FnOnce(&mut String) -> std::fmt::Result) -> String {
+    let mut out = String::new();
+    match view(&mut out) {
+        Ok(()) | Err(std::fmt::Error) => out,
+    }
+}

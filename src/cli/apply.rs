@@ -2,12 +2,15 @@
 //! then `ops::apply_prepare`, show the plan, confirm, `ops::apply_execute`, and print the
 //! restart step.
 
-use super::args::{load, ColorChoice, ContextArgs, EtcdArgs, SecretArgs};
+use super::args::{load, ColorChoice, ContextArgs, EtcdArgs, OutputFormat, SecretArgs};
 use super::Ctx;
 use crate::error::{CliError, ErrorKind};
+use crate::ops::apply::{Executed, Prepared};
 use crate::ops::{release_at_exit, ApplyOptions, Inputs, Sources, TargetSource};
 use crate::planfile::PlanFile;
-use crate::planview::{render_text, DiffMode, ViewOptions};
+use crate::planview::{
+    plan_doc, render_text, AppliedDoc, ApplyDoc, DiffMode, FilesOutDoc, ViewOptions, APPLY_SCHEMA,
+};
 use crate::ui::{esc, Ui};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -52,6 +55,9 @@ pub struct ApplyArgs {
     /// Which diffs to show before applying.
     #[arg(long, value_enum, default_value = "target")]
     pub diff: DiffMode,
+    /// Output format: text, or one JSON document at the end (docs/plan.schema.json).
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: OutputFormat,
     /// Colour: auto, always, never.
     #[arg(long, value_enum, default_value = "auto")]
     pub color: ColorChoice,
@@ -128,6 +134,7 @@ fn state_dir(env: &HashMap<String, String>) -> PathBuf {
 /// How a caller (the command, or the wizard) wants an apply shown and confirmed.
 pub struct Flow {
     pub diff: DiffMode,
+    pub format: OutputFormat,
     pub dry_run: bool,
     pub yes: bool,
 }
@@ -184,6 +191,7 @@ pub fn run(args: ApplyArgs, ctx: &Ctx) -> Result<ExitCode, CliError> {
     };
     let flow = Flow {
         diff: args.diff,
+        format: args.format,
         dry_run: args.dry_run,
         yes: args.yes,
     };
@@ -207,11 +215,19 @@ pub fn apply(
         target: inputs.target.label.clone(),
         mapping: inputs.mapping()?.path.display().to_string(),
         restart: false,
+        snapshot: false,
         secrets: opts.secrets,
     };
-    ui.out(&render_text(&prepared.plan, &view))?;
+    let json = flow.format == OutputFormat::Json;
+    if !json {
+        ui.out(&render_text(&prepared.plan, &view))?;
+    }
     if prepared.nothing_to_do() {
-        ui.out("\nRestart step: nothing was written, no restart needed.\n")?;
+        if json {
+            ui.json(&apply_doc(&prepared, &view, None, false))?;
+        } else {
+            ui.out("\nRestart step: nothing was written, no restart needed.\n")?;
+        }
         ui.status(&format!("nothing to do: etcd already holds the migrated configuration (revision {} unchanged); nothing was written", prepared.revision))?;
         release_at_exit(prepared);
         return Ok(ExitCode::SUCCESS);
@@ -226,6 +242,9 @@ pub fn apply(
                 esc(&d.display().to_string())
             ))
         ))?;
+        if json {
+            ui.json(&apply_doc(&prepared, &view, None, true))?;
+        }
         release_at_exit(prepared);
         return Ok(ExitCode::SUCCESS);
     }
@@ -264,10 +283,55 @@ pub fn apply(
             esc(&dir.display().to_string())
         ))?;
     }
+    if json {
+        // The snapshot advice goes into the document when this apply wrote.
+        let view = ViewOptions {
+            snapshot: done.record.is_some(),
+            ..view
+        };
+        ui.json(&apply_doc(&prepared, &view, Some(&done), false))?;
+        release_at_exit((prepared, done));
+        return Ok(ExitCode::SUCCESS);
+    }
     ui.out(&format!(
         "\n{}",
         crate::restart::render_text(&prepared.plan.restart)
     ))?;
+    // The snapshot warning, once, now that this apply wrote: the migrated items are in, and
+    // restoring the old snapshot over them would undo it.
+    if let (Some(advice), Some(_)) = (&prepared.plan.snapshot, &done.record) {
+        ui.out(&format!("\n{advice}"))?;
+    }
     release_at_exit((prepared, done));
     Ok(ExitCode::SUCCESS)
+}
+
+/// The `apply --format json` document.
+fn apply_doc<'a>(
+    prepared: &'a Prepared,
+    view: &ViewOptions,
+    done: Option<&Executed>,
+    dry_run: bool,
+) -> ApplyDoc<'a> {
+    ApplyDoc {
+        schema: APPLY_SCHEMA,
+        plan: plan_doc(&prepared.plan, view),
+        dry_run,
+        keys_to_write: prepared.changes.len(),
+        keys: prepared.changes.iter().map(|c| c.key.as_str()).collect(),
+        applied: done.map(|d| AppliedDoc {
+            keys: d.applied.keys,
+            transactions: d.applied.batches,
+            revision: d.applied.revision,
+        }),
+        run_record: done
+            .and_then(|d| d.record.as_ref())
+            .map(|r| r.display().to_string()),
+        files_out: done
+            .and_then(|d| d.files.as_ref())
+            .map(|(dir, n)| FilesOutDoc {
+                dir: dir.display().to_string(),
+                files: *n,
+            }),
+    }
 }

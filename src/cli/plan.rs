@@ -2,11 +2,11 @@
 //! write the migrated tree (`--emit`) and a saved plan (`--out`). Writes nothing unless
 //! the plan is complete.
 
-use super::args::{load, ColorChoice, ContextArgs, SecretArgs, TargetArgs};
+use super::args::{load, ColorChoice, ContextArgs, OutputFormat, SecretArgs, TargetArgs};
 use super::Ctx;
 use crate::error::CliError;
 use crate::ops::{release_at_exit, Inputs, PlanOptions, Planned};
-use crate::planview::{render_text, DiffMode, ViewOptions};
+use crate::planview::{plan_doc, render_text, DiffMode, ViewOptions};
 use crate::ui::{esc, Ui};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -33,6 +33,9 @@ pub struct PlanArgs {
     /// Which diffs to show.
     #[arg(long, value_enum, default_value = "both")]
     pub diff: DiffMode,
+    /// Output format: text, or one JSON document (docs/plan.schema.json).
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: OutputFormat,
     /// Colour: auto, always, never.
     #[arg(long, value_enum, default_value = "auto")]
     pub color: ColorChoice,
@@ -62,7 +65,7 @@ pub fn run(args: PlanArgs, ctx: &Ctx) -> Result<ExitCode, CliError> {
         dry_run: args.dry_run,
     };
     let planned = crate::ops::plan(&inputs, &opts)?;
-    show(&ui, &inputs, &planned, args.diff, &opts)?;
+    show(&ui, &inputs, &planned, args.diff, args.format, &opts)?;
     release_at_exit((planned, inputs));
     Ok(ExitCode::SUCCESS)
 }
@@ -73,6 +76,7 @@ pub fn show(
     inputs: &Inputs,
     planned: &Planned,
     diff: DiffMode,
+    format: OutputFormat,
     opts: &PlanOptions,
 ) -> Result<(), CliError> {
     let view = ViewOptions {
@@ -82,9 +86,13 @@ pub fn show(
         target: inputs.target.label.clone(),
         mapping: inputs.mapping()?.path.display().to_string(),
         restart: true,
+        snapshot: true,
         secrets: opts.secrets,
     };
-    ui.out(&render_text(&planned.plan, &view))?;
+    match format {
+        OutputFormat::Text => ui.out(&render_text(&planned.plan, &view))?,
+        OutputFormat::Json => ui.json(&plan_doc(&planned.plan, &view))?,
+    }
     if let Some(w) = &planned.emitted {
         if w.dry_run {
             ui.status(&format!(

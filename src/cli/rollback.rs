@@ -6,6 +6,7 @@ use super::Ctx;
 use crate::error::CliError;
 use crate::ops::rollback::load_record;
 use crate::ops::RollbackOptions;
+use crate::ui::esc;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -17,7 +18,7 @@ pub struct RollbackArgs {
     /// etcd connection (default: the endpoints in the record).
     #[command(flatten)]
     pub etcd: EtcdArgs,
-    /// Check and list what would be restored; write nothing.
+    /// List every key that would be restored (on stdout); write nothing.
     #[arg(long)]
     pub dry_run: bool,
     /// Do not ask for confirmation (required without a terminal).
@@ -26,10 +27,15 @@ pub struct RollbackArgs {
     /// Operations per etcd transaction, for servers with a lower --max-txn-ops than 128.
     #[arg(long, value_name = "N")]
     pub max_txn_ops: Option<usize>,
+    /// Restore the keys nobody changed since the apply and name the others, instead of
+    /// refusing the whole rollback when one was changed.
+    #[arg(long)]
+    pub only_unchanged: bool,
 }
 
 pub fn run(args: RollbackArgs, ctx: &Ctx) -> Result<ExitCode, CliError> {
     let record = load_record(&args.record)?;
+    let layout = args.etcd.layout()?;
     let mut etcd = args.etcd.clone();
     if !etcd.given(&ctx.env) {
         etcd.endpoints = record.endpoints.clone();
@@ -38,24 +44,33 @@ pub fn run(args: RollbackArgs, ctx: &Ctx) -> Result<ExitCode, CliError> {
     let mut opts = RollbackOptions {
         dry_run: true,
         max_txn_ops: args.max_txn_ops,
+        only_unchanged: args.only_unchanged,
     };
-    let check = crate::ops::rollback(&mut store, &record, opts)?;
+    let check = crate::ops::rollback(&mut store, &record, &layout, opts)?;
     let ui = &ctx.ui;
     ui.status(&format!(
         "rollback: {} key(s) to restore, {} already as before",
         check.restored, check.already
     ))?;
+    if !check.skipped.is_empty() {
+        ui.status(&format!(
+            "left alone, changed by someone since the apply: {}",
+            esc(&check.skipped.join(", "))
+        ))?;
+    }
     if check.restored == 0 {
         ui.status("nothing to do; nothing was written")?;
         return Ok(ExitCode::SUCCESS);
     }
     if args.dry_run {
+        let listing: String = check.keys.iter().map(|k| format!("{}\n", esc(k))).collect();
+        ui.out(&listing)?;
         ui.status("dry run: nothing was written")?;
         return Ok(ExitCode::SUCCESS);
     }
     confirm(ui, &format!("Restore {} key(s)?", check.restored), args.yes)?;
     opts.dry_run = false;
-    let done = crate::ops::rollback(&mut store, &record, opts)?;
+    let done = crate::ops::rollback(&mut store, &record, &layout, opts)?;
     ui.status(&format!(
         "restored {} key(s) in {} transaction(s)",
         done.restored, done.batches

@@ -2,7 +2,7 @@
 //! stderr); without one it exits at once, pointing to `mapping suggest` and `plan`. The
 //! file is written (atomically) only after the final confirmation.
 
-use super::args::{load, ContextArgs, SecretArgs, TargetArgs};
+use super::args::{load, ContextArgs, OutputFormat, SecretArgs, TargetArgs};
 use super::report::ReportFormat;
 use super::Ctx;
 use crate::atomic::{write_atomic, Mode};
@@ -191,7 +191,14 @@ pub fn run(args: WizardArgs, ctx: &Ctx) -> Result<ExitCode, CliError> {
         1 => {
             let opts = PlanOptions::default();
             let planned = crate::ops::plan(&inputs, &opts)?;
-            super::plan::show(ui, &inputs, &planned, DiffMode::None, &opts)?;
+            super::plan::show(
+                ui,
+                &inputs,
+                &planned,
+                DiffMode::None,
+                OutputFormat::Text,
+                &opts,
+            )?;
             Ok(ExitCode::SUCCESS)
         }
         2 => {
@@ -206,6 +213,7 @@ pub fn run(args: WizardArgs, ctx: &Ctx) -> Result<ExitCode, CliError> {
             };
             let flow = super::apply::Flow {
                 diff: DiffMode::None,
+                format: OutputFormat::Text,
                 dry_run: false,
                 yes: false,
             };

@@ -110,6 +110,12 @@ pub trait KvStore {
     /// [`EtcdError::Conflict`] naming the keys that no longer match, and nothing is
     /// written. Returns the revision after the transaction.
     fn commit(&mut self, ops: &[Op]) -> Result<i64, EtcdError>;
+    /// Several independent transactions (no key in two of them), each as
+    /// [`KvStore::commit`], with one result per transaction in order. A store that can
+    /// send them concurrently does; the default sends them one after the other.
+    fn commit_many(&mut self, groups: &[Vec<Op>]) -> Vec<Result<i64, EtcdError>> {
+        groups.iter().map(|g| self.commit(g)).collect()
+    }
     /// What one [`KvStore::commit`] may hold; feed it to [`batches`].
     fn limits(&self) -> Limits;
 }
@@ -333,7 +339,20 @@ impl RealEtcd {
     /// the request timeout. The timeout is a backstop too: tonic's per-request timeout
     /// does not cover waiting for a usable endpoint. Returns whether an earlier attempt
     /// may have been applied.
-    fn call<T, F, Fut>(&self, what: &str, mut request: F) -> Result<(T, bool), EtcdError>
+    fn call<T, F, Fut>(&self, what: &str, request: F) -> Result<(T, bool), EtcdError>
+    where
+        F: FnMut(KvClient) -> Fut,
+        Fut: std::future::Future<Output = Result<T, etcd_client::Error>>,
+    {
+        self.runtime.block_on(self.call_async(what, request))
+    }
+
+    /// [`RealEtcd::call`] as a future, so several requests can be in flight at once.
+    async fn call_async<T, F, Fut>(
+        &self,
+        what: &str,
+        mut request: F,
+    ) -> Result<(T, bool), EtcdError>
     where
         F: FnMut(KvClient) -> Fut,
         Fut: std::future::Future<Output = Result<T, etcd_client::Error>>,
@@ -344,10 +363,7 @@ impl RealEtcd {
         loop {
             attempt += 1;
             let remaining = deadline.saturating_duration_since(Instant::now());
-            let fut = request(self.kv.clone());
-            let result = self
-                .runtime
-                .block_on(async move { tokio::time::timeout(remaining, fut).await });
+            let result = tokio::time::timeout(remaining, request(self.kv.clone())).await;
             let err = match result {
                 Ok(Ok(v)) => return Ok((v, maybe_applied)),
                 Ok(Err(e)) => e,
@@ -362,11 +378,90 @@ impl RealEtcd {
             if attempt >= MAX_ATTEMPTS || Instant::now() >= deadline {
                 return Err(class);
             }
-            let pause = RETRY_BACKOFF * attempt;
-            self.runtime
-                .block_on(async move { tokio::time::sleep(pause).await });
+            tokio::time::sleep(RETRY_BACKOFF * attempt).await;
         }
     }
+
+    /// One guarded transaction, as a future (see [`KvStore::commit`]).
+    async fn commit_async(&self, ops: &[Op]) -> Result<i64, EtcdError> {
+        let txn = build_txn(ops);
+        let what = format!("a transaction of {} operations", ops.len());
+        let (resp, maybe_applied) = self
+            .call_async(&what, |mut kv| {
+                let txn = txn.clone();
+                async move { kv.txn(txn).await }
+            })
+            .await?;
+        let revision = resp.header().map(|h| h.revision()).unwrap_or_default();
+        if resp.succeeded() {
+            return Ok(revision);
+        }
+        let mut current: BTreeMap<Vec<u8>, Kv> = BTreeMap::new();
+        for r in resp.op_responses() {
+            if let TxnOpResponse::Get(get) = r {
+                for kv in get.kvs() {
+                    current.insert(kv.key().to_vec(), to_kv(kv));
+                }
+            }
+        }
+        let keys = violated_guards(ops, |k| current.get(k));
+        // An earlier attempt may have landed before its connection broke; then every guard
+        // fails on our own write. If every key holds exactly what this transaction writes,
+        // that is the outcome, not a conflict.
+        if maybe_applied && keys.len() == distinct_keys(ops) && self.already_applied(ops).await? {
+            return Ok(revision);
+        }
+        Err(EtcdError::Conflict { keys })
+    }
+
+    /// Whether the store holds exactly what `ops` would write.
+    async fn already_applied(&self, ops: &[Op]) -> Result<bool, EtcdError> {
+        for op in ops {
+            let (resp, _) = self
+                .call_async("reading a key", |mut kv| {
+                    let key = op.key().to_vec();
+                    async move { kv.get(key, None).await }
+                })
+                .await?;
+            let now = resp.kvs().first().map(to_kv);
+            let as_written = match (op, now) {
+                (Op::Put { value, .. }, Some(kv)) => &kv.value == value,
+                (Op::Delete { .. }, None) => true,
+                _ => false,
+            };
+            if !as_written {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+}
+
+/// Polls every future to completion, concurrently on the calling task, and returns their
+/// outputs in order (a small `join_all`: the futures borrow the store, so they cannot be
+/// spawned).
+async fn join_all<F: std::future::Future>(futures: Vec<F>) -> Vec<F::Output> {
+    use std::task::Poll;
+    let mut futures: Vec<std::pin::Pin<Box<F>>> = futures.into_iter().map(Box::pin).collect();
+    let mut outputs: Vec<Option<F::Output>> = futures.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (f, out) in futures.iter_mut().zip(outputs.iter_mut()) {
+            if out.is_none() {
+                match f.as_mut().poll(cx) {
+                    Poll::Ready(v) => *out = Some(v),
+                    Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            Poll::Pending
+        } else {
+            Poll::Ready(())
+        }
+    })
+    .await;
+    outputs.into_iter().flatten().collect()
 }
 
 /// Build the client TLS configuration, or `None` for plain http endpoints.
@@ -511,54 +606,18 @@ impl KvStore for RealEtcd {
     }
 
     fn commit(&mut self, ops: &[Op]) -> Result<i64, EtcdError> {
-        let txn = build_txn(ops);
-        let what = format!("a transaction of {} operations", ops.len());
-        let (resp, maybe_applied) = self.call(&what, |mut kv| {
-            let txn = txn.clone();
-            async move { kv.txn(txn).await }
-        })?;
-        let revision = resp.header().map(|h| h.revision()).unwrap_or_default();
-        if resp.succeeded() {
-            return Ok(revision);
-        }
-        let mut current: BTreeMap<Vec<u8>, Kv> = BTreeMap::new();
-        for r in resp.op_responses() {
-            if let TxnOpResponse::Get(get) = r {
-                for kv in get.kvs() {
-                    current.insert(kv.key().to_vec(), to_kv(kv));
-                }
-            }
-        }
-        let keys = violated_guards(ops, |k| current.get(k));
-        // An earlier attempt may have landed before its connection broke; then every guard
-        // fails on our own write. If every key holds exactly what this transaction writes,
-        // that is the outcome, not a conflict.
-        if maybe_applied && keys.len() == distinct_keys(ops) && self.already_applied(ops)? {
-            return Ok(revision);
-        }
-        Err(EtcdError::Conflict { keys })
+        self.runtime.block_on(self.commit_async(ops))
+    }
+
+    /// All transactions in flight at once on the one connection (HTTP/2 streams): etcd
+    /// commits concurrent proposals together, with one fsync for many.
+    fn commit_many(&mut self, groups: &[Vec<Op>]) -> Vec<Result<i64, EtcdError>> {
+        let futures: Vec<_> = groups.iter().map(|g| self.commit_async(g)).collect();
+        self.runtime.block_on(join_all(futures))
     }
 
     fn limits(&self) -> Limits {
         self.limits
-    }
-}
-
-impl RealEtcd {
-    /// Whether the store holds exactly what `ops` would write.
-    fn already_applied(&mut self, ops: &[Op]) -> Result<bool, EtcdError> {
-        for op in ops {
-            let now = self.get(op.key())?;
-            let as_written = match (op, now) {
-                (Op::Put { value, .. }, Some(kv)) => &kv.value == value,
-                (Op::Delete { .. }, None) => true,
-                _ => false,
-            };
-            if !as_written {
-                return Ok(false);
-            }
-        }
-        Ok(true)
     }
 }
 

@@ -176,79 +176,80 @@ impl Session<'_, '_> {
     fn summary(&self) -> String {
         let i = self.inputs;
         let report = inspect(i.bundle, i.tree, i.contexts);
-        let mut o = String::new();
-        let _ = writeln!(
-            o,
-            "dh-migrate wizard: which new host does each old host become?\n"
-        );
-        let _ = writeln!(
-            o,
-            "Bundle {} ({}, manifest {})",
-            esc(&i.bundle_label),
-            report.kind,
-            report.manifest
-        );
-        let parts: Vec<String> = report
-            .parts
-            .iter()
-            .filter(|p| p.files > 0)
-            .map(|p| format!("{} {}", p.name, p.files))
-            .collect();
-        let mut line = String::from("  parts:");
-        for p in parts {
-            if line.len() + p.len() > 96 {
-                let _ = writeln!(o, "{},", line.trim_end_matches(','));
-                line = String::from("        ");
-            } else if !line.ends_with(':') {
-                line.push(',');
+        crate::text::render(|o| {
+            writeln!(
+                o,
+                "dh-migrate wizard: which new host does each old host become?\n"
+            )?;
+            writeln!(
+                o,
+                "Bundle {} ({}, manifest {})",
+                esc(&i.bundle_label),
+                report.kind,
+                report.manifest
+            )?;
+            let parts: Vec<String> = report
+                .parts
+                .iter()
+                .filter(|p| p.files > 0)
+                .map(|p| format!("{} {}", p.name, p.files))
+                .collect();
+            let mut line = String::from("  parts:");
+            for p in parts {
+                if line.len() + p.len() > 96 {
+                    writeln!(o, "{},", line.trim_end_matches(','))?;
+                    line = String::from("        ");
+                } else if !line.ends_with(':') {
+                    line.push(',');
+                }
+                line.push(' ');
+                line.push_str(&p);
             }
-            line.push(' ');
-            line.push_str(&p);
-        }
-        let _ = writeln!(o, "{line}");
-        let _ = writeln!(o, "  old nodes ({}):", report.nodes.len());
-        for n in &report.nodes {
-            let _ = writeln!(
+            writeln!(o, "{line}")?;
+            writeln!(o, "  old nodes ({}):", report.nodes.len())?;
+            for n in &report.nodes {
+                writeln!(
+                    o,
+                    "    {:<32} {:<15} {:<16} {} reference(s)",
+                    esc(n.node.name()),
+                    esc(&n.node.ips.join(", ")),
+                    roles_text(&n.node.roles),
+                    n.references.len()
+                )?;
+            }
+            writeln!(
                 o,
-                "    {:<32} {:<15} {:<16} {} reference(s)",
-                esc(n.node.name()),
-                esc(&n.node.ips.join(", ")),
-                roles_text(&n.node.roles),
-                n.references.len()
-            );
-        }
-        let _ = writeln!(
-            o,
-            "\nNew cluster {} ({} node(s))",
-            esc(&i.target_label),
-            self.new.len()
-        );
-        if self.new.is_empty() {
-            let _ = writeln!(o, "  (no cluster/cluster.cnf: type each new host yourself)");
-        }
-        for n in &self.new {
-            let _ = writeln!(
+                "\nNew cluster {} ({} node(s))",
+                esc(&i.target_label),
+                self.new.len()
+            )?;
+            if self.new.is_empty() {
+                writeln!(o, "  (no cluster/cluster.cnf: type each new host yourself)")?;
+            }
+            for n in &self.new {
+                writeln!(
+                    o,
+                    "    {:<32} {:<15} {}",
+                    esc(&n.name),
+                    esc(n.ip.as_deref().unwrap_or("-")),
+                    roles_text(&n.roles)
+                )?;
+            }
+            writeln!(
                 o,
-                "    {:<32} {:<15} {}",
-                esc(&n.name),
-                esc(n.ip.as_deref().unwrap_or("-")),
-                roles_text(&n.roles)
-            );
-        }
-        let _ = writeln!(
-            o,
-            "\n{} name(s) to answer. Nothing is written until the end: Ctrl-C leaves no file.",
-            self.book.suggestions.len()
-        );
-        if self.inputs.existing.is_some() {
-            let _ = writeln!(
-                o,
-                "Answers from {} are pre-selected: press Enter to keep each one. The file is\n\
+                "\n{} name(s) to answer. Nothing is written until the end: Ctrl-C leaves no file.",
+                self.book.suggestions.len()
+            )?;
+            if self.inputs.existing.is_some() {
+                writeln!(
+                    o,
+                    "Answers from {} are pre-selected: press Enter to keep each one. The file is\n\
                  rewritten in the wizard's own layout (its comments are not kept).",
-                esc(&self.inputs.mapping_out)
-            );
-        }
-        o
+                    esc(&self.inputs.mapping_out)
+                )?;
+            }
+            Ok(())
+        })
     }
 
     /// The new hosts offered for a name: IPs for an IP, names otherwise.
@@ -285,44 +286,46 @@ impl Session<'_, '_> {
                 )
             })
             .unwrap_or_else(|| "roles unknown".into());
-        let mut o = String::new();
-        let _ = writeln!(
-            o,
-            "\n[{}/{}] {}  ({roles}; {total} reference(s) in migrated files)",
-            i + 1,
-            self.book.suggestions.len(),
-            esc(&s.old)
-        );
-        match &suggested {
-            Some(a) => {
-                let _ = writeln!(o, "  suggested: {}", esc(&a.describe()));
-            }
-            None => {
-                let _ = writeln!(o, "  no suggestion: no evidence found in the target");
-            }
-        }
-        let mut shown = Vec::new();
-        for v in &s.votes {
-            let line = format!(
-                "{} -> {}{}",
-                v.evidence,
-                v.new,
-                v.role.map_or(String::new(), |r| format!(" ({r})"))
-            );
-            if !shown.contains(&line) {
-                shown.push(line);
-            }
-        }
-        for l in shown.iter().take(3) {
-            let _ = writeln!(o, "    evidence: {}", esc(l));
-        }
-        if shown.len() > 3 {
-            let _ = writeln!(
+        let o = crate::text::render(|o| {
+            writeln!(
                 o,
-                "    ... and {} more piece(s) of evidence",
-                shown.len() - 3
-            );
-        }
+                "\n[{}/{}] {}  ({roles}; {total} reference(s) in migrated files)",
+                i + 1,
+                self.book.suggestions.len(),
+                esc(&s.old)
+            )?;
+            match &suggested {
+                Some(a) => {
+                    writeln!(o, "  suggested: {}", esc(&a.describe()))?;
+                }
+                None => {
+                    writeln!(o, "  no suggestion: no evidence found in the target")?;
+                }
+            }
+            let mut shown = Vec::new();
+            for v in &s.votes {
+                let line = format!(
+                    "{} -> {}{}",
+                    v.evidence,
+                    v.new,
+                    v.role.map_or(String::new(), |r| format!(" ({r})"))
+                );
+                if !shown.contains(&line) {
+                    shown.push(line);
+                }
+            }
+            for l in shown.iter().take(3) {
+                writeln!(o, "    evidence: {}", esc(l))?;
+            }
+            if shown.len() > 3 {
+                writeln!(
+                    o,
+                    "    ... and {} more piece(s) of evidence",
+                    shown.len() - 3
+                )?;
+            }
+            Ok(())
+        });
         ask.say(&o)?;
 
         // The choices: the suggestion first, then the other new hosts, then the rest.
@@ -474,132 +477,134 @@ impl Session<'_, '_> {
     }
 
     fn preview(&self, old: &str) -> String {
-        let mut o = String::new();
-        let mapping = match self.mapping() {
-            Ok(m) => m,
-            Err(e) => {
-                let _ = writeln!(o, "  (no preview: {})", esc(&e));
-                return o;
-            }
-        };
-        let p = preview(
-            self.inputs.tree,
-            &self.refs,
-            &self.inv,
-            &mapping,
-            old,
-            PREVIEW_LINES,
-        );
-        if p.total == 0 {
-            let _ = writeln!(o, "  preview: no reference in the migrated files");
-            return o;
-        }
-        let _ = writeln!(
-            o,
-            "  preview ({} of {} reference(s)):",
-            p.lines.len(),
-            p.total
-        );
-        for l in &p.lines {
-            let _ = writeln!(o, "    {}", esc(&l.place));
-            let _ = writeln!(o, "      - {}", esc(&l.before));
-            match &l.after {
-                Ok(a) => {
-                    let _ = writeln!(o, "      + {}", esc(a));
+        crate::text::render(|o| {
+            let mapping = match self.mapping() {
+                Ok(m) => m,
+                Err(e) => {
+                    writeln!(o, "  (no preview: {})", esc(&e))?;
+                    return Ok(());
                 }
-                Err(why) => {
-                    let _ = writeln!(o, "      ! {}", esc(why));
+            };
+            let p = preview(
+                self.inputs.tree,
+                &self.refs,
+                &self.inv,
+                &mapping,
+                old,
+                PREVIEW_LINES,
+            );
+            if p.total == 0 {
+                writeln!(o, "  preview: no reference in the migrated files")?;
+                return Ok(());
+            }
+            writeln!(
+                o,
+                "  preview ({} of {} reference(s)):",
+                p.lines.len(),
+                p.total
+            )?;
+            for l in &p.lines {
+                writeln!(o, "    {}", esc(&l.place))?;
+                writeln!(o, "      - {}", esc(&l.before))?;
+                match &l.after {
+                    Ok(a) => {
+                        writeln!(o, "      + {}", esc(a))?;
+                    }
+                    Err(why) => {
+                        writeln!(o, "      ! {}", esc(why))?;
+                    }
                 }
             }
-        }
-        o
+            Ok(())
+        })
     }
 
     /// Coverage of the answers (resolved and unresolved references, each unresolved
     /// place) and, when complete, the plan summary.
     fn coverage(&self) -> String {
-        let mut o = String::new();
-        let _ = writeln!(o, "\nCoverage");
-        let mapping = match self.mapping() {
-            Ok(m) => m,
-            Err(e) => {
-                let _ = writeln!(o, "  the answers do not make a valid mapping: {}", esc(&e));
-                return o;
-            }
-        };
-        let i = self.inputs;
-        let migration = match migrate(i.tree, &mapping, i.contexts) {
-            Ok(m) => m,
-            Err(e) => {
-                let _ = writeln!(o, "  {}", esc(&e.to_string()));
-                return o;
-            }
-        };
-        let resolved = migration.resolution.outcomes.iter().flatten().count();
-        let problems = migration.problem_lines(&i.mapping_out);
-        let _ = writeln!(
-            o,
-            "  {resolved} reference(s) resolved, {} unresolved",
-            problems.len()
-        );
-        for p in problems.iter().take(PROBLEM_LINES) {
-            let _ = writeln!(o, "    {}", esc(p));
-        }
-        if problems.len() > PROBLEM_LINES {
-            let _ = writeln!(
+        crate::text::render(|o| {
+            writeln!(o, "\nCoverage")?;
+            let mapping = match self.mapping() {
+                Ok(m) => m,
+                Err(e) => {
+                    writeln!(o, "  the answers do not make a valid mapping: {}", esc(&e))?;
+                    return Ok(());
+                }
+            };
+            let i = self.inputs;
+            let migration = match migrate(i.tree, &mapping, i.contexts) {
+                Ok(m) => m,
+                Err(e) => {
+                    writeln!(o, "  {}", esc(&e.to_string()))?;
+                    return Ok(());
+                }
+            };
+            let resolved = migration.resolution.outcomes.iter().flatten().count();
+            let problems = migration.problem_lines(&i.mapping_out);
+            writeln!(
                 o,
-                "    ... and {} more (plan lists them all)",
-                problems.len() - PROBLEM_LINES
-            );
-        }
-        if !problems.is_empty() {
-            let _ = writeln!(
-                o,
-                "  plan will refuse this mapping until every place is mapped or kept"
-            );
-            return o;
-        }
-        match make_plan(
-            i.bundle, i.tree, i.target, &mapping, i.contexts, i.layout, None,
-        ) {
-            Ok(plan) => {
-                let c = plan.migration.counts();
-                let by_role: Vec<String> = c
-                    .rewritten_by_role
-                    .iter()
-                    .map(|(r, n)| format!("{r}: {n}"))
-                    .collect();
-                let changed = plan.comparison.files.iter().filter(|f| f.counts()).count();
-                let _ = writeln!(o, "\nPlan summary");
-                let _ = writeln!(
+                "  {resolved} reference(s) resolved, {} unresolved",
+                problems.len()
+            )?;
+            for p in problems.iter().take(PROBLEM_LINES) {
+                writeln!(o, "    {}", esc(p))?;
+            }
+            if problems.len() > PROBLEM_LINES {
+                writeln!(
                     o,
-                    "  files migrated        {} ({} rewritten)",
-                    c.files, c.files_changed
-                );
-                let _ = writeln!(
+                    "    ... and {} more (plan lists them all)",
+                    problems.len() - PROBLEM_LINES
+                )?;
+            }
+            if !problems.is_empty() {
+                writeln!(
                     o,
-                    "  references rewritten  {} ({})",
-                    c.rewritten,
-                    if by_role.is_empty() {
-                        "none".into()
-                    } else {
-                        by_role.join(", ")
+                    "  plan will refuse this mapping until every place is mapped or kept"
+                )?;
+                return Ok(());
+            }
+            match make_plan(
+                i.bundle, i.tree, i.target, &mapping, i.contexts, i.layout, None,
+            ) {
+                Ok(plan) => {
+                    let c = plan.migration.counts();
+                    let by_role: Vec<String> = c
+                        .rewritten_by_role
+                        .iter()
+                        .map(|(r, n)| format!("{r}: {n}"))
+                        .collect();
+                    let changed = plan.comparison.files.iter().filter(|f| f.counts()).count();
+                    writeln!(o, "\nPlan summary")?;
+                    writeln!(
+                        o,
+                        "  files migrated        {} ({} rewritten)",
+                        c.files, c.files_changed
+                    )?;
+                    writeln!(
+                        o,
+                        "  references rewritten  {} ({})",
+                        c.rewritten,
+                        if by_role.is_empty() {
+                            "none".into()
+                        } else {
+                            by_role.join(", ")
+                        }
+                    )?;
+                    writeln!(o, "  references kept       {}", c.kept)?;
+                    writeln!(o, "  new cluster           {changed} file(s) would change")?;
+                    for (node, files) in &plan.files_for_node {
+                        writeln!(o, "  {} receives {} node file(s)", esc(node), files.len())?;
                     }
-                );
-                let _ = writeln!(o, "  references kept       {}", c.kept);
-                let _ = writeln!(o, "  new cluster           {changed} file(s) would change");
-                for (node, files) in &plan.files_for_node {
-                    let _ = writeln!(o, "  {} receives {} node file(s)", esc(node), files.len());
+                }
+                Err(PlanError::Incomplete(lines)) => {
+                    writeln!(o, "  the plan is incomplete: {} problem(s)", lines.len())?;
+                }
+                Err(PlanError::Broke(b)) => {
+                    writeln!(o, "  {}", esc(&b.to_string()))?;
                 }
             }
-            Err(PlanError::Incomplete(lines)) => {
-                let _ = writeln!(o, "  the plan is incomplete: {} problem(s)", lines.len());
-            }
-            Err(PlanError::Broke(b)) => {
-                let _ = writeln!(o, "  {}", esc(&b.to_string()));
-            }
-        }
-        o
+            Ok(())
+        })
     }
 }
 

@@ -158,15 +158,14 @@ impl Work {
 
     /// Runs dh-migrate with a cleared environment (PATH and a private HOME only).
     fn run(&self, args: &[&str]) -> Run {
-        let output = assert_cmd::Command::cargo_bin("dh-migrate")
-            .unwrap()
-            .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("HOME", &self.home)
-            .current_dir(&self.cwd)
-            .args(args)
-            .output()
-            .unwrap();
+        let output = crate::support::cli::run_with_home(&self.cwd, &self.home, args);
+        Run::from(args, output)
+    }
+
+    /// As `run`, with extra environment variables, in `cwd` (default: the working dir).
+    fn run_env(&self, cwd: Option<&Path>, env: &[(&str, &Path)], args: &[&str]) -> Run {
+        let output =
+            crate::support::cli::run_with_env(cwd.unwrap_or(&self.cwd), &self.home, env, args);
         Run::from(args, output)
     }
 
@@ -1136,4 +1135,135 @@ fn files_out_writes_each_nodes_files_and_nothing_else() {
     assert_eq!(cwd, vec![std::ffi::OsString::from("node-files")]);
     assert_eq!(std::fs::read_dir(&work.home).unwrap().count(), 0);
     assert_eq!(absolute.exists(), existed);
+}
+
+fn plan_schema() -> jsonschema::Validator {
+    let text = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/plan.schema.json"),
+    )
+    .unwrap();
+    jsonschema::draft202012::new(&serde_json::from_str(&text).unwrap()).unwrap()
+}
+
+fn assert_schema_valid(doc: &serde_json::Value) {
+    let errors: Vec<String> = plan_schema()
+        .iter_errors(doc)
+        .map(|e| format!("{e} at {}", e.instance_path()))
+        .collect();
+    assert!(errors.is_empty(), "schema errors: {errors:#?}");
+}
+
+#[test]
+fn apply_json_is_one_document_and_the_default_run_record_goes_to_the_state_directory() {
+    let server = EtcdServer::start();
+    seed(&server);
+    let ep = server.endpoint();
+    let work = Work::new();
+    let state = work.out.join("state");
+    let run = work
+        .run_env(
+            None,
+            &[("XDG_STATE_HOME", &state)],
+            &apply_args(OLD_DIR, &ep, &["--yes", "--format", "json"]),
+        )
+        .expect(0);
+    let doc: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_schema_valid(&doc);
+    assert_eq!(doc["schema"], "dh-migrate/apply-output/v1");
+    assert_eq!(doc["applied"]["keys"], MIGRATED.len());
+    assert_eq!(doc["keys"].as_array().unwrap().len(), MIGRATED.len());
+    assert_eq!(doc["plan"]["summary"]["references_rewritten"], 150);
+    let record = PathBuf::from(doc["run_record"].as_str().unwrap());
+    assert!(
+        record.starts_with(state.join("dh-migrate/runs")),
+        "{}",
+        record.display()
+    );
+    run.stderr_has(&record.display().to_string());
+    assert_migrated(&dump(&server));
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&record).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+
+    // rollback --dry-run lists every key it would restore, and writes nothing.
+    let record = record.display().to_string();
+    let before = dump(&server);
+    let dry = work.run(&["rollback", &record, "--dry-run"]).expect(0);
+    let mut listed: Vec<&str> = dry.stdout.lines().collect();
+    listed.sort_unstable();
+    let mut keys: Vec<&str> = MIGRATED.iter().map(|(_, k)| *k).collect();
+    keys.sort_unstable();
+    assert_eq!(listed, keys);
+    dry.stderr_has("dry run: nothing was written");
+    assert_eq!(dump(&server), before);
+    work.assert_cwd_and_home_empty();
+}
+
+#[test]
+fn without_xdg_state_home_the_run_record_goes_under_home() {
+    let server = EtcdServer::start();
+    seed(&server);
+    let ep = server.endpoint();
+    let work = Work::new();
+    let run = work.run(&apply_args(OLD_DIR, &ep, &["--yes"])).expect(0);
+    let runs = work.home.join(".local/state/dh-migrate/runs");
+    let names: Vec<_> = std::fs::read_dir(&runs)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(names.len(), 1, "{names:?}");
+    run.stderr_has(&names[0].display().to_string());
+    let in_cwd: Vec<_> = std::fs::read_dir(&work.cwd).unwrap().collect();
+    assert!(in_cwd.is_empty(), "never the working directory");
+}
+
+#[test]
+fn a_saved_plan_applies_from_any_directory() {
+    let server = EtcdServer::start();
+    seed(&server);
+    let ep = server.endpoint();
+    let work = Work::new();
+    // Planned with relative paths in one folder...
+    let planning = work.out.join("planning");
+    crate::support::fs::copy_dir(Path::new(OLD_DIR), &planning.join("old"));
+    std::fs::copy(MAPPING, planning.join("mapping.yaml")).unwrap();
+    work.run_env(
+        Some(&planning),
+        &[],
+        &[
+            "plan",
+            "old",
+            "--endpoints",
+            &ep,
+            "--mapping",
+            "mapping.yaml",
+            "--out",
+            "plan.json",
+            "--diff",
+            "none",
+        ],
+    )
+    .expect(0);
+    // ...applied from another.
+    let plan = planning.join("plan.json").display().to_string();
+    let record = work.path("run.json");
+    work.run(&[
+        "apply",
+        "--plan",
+        &plan,
+        "--endpoints",
+        &ep,
+        "--yes",
+        "--diff",
+        "none",
+        "--run-record",
+        &record,
+    ])
+    .expect(0)
+    .stderr_has("applied: 17 key(s)");
+    assert_migrated(&dump(&server));
+    work.assert_cwd_and_home_empty();
 }

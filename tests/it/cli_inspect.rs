@@ -3,7 +3,6 @@
 //! input (corrupt archive, unsafe entry, manifest mismatch, malformed YAML / XML / property
 //! file), each with its exit code and the place named, and nothing written anywhere.
 
-use assert_cmd::Command;
 use serde_json::Value;
 use std::fs;
 use std::path::Path;
@@ -40,16 +39,10 @@ fn copy_bundle(src: &Path, dst: &Path) {
 /// checks that nothing in `dir` changed.
 fn inspect(dir: &Path, args: &[&str]) -> Output {
     let before = listing(dir);
-    let out = Command::cargo_bin("dh-migrate")
-        .unwrap()
-        .current_dir(dir)
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("HOME", dir)
-        .arg("inspect")
-        .args(args)
-        .output()
-        .unwrap();
+    let argv: Vec<&str> = std::iter::once("inspect")
+        .chain(args.iter().copied())
+        .collect();
+    let out = crate::support::cli::run(dir, &argv);
     assert_eq!(listing(dir), before, "inspect changed {}", dir.display());
     out
 }

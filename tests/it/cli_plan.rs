@@ -3,7 +3,6 @@
 //! folder, `--dry-run`, and the saved plan of `--out`. Also the library-level byte-fidelity
 //! property: migrating with an empty mapping changes no byte.
 
-use assert_cmd::Command;
 use dh_migrate::bundle::Bundle;
 use dh_migrate::contexts::RoleContexts;
 use dh_migrate::mapping::Mapping;
@@ -119,15 +118,7 @@ fn setup(props: Option<&str>, routing: Option<&str>, mapping: &str) -> tempfile:
 /// Runs `dh-migrate` in `dir` with a cleared environment (HOME is `dir` itself, so
 /// anything written there shows in the listing).
 fn run(dir: &Path, args: &[&str]) -> Output {
-    Command::cargo_bin("dh-migrate")
-        .unwrap()
-        .current_dir(dir)
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("HOME", dir)
-        .args(args)
-        .output()
-        .unwrap()
+    crate::support::cli::run(dir, args)
 }
 
 const PLAN_ALL: &[&str] = &[
@@ -538,4 +529,55 @@ fn empty_mapping_changes_no_byte_of_the_fixture_bundle() {
     // Nothing is mapped, so every reference is a problem, and none was rewritten.
     assert!(!m.is_complete());
     assert_eq!(m.rewrites().count(), 0);
+}
+
+#[test]
+fn plan_json_is_one_schema_valid_document_with_summary_changes_and_restart_step() {
+    let tmp = setup(Some(GOOD_PROPS), Some(GOOD_ROUTING), MAPPING);
+    let before = listing(tmp.path());
+    let out = run(
+        tmp.path(),
+        &[
+            "plan",
+            "bundle",
+            "--target",
+            "target",
+            "--mapping",
+            "mapping.yaml",
+            "--format",
+            "json",
+        ],
+    );
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert_eq!(
+        listing(tmp.path()),
+        before,
+        "plan --format json writes nothing"
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let schema: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/plan.schema.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let validator = jsonschema::draft202012::new(&schema).unwrap();
+    let errors: Vec<String> = validator.iter_errors(&doc).map(|e| e.to_string()).collect();
+    assert!(errors.is_empty(), "schema errors: {errors:#?}");
+    assert_eq!(doc["schema"], "dh-migrate/plan-output/v1");
+    assert_eq!(doc["bundle"], "bundle");
+    assert_eq!(doc["mapping"], "mapping.yaml");
+    let changes = doc["changes"].as_array().unwrap();
+    let paths: Vec<&str> = changes
+        .iter()
+        .map(|c| c["path"].as_str().unwrap())
+        .collect();
+    assert!(
+        paths.contains(&"config/props/iris-environment.prop"),
+        "{paths:?}"
+    );
+    assert!(doc["summary"]["references_rewritten"].as_u64().unwrap() > 0);
+    assert!(doc["restart"].is_array());
 }

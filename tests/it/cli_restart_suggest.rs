@@ -3,7 +3,6 @@
 //! the mapping when the target has no cluster.cnf, `--cluster-cnf`), the etcd snapshot
 //! advice, and `mapping suggest` getting every fixture pair right.
 
-use assert_cmd::Command;
 use dh_migrate::mapping::{Mapping, Target};
 use dh_migrate::roles::Role;
 use std::fs;
@@ -18,15 +17,7 @@ fn fixtures() -> PathBuf {
 }
 
 fn run(dir: &Path, args: &[&str]) -> Output {
-    Command::cargo_bin("dh-migrate")
-        .unwrap()
-        .current_dir(dir)
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("HOME", dir)
-        .args(args)
-        .output()
-        .unwrap()
+    crate::support::cli::run(dir, args)
 }
 
 fn stdout(o: &Output) -> String {

@@ -4,7 +4,6 @@
 //! `out/` twin byte for byte, with no file missing or extra. A last case migrates the real
 //! fixture bundle with an identity mapping: nothing may change.
 
-use assert_cmd::Command;
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -49,18 +48,23 @@ struct Run {
 fn plan_emit(cwd: &Path, bundle: &str, target: &str, mapping: &str) -> Run {
     let tmp = tempfile::tempdir().unwrap();
     let emitted = tmp.path().join("emitted");
-    let out = Command::cargo_bin("dh-migrate")
-        .unwrap()
-        .current_dir(cwd)
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("HOME", tmp.path())
-        .args(["plan", bundle, "--target", target, "--mapping", mapping])
-        .arg("--emit")
-        .arg(&emitted)
-        .args(["--diff", "none"])
-        .output()
-        .unwrap();
+    let emitted_arg = emitted.display().to_string();
+    let out = crate::support::cli::run_with_home(
+        cwd,
+        tmp.path(),
+        &[
+            "plan",
+            bundle,
+            "--target",
+            target,
+            "--mapping",
+            mapping,
+            "--emit",
+            &emitted_arg,
+            "--diff",
+            "none",
+        ],
+    );
     let stdout = String::from_utf8(out.stdout).unwrap();
     let stderr = String::from_utf8(out.stderr).unwrap();
     assert_eq!(

@@ -7,6 +7,8 @@ mod bundle;
 mod cli_inspect;
 mod cli_plan;
 mod cli_restart_suggest;
+mod cli_snapshots;
+mod core_inprocess;
 mod etcd_client;
 mod golden;
 mod props_corpus;

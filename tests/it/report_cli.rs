@@ -7,7 +7,6 @@
 //!
 //! Expected values come from reading the fixtures (fixtures/README.md) by hand.
 
-use assert_cmd::Command;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use std::fs;
@@ -35,15 +34,7 @@ struct Run {
 /// Runs `dh-migrate` in `dir` with a cleared environment (HOME is `dir`, so anything
 /// written there shows in the listing).
 fn run(dir: &Path, args: &[&str]) -> Run {
-    let out = Command::cargo_bin("dh-migrate")
-        .unwrap()
-        .current_dir(dir)
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("HOME", dir)
-        .args(args)
-        .output()
-        .unwrap();
+    let out = crate::support::cli::run(dir, args);
     Run {
         code: out.status.code(),
         stdout: String::from_utf8(out.stdout).unwrap(),

@@ -8,7 +8,6 @@ use expectrl::process::unix::{Signal, WaitStatus};
 use expectrl::session::OsSession;
 use expectrl::{Eof, Expect, Session};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
 const ENTER: &str = "\r";
@@ -21,23 +20,19 @@ fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures")
 }
 
-fn bundle() -> String {
+pub(crate) fn bundle() -> String {
     fixtures().join("old-cluster").display().to_string()
 }
 
-fn target() -> String {
+pub(crate) fn target() -> String {
     fixtures().join("new-cluster").display().to_string()
 }
 
 /// The wizard on the fixtures, in `dir`, inside a pseudo-terminal.
 fn spawn(dir: &Path, extra: &[&str]) -> OsSession {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_dh-migrate"));
+    let mut cmd = crate::support::cli::command(dir, dir);
     cmd.args(["wizard", &bundle(), "--target", &target()])
         .args(extra)
-        .current_dir(dir)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("HOME", dir)
         .env("TERM", "xterm-256color");
     let mut p = Session::spawn(cmd).unwrap();
     p.get_process_mut().set_window_size(120, 40).unwrap();
@@ -75,7 +70,7 @@ fn files_in(dir: &Path) -> Vec<String> {
 /// What the complete session below must write, by hand: the fixture suggestions'
 /// evidence (see fixtures/README.md: which old node is which new node and why), the
 /// answers given, and a note on every answer that departs from its suggestion.
-fn expected_mapping() -> String {
+pub(crate) fn expected_mapping() -> String {
     format!(
         "\
 # dh-migrate mapping file, written by `dh-migrate wizard`
@@ -229,9 +224,9 @@ fn complete_session_writes_the_mapping_and_plan_accepts_it() {
     let written = std::fs::read_to_string(dir.path().join("mapping.yaml")).unwrap();
     assert_eq!(written, expected_mapping());
 
-    let out = assert_cmd::Command::cargo_bin("dh-migrate")
-        .unwrap()
-        .args([
+    let out = crate::support::cli::run(
+        dir.path(),
+        &[
             "plan",
             &bundle(),
             "--target",
@@ -240,12 +235,8 @@ fn complete_session_writes_the_mapping_and_plan_accepts_it() {
             "mapping.yaml",
             "--diff",
             "none",
-        ])
-        .current_dir(dir.path())
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .output()
-        .unwrap();
+        ],
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(
         out.status.code(),
@@ -405,12 +396,8 @@ fn quitting_without_writing_exits_12_and_leaves_no_file() {
 #[test]
 fn without_a_terminal_it_exits_14_with_the_non_interactive_commands() {
     let dir = tempfile::tempdir().unwrap();
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_dh-migrate"));
+    let mut cmd = crate::support::cli::command(dir.path(), dir.path());
     cmd.args(["wizard", "old", "--target", "new"])
-        .current_dir(dir.path())
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("HOME", dir.path())
         .stdin(std::process::Stdio::null());
     let out = assert_cmd::Command::from_std(cmd).output().unwrap();
     assert_eq!(out.status.code(), Some(14));

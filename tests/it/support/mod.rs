@@ -4,6 +4,7 @@
 //! warnings here.
 #![allow(dead_code, unused_imports)]
 
+pub mod cli;
 pub mod etcd;
 pub mod fs;
 pub mod mariadb;

@@ -1,0 +1,49 @@
+//! The one runner of the dh-migrate binary for every test module: a working directory,
+//! a cleared environment holding only PATH and a HOME the test chooses (so anything the
+//! binary writes there shows), plus whatever variables a test adds.
+
+use std::ffi::OsStr;
+use std::path::Path;
+use std::process::{Command, Output};
+
+/// The binary under test, as a `std::process::Command` (for pseudo-terminal sessions),
+/// set to run in `cwd` with a cleared environment and `HOME=home`.
+pub fn command(cwd: &Path, home: &Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_dh-migrate"));
+    cmd.current_dir(cwd)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", home);
+    cmd
+}
+
+/// Runs the binary with `args` in `cwd` (`HOME=home`), stdin closed, and waits.
+pub fn run_with_home<S: AsRef<OsStr>>(cwd: &Path, home: &Path, args: &[S]) -> Output {
+    command(cwd, home)
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap()
+}
+
+/// Runs the binary with `args` in `dir`, which is HOME too.
+pub fn run<S: AsRef<OsStr>>(dir: &Path, args: &[S]) -> Output {
+    run_with_home(dir, dir, args)
+}
+
+/// As [`run_with_home`], with extra environment variables.
+pub fn run_with_env<S: AsRef<OsStr>>(
+    cwd: &Path,
+    home: &Path,
+    env: &[(&str, &Path)],
+    args: &[S],
+) -> Output {
+    let mut cmd = command(cwd, home);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.args(args)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap()
+}
