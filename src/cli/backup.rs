@@ -12,9 +12,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-/// Take a backup: one new bundle (etcd snapshot, configuration items, this node's
-/// configuration files, WorkspaceData, MySQL ACLs), written under a hidden name and
-/// renamed only once complete and verified. The last line on stdout is its path.
+/// Take a backup (backup_deephaven's options): one new verified bundle
+///
+/// The bundle holds the etcd snapshot, the configuration items, this node's configuration
+/// files, WorkspaceData and the MySQL ACLs as selected; it is written under a hidden name
+/// and renamed only once complete and verified. The last line on stdout is its path.
 #[derive(Debug, clap::Args)]
 // The etcd flags' `--user` would clash with backup_deephaven's `-u/--user` (the account
 // to run as): here the etcd user is `--etcd-user` (or ETCDCTL_USER).

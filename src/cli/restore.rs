@@ -17,10 +17,11 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-/// Put a bundle back onto the same cluster after a failure (no mapping): every
-/// configuration item into etcd (guarded, recorded, all or nothing), the file-system parts
-/// under --files-root (modes kept, existing files saved aside first), WorkspaceData under
-/// --db-root, the MySQL dump with --mysql; then the restart step.
+/// Put a bundle back onto the same cluster after a failure (no mapping)
+///
+/// Every configuration item into etcd (guarded, recorded, all or nothing), the file-system
+/// parts under --files-root (modes kept, existing files saved aside first), WorkspaceData
+/// under --db-root, the MySQL dump with --mysql; then the restart step.
 #[derive(Debug, clap::Args)]
 pub struct RestoreArgs {
     /// The bundle (folder or archive), e.g. one `dh-migrate backup` wrote.

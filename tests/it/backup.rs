@@ -93,16 +93,11 @@ impl Work {
 
     /// Runs dh-migrate with a cleared environment (PATH, a private HOME, and `env`).
     fn run_env(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
-        let mut cmd = assert_cmd::Command::cargo_bin("dh-migrate").unwrap();
-        cmd.env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("HOME", &self.home)
-            .current_dir(&self.cwd)
-            .args(args);
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        Run::from(args, cmd.output().unwrap())
+        let env: Vec<(&str, &Path)> = env.iter().map(|(k, v)| (*k, Path::new(*v))).collect();
+        Run::from(
+            args,
+            support::cli::run_with_env(&self.cwd, &self.home, &env, args),
+        )
     }
 
     /// `backup -u root` into `out` with the two roots, plus `args`.
@@ -692,7 +687,7 @@ fn a_full_disk_fails_clearly_and_leaves_nothing() {
         None => {
             // No mount here: a file size limit instead. The kernel stops the process
             // (SIGXFSZ) mid-write; what it leaves is hidden, and the next run clears it.
-            let exe = assert_cmd::cargo::cargo_bin("dh-migrate");
+            let exe = std::path::PathBuf::from(env!("CARGO_BIN_EXE_dh-migrate"));
             let status = std::process::Command::new("sh")
                 .arg("-c")
                 .arg(format!(
@@ -750,7 +745,7 @@ fn a_held_lock_refuses_a_second_run_and_concurrent_runs_never_share_a_bundle() {
 
     // Four real runs at once: each one either wrote its own verified bundle or was
     // refused by the lock; never two in one bundle, never a partial one.
-    let exe = assert_cmd::cargo::cargo_bin("dh-migrate");
+    let exe = std::path::PathBuf::from(env!("CARGO_BIN_EXE_dh-migrate"));
     let children: Vec<_> = (0..4)
         .map(|_| {
             std::process::Command::new(&exe)
@@ -851,7 +846,7 @@ fn user_switching_runs_through_sudo_only_for_another_account() {
         .stderr_has("cannot run as nobody");
     assert_eq!(work.entries(), before);
     let logged = std::fs::read_to_string(&log).unwrap();
-    let exe = assert_cmd::cargo::cargo_bin("dh-migrate");
+    let exe = std::path::PathBuf::from(env!("CARGO_BIN_EXE_dh-migrate"));
     assert_eq!(
         logged.trim_end(),
         format!(
