@@ -119,6 +119,22 @@ impl Work {
         self.run(&all)
     }
 
+    /// `backup -u root -w` (WorkspaceData only: no etcd) into `dir`, plus `args`.
+    fn backup_workspace(&self, dir: &Path, args: &[&str]) -> Run {
+        let mut all = vec![
+            "backup",
+            "-u",
+            "root",
+            "-w",
+            "--db-root",
+            self.db_root.to_str().unwrap(),
+            "-d",
+            dir.to_str().unwrap(),
+        ];
+        all.extend_from_slice(args);
+        self.run(&all)
+    }
+
     /// Names in the backup folder.
     fn entries(&self) -> Vec<String> {
         entries(&self.out)
@@ -479,18 +495,7 @@ fn retention_removes_only_old_dh_migrate_bundles_and_only_after_success() {
     // A real archive, manifest first, as backup writes them.
     let work2 = Work::new().with_workspace();
     let made = work2
-        .run(&[
-            "backup",
-            "-u",
-            "root",
-            "-w",
-            "--db-root",
-            work2.db_root.to_str().unwrap(),
-            "-d",
-            work2.out.to_str().unwrap(),
-            "--bundle-format",
-            "tar.zst",
-        ])
+        .backup_workspace(&work2.out, &["--bundle-format", "tar.zst"])
         .expect(0)
         .bundle();
     std::fs::copy(&made, &old_tar).unwrap();
@@ -511,20 +516,7 @@ fn retention_removes_only_old_dh_migrate_bundles_and_only_after_success() {
         .expect(8);
     assert!(old.exists() && old_tar.exists());
 
-    let run = work
-        .run(&[
-            "backup",
-            "-u",
-            "root",
-            "-w",
-            "--db-root",
-            work.db_root.to_str().unwrap(),
-            "-d",
-            out.to_str().unwrap(),
-            "-R",
-            "7",
-        ])
-        .expect(0);
+    let run = work.backup_workspace(&out, &["-R", "7"]).expect(0);
     let lines: Vec<&str> = run.stdout.lines().collect();
     assert_eq!(
         lines[..2],
@@ -594,16 +586,7 @@ fn an_unwritable_directory_fails_clearly() {
     std::fs::write(&file, b"x").unwrap();
     let dir = file.join("backups");
     let run = work
-        .run(&[
-            "backup",
-            "-u",
-            "root",
-            "-w",
-            "--db-root",
-            work.db_root.to_str().unwrap(),
-            "-d",
-            dir.to_str().unwrap(),
-        ])
+        .backup_workspace(&dir, &[])
         .expect(13)
         .stderr_has(&format!(
             "cannot create the backup folder {}",
@@ -614,18 +597,9 @@ fn an_unwritable_directory_fails_clearly() {
 
     // A read-only file system (a read-only tmpfs where mounting is allowed).
     if let Some(ro) = Tmpfs::mount(work.tmp.path().join("ro"), "size=1m,ro") {
-        work.run(&[
-            "backup",
-            "-u",
-            "root",
-            "-w",
-            "--db-root",
-            work.db_root.to_str().unwrap(),
-            "-d",
-            ro.path.to_str().unwrap(),
-        ])
-        .expect(13)
-        .stderr_has("Read-only file system");
+        work.backup_workspace(&ro.path, &[])
+            .expect(13)
+            .stderr_has("Read-only file system");
         assert!(entries(&ro.path).is_empty());
     }
 }
