@@ -285,8 +285,8 @@ pub fn run(
         note("taking the etcd snapshot");
         let source = etcd.ok_or(BackupError::NoEtcd)?;
         let dest = w_path(&opts.dir, SNAPSHOT_PATH);
-        let bytes = w.add_with(SNAPSHOT_PATH, 0o600, |out| match source.snapshot_to(out) {
-            Ok(_) => Ok(()),
+        let bytes = w.add_hashed_by(SNAPSHOT_PATH, 0o600, |out| match source.snapshot_to(out) {
+            Ok(info) => Ok(info.file_sha256),
             Err(SnapshotError::Write(source)) => {
                 Err(BackupError::Write(WriteError::Io { path: dest, source }))
             }

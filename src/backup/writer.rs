@@ -69,14 +69,17 @@ pub(crate) fn io_at(path: &Path) -> impl FnOnce(io::Error) -> WriteError + '_ {
 /// A writer that hashes what passes through it.
 pub struct Hashing<W> {
     inner: W,
-    hash: Sha256,
+    /// None when the producer hashes the content itself.
+    hash: Option<Sha256>,
     bytes: u64,
 }
 
 impl<W: Write> Write for Hashing<W> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let n = self.inner.write(buf)?;
-        self.hash.update(&buf[..n]);
+        if let Some(h) = &mut self.hash {
+            h.update(&buf[..n]);
+        }
         self.bytes += n as u64;
         Ok(n)
     }
@@ -88,13 +91,15 @@ impl<W: Write> Write for Hashing<W> {
 
 /// The SHA-256 of everything `input` yields.
 pub fn sha256_of(input: &mut dyn Read) -> io::Result<[u8; 32]> {
-    let mut sink = Hashing {
-        inner: io::sink(),
-        hash: Sha256::new(),
-        bytes: 0,
-    };
-    io::copy(input, &mut sink)?;
-    Ok(sink.hash.finalize().into())
+    let mut hash = Sha256::new();
+    let mut buf = vec![0u8; 256 * 1024];
+    loop {
+        let n = input.read(&mut buf)?;
+        if n == 0 {
+            return Ok(hash.finalize().into());
+        }
+        hash.update(&buf[..n]);
+    }
 }
 
 /// A bundle being written. Dropped without [`BundleWriter::finish`], it removes itself.
@@ -166,6 +171,35 @@ impl BundleWriter {
     where
         E: From<WriteError>,
     {
+        self.add(path, mode, true, |out| fill(out).map(|()| None))
+    }
+
+    /// [`BundleWriter::add_with`] for a producer that hashes what it writes anyway (the
+    /// etcd snapshot checks its trailer): `fill` returns the content's SHA-256, saving a
+    /// second pass over a large file. The verification before the rename re-reads the
+    /// file, so a wrong digest can only fail the backup, never pass it.
+    pub fn add_hashed_by<E>(
+        &mut self,
+        path: &str,
+        mode: u32,
+        fill: impl FnOnce(&mut dyn Write) -> Result<[u8; 32], E>,
+    ) -> Result<u64, E>
+    where
+        E: From<WriteError>,
+    {
+        self.add(path, mode, false, |out| fill(out).map(Some))
+    }
+
+    fn add<E>(
+        &mut self,
+        path: &str,
+        mode: u32,
+        hash: bool,
+        fill: impl FnOnce(&mut dyn Write) -> Result<Option<[u8; 32]>, E>,
+    ) -> Result<u64, E>
+    where
+        E: From<WriteError>,
+    {
         if !is_plain_relative(path) || path == MANIFEST {
             return Err(WriteError::UnsafePath {
                 path: path.to_string(),
@@ -193,14 +227,18 @@ impl BundleWriter {
         let file = open_with_mode(&full, mode).map_err(io_at(&full))?;
         let mut out = Hashing {
             inner: io::BufWriter::with_capacity(256 * 1024, file),
-            hash: Sha256::new(),
+            hash: hash.then(Sha256::new),
             bytes: 0,
         };
-        fill(&mut out)?;
+        let given = fill(&mut out)?;
         out.flush().map_err(io_at(&full))?;
         let bytes = out.bytes;
-        self.hashes
-            .insert(path.to_string(), out.hash.finalize().into());
+        let digest = match (out.hash, given) {
+            (Some(h), _) => h.finalize().into(),
+            (None, Some(d)) => d,
+            (None, None) => Sha256::digest([]).into(),
+        };
+        self.hashes.insert(path.to_string(), digest);
         self.bytes += bytes;
         Ok(bytes)
     }

@@ -24,6 +24,9 @@ pub const TRAILER_LEN: usize = 32;
 pub struct SnapshotInfo {
     /// Bytes written, trailer included (what `etcdctl snapshot save` would store).
     pub bytes: u64,
+    /// SHA-256 of every byte written, trailer included (the file's digest), from the same
+    /// pass that checks the trailer.
+    pub file_sha256: [u8; 32],
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -75,14 +78,17 @@ impl TrailerCheck {
         }
     }
 
-    /// Whether the trailer matched: `Ok` or the two digests as hex.
-    fn finish(self, bytes: u64) -> Result<(), SnapshotError> {
+    /// Whether the trailer matched; if so, the SHA-256 of the whole stream (body and
+    /// trailer: the body's hash state carried on over the trailer, no second pass).
+    fn finish(self, bytes: u64) -> Result<[u8; 32], SnapshotError> {
         if self.tail.len() < TRAILER_LEN || bytes <= TRAILER_LEN as u64 {
             return Err(SnapshotError::Truncated { bytes });
         }
+        let mut whole = self.body.clone();
+        whole.update(&self.tail);
         let computed: [u8; 32] = self.body.finalize().into();
         if computed[..] == self.tail[..] {
-            Ok(())
+            Ok(whole.finalize().into())
         } else {
             Err(SnapshotError::TrailerMismatch {
                 bytes: bytes - TRAILER_LEN as u64,
@@ -125,8 +131,8 @@ impl RealEtcd {
             bytes += blob.len() as u64;
         }
         out.flush().map_err(SnapshotError::Write)?;
-        check.finish(bytes)?;
-        Ok(SnapshotInfo { bytes })
+        let file_sha256 = check.finish(bytes)?;
+        Ok(SnapshotInfo { bytes, file_sha256 })
     }
 }
 
@@ -140,7 +146,7 @@ mod tests {
         v
     }
 
-    fn check_in_chunks(stream: &[u8], chunk: usize) -> Result<(), SnapshotError> {
+    fn check_in_chunks(stream: &[u8], chunk: usize) -> Result<[u8; 32], SnapshotError> {
         let mut c = TrailerCheck::new();
         for piece in stream.chunks(chunk) {
             c.update(piece);
@@ -153,7 +159,9 @@ mod tests {
         let body: Vec<u8> = (0..10_000u32).map(|i| (i * 7 % 251) as u8).collect();
         let stream = with_trailer(&body);
         for chunk in [1, 5, 31, 32, 33, 4096, 100_000] {
-            check_in_chunks(&stream, chunk).unwrap_or_else(|e| panic!("chunk {chunk}: {e}"));
+            let whole =
+                check_in_chunks(&stream, chunk).unwrap_or_else(|e| panic!("chunk {chunk}: {e}"));
+            assert_eq!(whole[..], Sha256::digest(&stream)[..], "chunk {chunk}");
         }
     }
 
