@@ -516,7 +516,7 @@ fn retention_removes_only_old_dh_migrate_bundles_and_only_after_success() {
         .expect(8);
     assert!(old.exists() && old_tar.exists());
 
-    let run = work.backup_workspace(&out, &["-R", "7"]).expect(0);
+    let run = work.backup_workspace(out, &["-R", "7"]).expect(0);
     let lines: Vec<&str> = run.stdout.lines().collect();
     assert_eq!(
         lines[..2],
