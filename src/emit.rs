@@ -191,14 +191,14 @@ pub fn write_bundle_tree(dir: &Path, files: &[OutFile<'_>]) -> Result<usize, Emi
 /// Flushes every file and folder written under `root` to disk. On Linux one `syncfs` of
 /// the file system holding `root`; elsewhere an `fsync` of each file and folder.
 #[cfg(target_os = "linux")]
-fn sync_tree(root: &Path) -> std::io::Result<()> {
+pub(crate) fn sync_tree(root: &Path) -> std::io::Result<()> {
     let dir = fs::File::open(root)?;
     rustix::fs::syncfs(&dir)?;
     Ok(())
 }
 
 #[cfg(not(target_os = "linux"))]
-fn sync_tree(root: &Path) -> std::io::Result<()> {
+pub(crate) fn sync_tree(root: &Path) -> std::io::Result<()> {
     for entry in fs::read_dir(root)? {
         let entry = entry?;
         if entry.file_type()?.is_dir() {
@@ -211,7 +211,7 @@ fn sync_tree(root: &Path) -> std::io::Result<()> {
 }
 
 /// Flushes a folder's entries (a rename into it, new names in it).
-fn sync_dir(dir: &Path) -> std::io::Result<()> {
+pub(crate) fn sync_dir(dir: &Path) -> std::io::Result<()> {
     #[cfg(unix)]
     {
         fs::File::open(dir)?.sync_all()?;
@@ -223,7 +223,7 @@ fn sync_dir(dir: &Path) -> std::io::Result<()> {
 
 /// Creates a file with its permission bits set from the start, so a key file is never
 /// readable by others, not even for a moment.
-fn open_with_mode(path: &Path, mode: u32) -> std::io::Result<fs::File> {
+pub(crate) fn open_with_mode(path: &Path, mode: u32) -> std::io::Result<fs::File> {
     let mut opts = fs::OpenOptions::new();
     opts.write(true).create_new(true);
     #[cfg(unix)]

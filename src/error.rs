@@ -48,6 +48,12 @@ pub enum ErrorKind {
     NoTerminal,
     /// An apply stopped between transactions (see the run record to finish or undo).
     Interrupted,
+    /// Another run holds the lock of the backup folder: nothing was written.
+    Busy,
+    /// A program a backup or restore part needs (`mysqldump`, `mysql`) is missing or failed.
+    Tool,
+    /// `-u USER`: the command cannot run as that account (no such user, sudo refused).
+    SwitchUser,
     /// A bug or an etcd error that fits none of the above.
     Internal,
 }
@@ -69,6 +75,9 @@ impl ErrorKind {
             ErrorKind::Io => 13,
             ErrorKind::NoTerminal => 14,
             ErrorKind::Interrupted => 15,
+            ErrorKind::Busy => 20,
+            ErrorKind::Tool => 21,
+            ErrorKind::SwitchUser => 22,
             ErrorKind::Internal => 70,
         }
     }
@@ -319,6 +328,54 @@ impl From<OpsError> for CliError {
             }
             e @ (OpsError::BadPlanFile { .. } | OpsError::Missing(_) | OpsError::Usage(_)) => {
                 CliError::from_error(ErrorKind::Usage, e)
+            }
+        }
+    }
+}
+
+/// What no new bundle means for the operator: said with every backup error.
+const NOTHING_KEPT: &str = "no new bundle was kept (nothing that looks like a bundle was left)";
+
+impl From<crate::backup::BackupError> for CliError {
+    fn from(e: crate::backup::BackupError) -> CliError {
+        use crate::backup::{BackupError as B, LockError, SourceError, WriteError};
+        let e = match e {
+            B::Etcd(e) | B::Export(ExportError::Etcd(e)) => {
+                return CliError::from(e).hint(NOTHING_KEPT)
+            }
+            other => other,
+        };
+        let kind = match &e {
+            B::Lock(LockError::Held { .. }) => ErrorKind::Busy,
+            B::Source(SourceError::Tool(_)) => ErrorKind::Tool,
+            B::Snapshot(_) | B::Export(_) | B::Write(WriteError::Verify(_)) => ErrorKind::Bundle,
+            B::NoEtcd => ErrorKind::Internal,
+            _ => ErrorKind::Io,
+        };
+        let message = format!("backup failed: {e}");
+        CliError {
+            kind,
+            message,
+            hints: vec![NOTHING_KEPT.to_string()],
+            source: Some(Box::new(e)),
+        }
+    }
+}
+
+impl From<crate::ops::restore::RestoreOpsError> for CliError {
+    fn from(e: crate::ops::restore::RestoreOpsError) -> CliError {
+        use crate::backup::restore::RestoreError as R;
+        use crate::ops::restore::RestoreOpsError as E;
+        match e {
+            E::Ops(e) => e.into(),
+            e @ E::NoDump => CliError::from_error(ErrorKind::Usage, e),
+            E::Restore(e) => {
+                let kind = match &e {
+                    R::Source(crate::backup::SourceError::Tool(_)) => ErrorKind::Tool,
+                    R::Changed { .. } | R::Missing { .. } => ErrorKind::Bundle,
+                    _ => ErrorKind::Io,
+                };
+                CliError::from_error(kind, e)
             }
         }
     }

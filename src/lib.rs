@@ -6,6 +6,7 @@
 
 pub mod apply;
 pub mod atomic;
+pub mod backup;
 pub mod bundle;
 pub mod cli;
 pub mod compare;

@@ -4,6 +4,7 @@
 
 mod apply;
 pub mod args;
+mod backup;
 mod completions;
 mod export;
 mod inspect;
@@ -11,7 +12,9 @@ mod limits;
 mod mapping;
 mod plan;
 mod report;
+mod restore;
 mod rollback;
+mod run_as;
 mod wizard;
 
 use crate::error::CliError;
@@ -43,6 +46,8 @@ pub enum Command {
     #[command(subcommand)]
     Mapping(mapping::MappingCommand),
     Wizard(wizard::WizardArgs),
+    Backup(backup::BackupArgs),
+    Restore(restore::RestoreArgs),
     Completions(completions::CompletionsArgs),
     Man(completions::ManArgs),
 }
@@ -85,6 +90,8 @@ fn run(cli: Cli, ctx: &Ctx) -> Result<ExitCode, CliError> {
         Command::Export(a) => export::run(a, ctx),
         Command::Mapping(c) => mapping::run(c, ctx),
         Command::Wizard(a) => wizard::run(a, ctx),
+        Command::Backup(a) => backup::run(a, ctx),
+        Command::Restore(a) => restore::run(a, ctx),
         Command::Completions(a) => completions::completions(a, ctx),
         Command::Man(a) => completions::man(a, ctx),
     }

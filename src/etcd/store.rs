@@ -199,8 +199,9 @@ const RETRY_BACKOFF: Duration = Duration::from_millis(25);
 /// A connection to a real etcd cluster.
 pub struct RealEtcd {
     runtime: tokio::runtime::Runtime,
-    /// Kept for its authentication token refresh; the KV calls go through `kv`.
-    _client: Client,
+    /// Kept for its authentication token refresh and for the maintenance calls of
+    /// sibling modules (`snapshot.rs`); the KV calls go through `kv`.
+    client: Client,
     kv: KvClient,
     endpoints: Vec<String>,
     user: Option<String>,
@@ -289,7 +290,7 @@ impl RealEtcd {
             .max_decoding_message_size(READ_DECODE_LIMIT);
         Ok(RealEtcd {
             runtime,
-            _client: client,
+            client,
             kv,
             endpoints: s.endpoints.clone(),
             user: s.user.clone(),
@@ -302,6 +303,24 @@ impl RealEtcd {
     /// The endpoints this connection was made with.
     pub fn endpoints(&self) -> &[String] {
         &self.endpoints
+    }
+
+    /// What the maintenance calls of sibling modules (`snapshot.rs`) need: the runtime to
+    /// block on, a maintenance client, the request timeout and the error context.
+    pub(super) fn maintenance(
+        &self,
+    ) -> (
+        &tokio::runtime::Runtime,
+        etcd_client::MaintenanceClient,
+        Duration,
+        ErrorContext<'_>,
+    ) {
+        (
+            &self.runtime,
+            self.client.maintenance_client(),
+            self.request_timeout,
+            self.ctx(),
+        )
     }
 
     fn ctx(&self) -> ErrorContext<'_> {

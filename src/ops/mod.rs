@@ -1,5 +1,6 @@
 //! The use cases, one function each: [`inspect`], [`suggest`], [`plan`], [`report`],
-//! [`apply`] (prepare, then execute), [`rollback`] and [`export`]. Every command and the
+//! [`apply`] (prepare, then execute), [`rollback`], [`export`], [`backup`] and
+//! [`restore`] (prepare, then execute). Every command and the
 //! wizard call these and only render what they return; nothing here sees clap, reads the
 //! environment, prompts or prints.
 //!
@@ -10,14 +11,17 @@
 //! parsed, so neither waits for the other.
 
 pub mod apply;
+pub mod backup;
 pub mod export;
 pub mod inspect;
 pub mod plan;
 pub mod report;
+pub mod restore;
 pub mod rollback;
 pub mod suggest;
 
 pub use apply::{execute as apply_execute, prepare as apply_prepare, ApplyOptions, Prepared};
+pub use backup::backup;
 pub use export::export;
 pub use inspect::inspect;
 pub use plan::{plan, PlanOptions, Planned};

@@ -54,6 +54,8 @@ fn help_of_every_command() {
         &["mapping"],
         &["mapping", "suggest"],
         &["wizard"],
+        &["backup"],
+        &["restore"],
     ] {
         let name = if path.is_empty() {
             "help".to_string()

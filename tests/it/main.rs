@@ -2,6 +2,7 @@
 //! `support` (real etcd servers and clusters, file-system helpers).
 
 mod apply_etcd;
+mod backup;
 mod bundle;
 mod cli_edge;
 mod cli_inspect;

@@ -7,5 +7,6 @@
 pub mod cli;
 pub mod etcd;
 pub mod fs;
+pub mod mariadb;
 
 pub use etcd::*;
