@@ -149,80 +149,84 @@ fn sh(v: &str) -> String {
 /// one `install` per file that puts it in place with the bundle's mode, owner and group.
 /// Printed before the restart step: the restarted processes read these files.
 pub fn render_copy_text(dir: &str, files: &[CopyFile]) -> String {
-    use std::fmt::Write;
-    let mut o = String::new();
-    if files.is_empty() {
-        return o;
-    }
-    let _ = writeln!(
+    crate::text::build(|o| {
+        use std::fmt::Write;
+
+        if files.is_empty() {
+            return Ok(());
+        }
+        writeln!(
         o,
         "Copy step: before restarting, put each node's files in place (written to {}; apply never puts them into etcd):",
         dir
-    );
-    let staging = "/tmp/dh-migrate-files";
-    let mut nodes: Vec<&str> = files.iter().map(|f| f.node.as_str()).collect();
-    nodes.dedup();
-    for (i, node) in nodes.iter().enumerate() {
-        let mine: Vec<&CopyFile> = files.iter().filter(|f| f.node == *node).collect();
-        let _ = writeln!(o, "  {}. {} ({} file(s))", i + 1, node, mine.len());
-        let _ = writeln!(
-            o,
-            "     $ rsync -a {}/ {}:{staging}/",
-            sh(&format!("{}/{}", dir.trim_end_matches('/'), node)),
-            sh(node)
-        );
-        let _ = writeln!(o, "     then on {node}:");
-        for f in mine {
-            let staged = format!("{staging}{}", f.dest);
-            let owner = match (&f.owner, &f.group) {
-                (Some(u), Some(g)) => format!(" -o {} -g {}", sh(u), sh(g)),
-                (Some(u), None) => format!(" -o {}", sh(u)),
-                (None, Some(g)) => format!(" -g {}", sh(g)),
-                (None, None) => String::new(),
-            };
-            let note = if f.owner.is_none() || f.group.is_none() {
-                "   # owner/group unknown in the bundle: set them by hand"
-            } else {
-                ""
-            };
-            let _ = writeln!(
+    )?;
+        let staging = "/tmp/dh-migrate-files";
+        let mut nodes: Vec<&str> = files.iter().map(|f| f.node.as_str()).collect();
+        nodes.dedup();
+        for (i, node) in nodes.iter().enumerate() {
+            let mine: Vec<&CopyFile> = files.iter().filter(|f| f.node == *node).collect();
+            writeln!(o, "  {}. {} ({} file(s))", i + 1, node, mine.len())?;
+            writeln!(
                 o,
-                "     $ sudo install -D -m {:04o}{owner} {} {}{note}",
-                f.mode & 0o7777,
-                sh(&staged),
-                sh(&f.dest)
-            );
+                "     $ rsync -a {}/ {}:{staging}/",
+                sh(&format!("{}/{}", dir.trim_end_matches('/'), node)),
+                sh(node)
+            )?;
+            writeln!(o, "     then on {node}:")?;
+            for f in mine {
+                let staged = format!("{staging}{}", f.dest);
+                let owner = match (&f.owner, &f.group) {
+                    (Some(u), Some(g)) => format!(" -o {} -g {}", sh(u), sh(g)),
+                    (Some(u), None) => format!(" -o {}", sh(u)),
+                    (None, Some(g)) => format!(" -g {}", sh(g)),
+                    (None, None) => String::new(),
+                };
+                let note = if f.owner.is_none() || f.group.is_none() {
+                    "   # owner/group unknown in the bundle: set them by hand"
+                } else {
+                    ""
+                };
+                writeln!(
+                    o,
+                    "     $ sudo install -D -m {:04o}{owner} {} {}{note}",
+                    f.mode & 0o7777,
+                    sh(&staged),
+                    sh(&f.dest)
+                )?;
+            }
         }
-    }
-    o
+        Ok(())
+    })
 }
 
 /// Human-readable restart step. Node names, file names and the admin user come from
 /// files, so every one is escaped for the terminal.
 pub fn render_text(steps: &[RestartStep]) -> String {
-    use crate::text::escape_for_terminal as esc;
-    let mut o = String::new();
-    if steps.is_empty() {
-        o.push_str("Restart step: nothing changed, no restart needed.\n");
-        return o;
-    }
-    o.push_str("Restart step: run on each node, in this order (infra nodes first):\n");
-    for s in steps {
-        let roles: Vec<&str> = s.roles.iter().map(|r| r.as_str()).collect();
-        o.push_str(&format!(
-            "  {}. {} ({})\n",
-            s.order,
-            esc(&s.node),
-            roles.join(", ")
-        ));
-        for w in &s.why {
-            o.push_str(&format!("     why: {}\n", esc(w)));
+    crate::text::build(|o| {
+        use crate::text::escape_for_terminal as esc;
+
+        if steps.is_empty() {
+            o.push_str("Restart step: nothing changed, no restart needed.\n");
+            return Ok(());
         }
-        for c in &s.commands {
-            o.push_str(&format!("     $ {}\n", esc(c)));
+        o.push_str("Restart step: run on each node, in this order (infra nodes first):\n");
+        for s in steps {
+            let roles: Vec<&str> = s.roles.iter().map(|r| r.as_str()).collect();
+            o.push_str(&format!(
+                "  {}. {} ({})\n",
+                s.order,
+                esc(&s.node),
+                roles.join(", ")
+            ));
+            for w in &s.why {
+                o.push_str(&format!("     why: {}\n", esc(w)));
+            }
+            for c in &s.commands {
+                o.push_str(&format!("     $ {}\n", esc(c)));
+            }
         }
-    }
-    o
+        Ok(())
+    })
 }
 
 #[cfg(test)]

@@ -198,3 +198,12 @@ pub fn render(view: impl FnOnce(&mut String) -> std::fmt::Result) -> String {
         Ok(()) | Err(std::fmt::Error) => out,
     }
 }
+
+/// Builds a `String` with a writer that uses `write!`/`writeln!` with `?`. Writing into a
+/// `String` cannot fail; an error here can only come from a `Display` implementation that
+/// reports one, which is a bug worth stopping on rather than a message quietly cut short.
+pub fn build(write: impl FnOnce(&mut String) -> std::fmt::Result) -> String {
+    let mut out = String::new();
+    write(&mut out).expect("a Display implementation failed while writing into a String");
+    out
+}

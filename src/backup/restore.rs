@@ -357,27 +357,28 @@ pub fn snapshot_steps(bundle: &Path, members: &[(String, String)], endpoints: &[
         members.to_vec()
     };
     let initial: Vec<String> = members.iter().map(|(n, p)| format!("{n}={p}")).collect();
-    let mut o = String::new();
-    let _ = writeln!(
+    crate::text::build(|o| {
+        writeln!(
         o,
         "etcd cannot be reached: it is down or has lost quorum. The bundle holds an etcd snapshot;"
-    );
-    let _ = writeln!(o, "to rebuild etcd from it, stop etcd on every member, move each data directory aside, then run");
-    let _ = writeln!(
-        o,
-        "on each member (a restore makes a new cluster ID; use a new --initial-cluster-token):"
-    );
-    for (name, peer) in &members {
-        let _ = writeln!(
+    )?;
+        writeln!(o, "to rebuild etcd from it, stop etcd on every member, move each data directory aside, then run")?;
+        writeln!(
+            o,
+            "on each member (a restore makes a new cluster ID; use a new --initial-cluster-token):"
+        )?;
+        for (name, peer) in &members {
+            writeln!(
             o,
             "  [{name}] etcdctl snapshot restore {snapshot} --name {name} --initial-cluster {} --initial-cluster-token <new-token> --initial-advertise-peer-urls {peer} --data-dir /var/lib/etcd/restored",
             initial.join(",")
-        );
-    }
-    let _ = writeln!(
-        o,
-        "then point each member's etcd at /var/lib/etcd/restored, start them all, and run"
-    );
-    let _ = writeln!(o, "`dh-migrate restore` again for the file-system parts. dh-migrate never runs these commands.");
-    o
+        )?;
+        }
+        writeln!(
+            o,
+            "then point each member's etcd at /var/lib/etcd/restored, start them all, and run"
+        )?;
+        writeln!(o, "`dh-migrate restore` again for the file-system parts. dh-migrate never runs these commands.")?;
+        Ok(())
+    })
 }

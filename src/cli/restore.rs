@@ -59,47 +59,48 @@ pub struct RestoreArgs {
 }
 
 fn listing(plan: &RestorePlan, mysql: bool) -> String {
-    let mut o = String::new();
-    let _ = writeln!(
-        o,
-        "etcd: {} of {} configuration item(s) differ from the bundle",
-        plan.changes.len(),
-        plan.items
-    );
-    for c in &plan.changes {
-        let what = if c.previous.is_some() {
-            "replace"
-        } else {
-            "create"
-        };
-        let _ = writeln!(o, "  {what} {}  ({})", esc(&c.key), esc(&c.path));
-    }
-    for (part, actions) in [("files", &plan.files), ("workspace", &plan.workspace)] {
-        let unchanged = actions
-            .iter()
-            .filter(|a| a.action == Action::Unchanged)
-            .count();
-        let _ = writeln!(
+    crate::text::build(|o| {
+        writeln!(
             o,
-            "{part}: {} file(s), {unchanged} already identical",
-            actions.len()
-        );
-        for a in actions.iter().filter(|a| a.action != Action::Unchanged) {
-            let what = match a.action {
-                Action::Create => "create",
-                _ => "replace (the present file is saved aside first)",
+            "etcd: {} of {} configuration item(s) differ from the bundle",
+            plan.changes.len(),
+            plan.items
+        )?;
+        for c in &plan.changes {
+            let what = if c.previous.is_some() {
+                "replace"
+            } else {
+                "create"
             };
-            let to = a.to.display().to_string();
-            let _ = writeln!(o, "  {what} {} (mode {:04o})", esc(&to), a.mode);
+            writeln!(o, "  {what} {}  ({})", esc(&c.key), esc(&c.path))?;
         }
-    }
-    if mysql {
-        let _ = writeln!(
-            o,
-            "mysql: import {MYSQL_PATH} (recreates the dbacl_iris database)"
-        );
-    }
-    o
+        for (part, actions) in [("files", &plan.files), ("workspace", &plan.workspace)] {
+            let unchanged = actions
+                .iter()
+                .filter(|a| a.action == Action::Unchanged)
+                .count();
+            writeln!(
+                o,
+                "{part}: {} file(s), {unchanged} already identical",
+                actions.len()
+            )?;
+            for a in actions.iter().filter(|a| a.action != Action::Unchanged) {
+                let what = match a.action {
+                    Action::Create => "create",
+                    _ => "replace (the present file is saved aside first)",
+                };
+                let to = a.to.display().to_string();
+                writeln!(o, "  {what} {} (mode {:04o})", esc(&to), a.mode)?;
+            }
+        }
+        if mysql {
+            writeln!(
+                o,
+                "mysql: import {MYSQL_PATH} (recreates the dbacl_iris database)"
+            )?;
+        }
+        Ok(())
+    })
 }
 
 pub fn run(args: RestoreArgs, ctx: &Ctx) -> Result<ExitCode, CliError> {

@@ -139,27 +139,28 @@ fn class_count(doc: &ReportDoc, c: Class) -> usize {
 }
 
 fn nav(doc: &ReportDoc) -> String {
-    let mut o = String::new();
-    let _ = writeln!(
-        o,
-        r##"<h2>Files ({})</h2>
+    crate::text::build(|o| {
+        writeln!(
+            o,
+            r##"<h2>Files ({})</h2>
 <ol>
 <li class="top"><a href="#summary">&#8593; Summary and counts</a></li>
 <li class="top"><a href="#restart">&#8595; Restart step</a></li>"##,
-        doc.files.len()
-    );
-    for (i, f) in doc.files.iter().enumerate() {
-        let n = f.file.differences.len();
-        let _ = writeln!(
-            o,
-            r##"<li><a href="#f{i}" title="{}">{}<span class="path mono">{}</span><span class="n" title="differences">{n}</span></a></li>"##,
-            esc(&format!("{}: {}", f.file.path, f.status_words())),
-            status_badge(f.file.status, nav_status(f)),
-            breakable_path(&f.file.path),
-        );
-    }
-    o.push_str("</ol>");
-    o
+            doc.files.len()
+        )?;
+        for (i, f) in doc.files.iter().enumerate() {
+            let n = f.file.differences.len();
+            writeln!(
+                o,
+                r##"<li><a href="#f{i}" title="{}">{}<span class="path mono">{}</span><span class="n" title="differences">{n}</span></a></li>"##,
+                esc(&format!("{}: {}", f.file.path, f.status_words())),
+                status_badge(f.file.status, nav_status(f)),
+                breakable_path(&f.file.path),
+            )?;
+        }
+        o.push_str("</ol>");
+        Ok(())
+    })
 }
 
 /// An escaped value in which a narrow column may break lines only after `,`, `/`, `;`
@@ -171,7 +172,9 @@ fn breakable(v: &str) -> String {
     let mut part = String::new();
     let flush = |out: &mut String, part: &mut String, sep: &str| {
         if !part.is_empty() {
-            let _ = write!(out, r#"<span class="nb">{}</span>"#, esc(part));
+            out.push_str(r#"<span class="nb">"#);
+            out.push_str(&esc(part));
+            out.push_str("</span>");
             part.clear();
         }
         out.push_str(sep);
@@ -202,98 +205,101 @@ fn breakable_path(path: &str) -> String {
 }
 
 fn main(doc: &ReportDoc) -> String {
-    let s = &doc.summary;
-    let mut o = String::new();
-    let _ = writeln!(
-        o,
-        r#"<header class="top" id="summary">
+    crate::text::build(|o| {
+        let s = &doc.summary;
+
+        writeln!(
+            o,
+            r#"<header class="top" id="summary">
 <h1>dh-migrate report</h1>
 <p class="subtitle">Migration review: what applying the bundle with this mapping changes in the new cluster</p>
 <dl class="meta">"#
-    );
-    for (label, value) in title_lines(doc) {
-        let value = match label {
-            "Mapping" if doc.mapping.is_some() => format!(
-                "{} ({} reference(s) rewritten{})",
-                meta_value(&value),
-                s.references_rewritten,
-                match s.rewrites_in_scripts {
-                    0 => String::new(),
-                    n => format!(", {n} in a script: review"),
-                }
-            ),
-            "Mapping" => format!(r#"<span class="muted">{}</span>"#, esc(&value)),
-            _ => meta_value(&value),
-        };
-        let _ = writeln!(o, "<dt>{label}</dt><dd>{value}</dd>");
-    }
-    o.push_str("</dl>\n</header>\n");
-    if s.clean {
-        o.push_str(
+        )?;
+        for (label, value) in title_lines(doc) {
+            let value = match label {
+                "Mapping" if doc.mapping.is_some() => format!(
+                    "{} ({} reference(s) rewritten{})",
+                    meta_value(&value),
+                    s.references_rewritten,
+                    match s.rewrites_in_scripts {
+                        0 => String::new(),
+                        n => format!(", {n} in a script: review"),
+                    }
+                ),
+                "Mapping" => format!(r#"<span class="muted">{}</span>"#, esc(&value)),
+                _ => meta_value(&value),
+            };
+            writeln!(o, "<dt>{label}</dt><dd>{value}</dd>")?;
+        }
+        o.push_str("</dl>\n</header>\n");
+        if s.clean {
+            o.push_str(
             r#"<div class="banner clean" role="status"><strong>&#10004; No differences</strong>Applying the migration would change nothing in the new cluster.</div>"#,
         );
-    } else {
-        let _ = write!(
-            o,
-            r#"<div class="banner differences" role="status"><strong>&#9650; Differences</strong>Applying the migration would change {} file(s) and add {} to the new cluster{}.</div>"#,
-            s.files_changed,
-            s.files_only_in_bundle,
-            match s.node_files_to_copy {
-                0 => String::new(),
-                n => format!(" ({n} of them node file(s), copied to their nodes, not into etcd)"),
-            }
-        );
-    }
-    o.push('\n');
+        } else {
+            write!(
+                o,
+                r#"<div class="banner differences" role="status"><strong>&#9650; Differences</strong>Applying the migration would change {} file(s) and add {} to the new cluster{}.</div>"#,
+                s.files_changed,
+                s.files_only_in_bundle,
+                match s.node_files_to_copy {
+                    0 => String::new(),
+                    n =>
+                        format!(" ({n} of them node file(s), copied to their nodes, not into etcd)"),
+                }
+            )?;
+        }
+        o.push('\n');
 
-    o.push_str(
-        "<div class=\"counts\">\n<div class=\"card\"><h2>Differences by class</h2>\n<table>\n\
-         <thead><tr><th>class</th><th class=\"num\">differences</th></tr></thead>\n<tbody>\n",
-    );
-    for c in CLASSES {
-        let _ = writeln!(
-            o,
-            r#"<tr><td>{}</td><td class="num">{}</td></tr>"#,
-            class_badge(c),
-            class_count(doc, c)
-        );
-    }
-    o.push_str("</tbody></table></div>\n");
-    o.push_str(
-        "<div class=\"card\"><h2>Files</h2>\n<table>\n\
-         <thead><tr><th>status</th><th class=\"num\">files</th></tr></thead>\n<tbody>\n",
-    );
-    for (status, n) in [
-        (FileStatus::Changed, s.files_changed),
-        (FileStatus::OnlyInBundle, s.files_only_in_bundle),
-        (FileStatus::OnlyInTarget, s.files_only_in_target),
-        (FileStatus::InstallerOwned, s.installer_owned),
-    ] {
-        let _ = writeln!(
-            o,
-            r#"<tr><td>{}</td><td class="num">{n}</td></tr>"#,
-            status_badge(status, status_words(status))
-        );
-    }
-    o.push_str("</tbody></table></div>\n</div>\n");
-
-    if doc.files.is_empty() {
         o.push_str(
-            r#"<p class="muted">No file differs between the bundle and the new cluster.</p>"#,
+            "<div class=\"counts\">\n<div class=\"card\"><h2>Differences by class</h2>\n<table>\n\
+         <thead><tr><th>class</th><th class=\"num\">differences</th></tr></thead>\n<tbody>\n",
         );
-    }
-    for (i, f) in doc.files.iter().enumerate() {
-        file_section(&mut o, i, f);
-    }
-    restart_section(&mut o, doc);
-    signoff(&mut o);
-    let _ = write!(
-        o,
-        r#"<footer>Generated by dh-migrate {} (report schema <code>{}</code>). Secret values are shown only as fingerprints (the first 8 hex digits of their SHA-256). This report is diff-only: nothing was written to any cluster or bundle.</footer>"#,
-        esc(env!("CARGO_PKG_VERSION")),
-        esc(doc.schema)
-    );
-    o
+        for c in CLASSES {
+            writeln!(
+                o,
+                r#"<tr><td>{}</td><td class="num">{}</td></tr>"#,
+                class_badge(c),
+                class_count(doc, c)
+            )?;
+        }
+        o.push_str("</tbody></table></div>\n");
+        o.push_str(
+            "<div class=\"card\"><h2>Files</h2>\n<table>\n\
+         <thead><tr><th>status</th><th class=\"num\">files</th></tr></thead>\n<tbody>\n",
+        );
+        for (status, n) in [
+            (FileStatus::Changed, s.files_changed),
+            (FileStatus::OnlyInBundle, s.files_only_in_bundle),
+            (FileStatus::OnlyInTarget, s.files_only_in_target),
+            (FileStatus::InstallerOwned, s.installer_owned),
+        ] {
+            writeln!(
+                o,
+                r#"<tr><td>{}</td><td class="num">{n}</td></tr>"#,
+                status_badge(status, status_words(status))
+            )?;
+        }
+        o.push_str("</tbody></table></div>\n</div>\n");
+
+        if doc.files.is_empty() {
+            o.push_str(
+                r#"<p class="muted">No file differs between the bundle and the new cluster.</p>"#,
+            );
+        }
+        for (i, f) in doc.files.iter().enumerate() {
+            file_section(o, i, f)?;
+        }
+        restart_section(o, doc)?;
+        signoff(o);
+        write!(
+            o,
+            r#"<footer>Generated by dh-migrate {} (report schema <code>{}</code>). Secret values are shown only as fingerprints (the first 8 hex digits of their SHA-256). This report is diff-only: nothing was written to any cluster or bundle.</footer>"#,
+            esc(env!("CARGO_PKG_VERSION")),
+            esc(doc.schema)
+        )?;
+        Ok(())
+    })
 }
 
 /// A title-block value: each whitespace-separated part in its own unbreakable code span,
@@ -306,7 +312,7 @@ fn meta_value(v: &str) -> String {
 }
 
 /// The restart step: per new node, in order, why and the exact commands.
-fn restart_section(o: &mut String, doc: &ReportDoc) {
+fn restart_section(o: &mut String, doc: &ReportDoc) -> std::fmt::Result {
     o.push_str("<section class=\"restart\" id=\"restart\">\n<h2>Restart step</h2>\n");
     match &doc.restart {
         None => o.push_str(
@@ -321,12 +327,12 @@ fn restart_section(o: &mut String, doc: &ReportDoc) {
             );
             for st in steps {
                 let roles: Vec<&str> = st.roles.iter().map(|r| r.as_str()).collect();
-                let _ = writeln!(
+                writeln!(
                     o,
                     r#"<li><p><code class="nb host">{}</code> <span class="muted">({})</span></p>"#,
                     esc(&st.node),
                     esc(&roles.join(", "))
-                );
+                )?;
                 o.push_str("<ul class=\"why\">");
                 for w in &st.why {
                     // Lines break at spaces; a path or host name stays whole.
@@ -340,11 +346,11 @@ fn restart_section(o: &mut String, doc: &ReportDoc) {
                             }
                         })
                         .collect();
-                    let _ = write!(o, "<li>{}</li>", words.join(" "));
+                    write!(o, "<li>{}</li>", words.join(" "))?;
                 }
                 o.push_str("</ul>\n<pre class=\"commands\">");
                 for c in &st.commands {
-                    let _ = writeln!(o, "$ {}", esc(c));
+                    writeln!(o, "$ {}", esc(c))?;
                 }
                 o.push_str("</pre></li>\n");
             }
@@ -352,6 +358,7 @@ fn restart_section(o: &mut String, doc: &ReportDoc) {
         }
     }
     o.push_str("</section>\n");
+    Ok(())
 }
 
 /// Lines for the people who sign the change off, on paper.
@@ -365,14 +372,14 @@ fn signoff(o: &mut String) {
 }
 
 /// The rewritten references of a file; those inside scripts in their own table.
-fn rewrite_tables(o: &mut String, f: &FileReport) {
+fn rewrite_tables(o: &mut String, f: &FileReport) -> std::fmt::Result {
     for (title, in_script, list) in f.rewrite_groups() {
         let class = if in_script {
             "rewrites script"
         } else {
             "rewrites"
         };
-        let _ = writeln!(
+        writeln!(
             o,
             r#"<h3>{title} ({})</h3>
 <table class="{class}">
@@ -380,14 +387,14 @@ fn rewrite_tables(o: &mut String, f: &FileReport) {
 <thead><tr><th class="num">line</th><th>place</th><th>before &#8594; after</th><th>decided by</th></tr></thead>
 <tbody>"#,
             list.len()
-        );
+        )?;
         for r in list {
             let why = if r.in_script {
                 r#"<span class="badge review">in a script: review</span>"#.to_string()
             } else {
                 esc(&r.why())
             };
-            let _ = writeln!(
+            writeln!(
                 o,
                 r#"<tr><td class="num">{}:{}</td><td><code>{}</code></td><td><code class="nb">{}</code> &#8594; <code class="nb">{}</code></td><td>{why}</td></tr>"#,
                 r.line,
@@ -395,24 +402,25 @@ fn rewrite_tables(o: &mut String, f: &FileReport) {
                 breakable(&r.place),
                 esc(&r.before),
                 esc(&r.after),
-            );
+            )?;
         }
         o.push_str("</tbody></table>\n");
     }
+    Ok(())
 }
 
-fn file_section(o: &mut String, i: usize, f: &FileReport) {
-    let _ = writeln!(
+fn file_section(o: &mut String, i: usize, f: &FileReport) -> std::fmt::Result {
+    writeln!(
         o,
         r#"<section class="file" id="f{i}">
 <h2><code class="nb path">{}</code> {}</h2>
 <div class="body">"#,
         esc(&f.file.path),
         status_badge(f.file.status, &f.status_words())
-    );
+    )?;
     // Whole-file differences carry no values: a sentence says it; items go in a table.
     for d in f.file.differences.iter().filter(|d| d.item.is_none()) {
-        whole_file_line(o, f, d);
+        whole_file_line(o, f, d)?;
     }
     let items: Vec<&Difference> = f
         .file
@@ -427,15 +435,16 @@ fn file_section(o: &mut String, i: usize, f: &FileReport) {
              <th>migrated</th><th>target</th><th class=\"num\">line</th></tr></thead>\n<tbody>\n",
         );
         for d in items {
-            difference_row(o, d);
+            difference_row(o, d)?;
         }
         o.push_str("</tbody></table>\n");
     }
-    rewrite_tables(o, f);
+    rewrite_tables(o, f)?;
     if let Some(diff) = &f.diff {
-        diff_block(o, diff);
+        diff_block(o, diff)?;
     }
     o.push_str("</div>\n</section>\n");
+    Ok(())
 }
 
 fn secret_badge(d: &Difference) -> &'static str {
@@ -446,7 +455,7 @@ fn secret_badge(d: &Difference) -> &'static str {
     }
 }
 
-fn whole_file_line(o: &mut String, f: &FileReport, d: &Difference) {
+fn whole_file_line(o: &mut String, f: &FileReport, d: &Difference) -> std::fmt::Result {
     let copied;
     let what = match d.class {
         Class::SiteCustomization | Class::ExplainedByMapping if f.is_node_file() => {
@@ -464,16 +473,17 @@ fn whole_file_line(o: &mut String, f: &FileReport, d: &Difference) {
         Class::NewDefault => "The whole file exists only in the new cluster; applying leaves it.",
         Class::InstallerOwned => "Installer-owned: never migrated; the new cluster's copy stands.",
     };
-    let _ = writeln!(
+    writeln!(
         o,
         r#"<p class="whole">{}{} {}</p>"#,
         class_badge(d.class),
         secret_badge(d),
         esc(what)
-    );
+    )?;
+    Ok(())
 }
 
-fn difference_row(o: &mut String, d: &Difference) {
+fn difference_row(o: &mut String, d: &Difference) -> std::fmt::Result {
     let secret = secret_badge(d);
     let item = d.item.as_deref().unwrap_or_default();
     // The bundle value matters only where the mapping rewrote it.
@@ -487,14 +497,15 @@ fn difference_row(o: &mut String, d: &Difference) {
         (None, Some(t)) => format!("<span class=\"muted\">target {t}</span>"),
         (None, None) => String::new(),
     };
-    let _ = writeln!(
+    writeln!(
         o,
         r#"<tr><td>{}</td><td class="item"><code>{}</code>{secret}</td><td data-label="bundle">{bundle}</td><td data-label="migrated">{}</td><td data-label="target">{}</td><td class="num" data-label="line">{line}</td></tr>"#,
         class_tag(d.class),
         breakable(item),
         value(d.migrated.as_deref()),
         value(d.target.as_deref()),
-    );
+    )?;
+    Ok(())
 }
 
 fn value(v: Option<&str>) -> String {
@@ -506,15 +517,15 @@ fn value(v: Option<&str>) -> String {
 }
 
 /// The unified diff, one span per line classed by its marker (which stays in the text).
-fn diff_block(o: &mut String, diff: &str) {
+fn diff_block(o: &mut String, diff: &str) -> std::fmt::Result {
     let lines: Vec<&str> = diff.lines().collect();
     // Long diffs start folded so the page stays navigable.
     let open = if lines.len() <= 300 { " open" } else { "" };
-    let _ = write!(
+    write!(
         o,
         "<details{open}><summary>Unified diff, target &#8594; migrated ({} lines)</summary>\n<pre class=\"diff\">",
         lines.len()
-    );
+    )?;
     for (n, l) in lines.iter().enumerate() {
         let class = if n < 2 && (l.starts_with("--- ") || l.starts_with("+++ ")) {
             "hdr"
@@ -529,9 +540,10 @@ fn diff_block(o: &mut String, diff: &str) {
         } else {
             "ctx"
         };
-        let _ = writeln!(o, r#"<span class="{class}">{}</span>"#, esc(l));
+        writeln!(o, r#"<span class="{class}">{}</span>"#, esc(l))?;
     }
     o.push_str("</pre></details>\n");
+    Ok(())
 }
 
 #[cfg(test)]

@@ -13,106 +13,107 @@ use crate::text::escape_for_terminal;
 use std::fmt::Write;
 
 pub fn render(doc: &ReportDoc) -> String {
-    let mut o = String::new();
-    let _ = writeln!(o, "# dh-migrate report\n");
-    let d = &doc.document;
-    let _ = writeln!(
-        o,
-        "- **Generated:** {} (UTC) by dh-migrate {}",
-        code(&d.generated_at),
-        code(&d.tool_version)
-    );
-    let _ = writeln!(
-        o,
-        "- **Bundle:** {} (SHA-256 of the {}: {})",
-        code(&doc.bundle),
-        d.bundle_sha256_of,
-        code(&d.bundle_sha256)
-    );
-    let target_detail = match &d.target {
-        TargetInfo::Directory { path } => format!("directory {}", code(path)),
-        TargetInfo::Etcd {
-            endpoints,
-            revision,
-        } => format!("etcd {} at revision {revision}", code(&endpoints.join(","))),
-    };
-    let _ = writeln!(o, "- **Target:** {} ({target_detail})", code(&doc.target));
-    match &doc.mapping {
-        Some(m) => {
-            let _ = writeln!(
-                o,
-                "- **Mapping:** {} ({} reference(s) rewritten{}{})",
-                code(m),
-                doc.summary.references_rewritten,
-                match doc.summary.rewrites_in_scripts {
-                    0 => String::new(),
-                    n => format!(", {n} in a script: review"),
-                },
-                d.mapping_sha256
-                    .as_deref()
-                    .map_or(String::new(), |h| format!("; SHA-256 {}", code(h)))
-            );
-        }
-        None => {
-            let _ = writeln!(
-                o,
-                "- **Mapping:** none (the bundle is compared as backed up)"
-            );
-        }
-    }
-    let s = &doc.summary;
-    if s.clean {
-        let _ = writeln!(
+    crate::text::build(|o| {
+        writeln!(o, "# dh-migrate report\n")?;
+        let d = &doc.document;
+        writeln!(
             o,
-            "\n**Result: no differences.** Applying would change nothing in the new cluster.\n"
-        );
-    } else {
-        let nodes = match s.node_files_to_copy {
-            0 => String::new(),
-            n => format!(" ({n} of them node file(s), copied to their nodes, not into etcd)"),
+            "- **Generated:** {} (UTC) by dh-migrate {}",
+            code(&d.generated_at),
+            code(&d.tool_version)
+        )?;
+        writeln!(
+            o,
+            "- **Bundle:** {} (SHA-256 of the {}: {})",
+            code(&doc.bundle),
+            d.bundle_sha256_of,
+            code(&d.bundle_sha256)
+        )?;
+        let target_detail = match &d.target {
+            TargetInfo::Directory { path } => format!("directory {}", code(path)),
+            TargetInfo::Etcd {
+                endpoints,
+                revision,
+            } => format!("etcd {} at revision {revision}", code(&endpoints.join(","))),
         };
-        let _ = writeln!(
-            o,
-            "\n**Result: differences.** Applying would change {} file(s) and add {}{nodes}.\n",
-            s.files_changed, s.files_only_in_bundle
-        );
-    }
+        writeln!(o, "- **Target:** {} ({target_detail})", code(&doc.target))?;
+        match &doc.mapping {
+            Some(m) => {
+                writeln!(
+                    o,
+                    "- **Mapping:** {} ({} reference(s) rewritten{}{})",
+                    code(m),
+                    doc.summary.references_rewritten,
+                    match doc.summary.rewrites_in_scripts {
+                        0 => String::new(),
+                        n => format!(", {n} in a script: review"),
+                    },
+                    d.mapping_sha256
+                        .as_deref()
+                        .map_or(String::new(), |h| format!("; SHA-256 {}", code(h)))
+                )?;
+            }
+            None => {
+                writeln!(
+                    o,
+                    "- **Mapping:** none (the bundle is compared as backed up)"
+                )?;
+            }
+        }
+        let s = &doc.summary;
+        if s.clean {
+            writeln!(
+                o,
+                "\n**Result: no differences.** Applying would change nothing in the new cluster.\n"
+            )?;
+        } else {
+            let nodes = match s.node_files_to_copy {
+                0 => String::new(),
+                n => format!(" ({n} of them node file(s), copied to their nodes, not into etcd)"),
+            };
+            writeln!(
+                o,
+                "\n**Result: differences.** Applying would change {} file(s) and add {}{nodes}.\n",
+                s.files_changed, s.files_only_in_bundle
+            )?;
+        }
 
-    let _ = writeln!(o, "| class | differences |\n|---|---:|");
-    for c in CLASSES {
-        let n = doc
-            .files
-            .iter()
-            .flat_map(|f| &f.file.differences)
-            .filter(|d| d.class == c)
-            .count();
-        let _ = writeln!(o, "| {} | {n} |", c.title());
-    }
-    let _ = writeln!(
+        writeln!(o, "| class | differences |\n|---|---:|")?;
+        for c in CLASSES {
+            let n = doc
+                .files
+                .iter()
+                .flat_map(|f| &f.file.differences)
+                .filter(|d| d.class == c)
+                .count();
+            writeln!(o, "| {} | {n} |", c.title())?;
+        }
+        writeln!(
         o,
         "\nFiles: {} changed, {} only in the bundle, {} only in the new cluster, {} installer-owned.",
         s.files_changed, s.files_only_in_bundle, s.files_only_in_target, s.installer_owned
-    );
+    )?;
 
-    if !doc.files.is_empty() {
-        let _ = writeln!(o, "\n## Files");
-    }
-    for f in &doc.files {
-        file_section(&mut o, f);
-    }
-    if let Some(steps) = &doc.restart {
-        let body: String = crate::restart::render_text(steps)
-            .lines()
-            .map(|l| format!("{}\n", escape_for_terminal(l)))
-            .collect();
-        let fence = "`".repeat((longest_backtick_run(&body) + 1).max(3));
-        let _ = writeln!(o, "\n## Restart step\n\n{fence}text\n{body}{fence}");
-    }
-    o
+        if !doc.files.is_empty() {
+            writeln!(o, "\n## Files")?;
+        }
+        for f in &doc.files {
+            file_section(o, f)?;
+        }
+        if let Some(steps) = &doc.restart {
+            let body: String = crate::restart::render_text(steps)
+                .lines()
+                .map(|l| format!("{}\n", escape_for_terminal(l)))
+                .collect();
+            let fence = "`".repeat((longest_backtick_run(&body) + 1).max(3));
+            writeln!(o, "\n## Restart step\n\n{fence}text\n{body}{fence}")?;
+        }
+        Ok(())
+    })
 }
 
-fn file_section(o: &mut String, f: &FileReport) {
-    let _ = writeln!(o, "\n### {} ({})\n", code(&f.file.path), f.status_words());
+fn file_section(o: &mut String, f: &FileReport) -> std::fmt::Result {
+    writeln!(o, "\n### {} ({})\n", code(&f.file.path), f.status_words())?;
     // Whole-file differences carry no values: a sentence says it; items go in a table.
     for d in f.file.differences.iter().filter(|d| d.item.is_none()) {
         let secret = if d.secret {
@@ -120,7 +121,7 @@ fn file_section(o: &mut String, f: &FileReport) {
         } else {
             ""
         };
-        let _ = writeln!(o, "Whole file: {}{secret}.", d.class.title());
+        writeln!(o, "Whole file: {}{secret}.", d.class.title())?;
     }
     let items: Vec<&Difference> = f
         .file
@@ -132,35 +133,36 @@ fn file_section(o: &mut String, f: &FileReport) {
         if items.len() < f.file.differences.len() {
             o.push('\n');
         }
-        let _ = writeln!(
+        writeln!(
             o,
             "| class | item | bundle | migrated | target | line |\n|---|---|---|---|---|---|"
-        );
+        )?;
         for d in items {
-            difference_row(o, d);
+            difference_row(o, d)?;
         }
     }
-    rewrite_tables(o, f);
+    rewrite_tables(o, f)?;
     if let Some(diff) = &f.diff {
         let body: String = diff
             .lines()
             .map(|l| format!("{}\n", escape_for_terminal(l)))
             .collect();
         let fence = "`".repeat((longest_backtick_run(&body) + 1).max(3));
-        let _ = writeln!(o, "\n{fence}diff\n{body}{fence}");
+        writeln!(o, "\n{fence}diff\n{body}{fence}")?;
     }
+    Ok(())
 }
 
 /// The file's rewritten references, those inside scripts in a table of their own.
-fn rewrite_tables(o: &mut String, f: &FileReport) {
+fn rewrite_tables(o: &mut String, f: &FileReport) -> std::fmt::Result {
     for (title, _, list) in f.rewrite_groups() {
-        let _ = writeln!(
+        writeln!(
             o,
             "\n{title} ({}):\n\n| line | place | before | after | decided by |\n|---:|---|---|---|---|",
             list.len()
-        );
+        )?;
         for r in list {
-            let _ = writeln!(
+            writeln!(
                 o,
                 "| {}:{} | {} | {} | {} | {} |",
                 r.line,
@@ -169,12 +171,13 @@ fn rewrite_tables(o: &mut String, f: &FileReport) {
                 code(&r.before),
                 code(&r.after),
                 r.why()
-            );
+            )?;
         }
     }
+    Ok(())
 }
 
-fn difference_row(o: &mut String, d: &Difference) {
+fn difference_row(o: &mut String, d: &Difference) -> std::fmt::Result {
     let item = code(d.item.as_deref().unwrap_or_default());
     let item = if d.secret {
         format!("{item} *(secret: fingerprints only)*")
@@ -193,7 +196,7 @@ fn difference_row(o: &mut String, d: &Difference) {
         (None, Some(t)) => format!("target {t}"),
         (None, None) => String::new(),
     };
-    let _ = writeln!(
+    writeln!(
         o,
         "| {} | {} | {} | {} | {} | {} |",
         d.class.title(),
@@ -202,7 +205,8 @@ fn difference_row(o: &mut String, d: &Difference) {
         cell(d.migrated.as_deref()),
         cell(d.target.as_deref()),
         line
-    );
+    )?;
+    Ok(())
 }
 
 /// A value in a table cell: a code span, or a word for an absent or empty value.

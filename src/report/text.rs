@@ -5,65 +5,66 @@ use crate::text::escape_for_terminal as esc;
 use std::fmt::Write;
 
 pub fn render(doc: &ReportDoc) -> String {
-    let mut o = String::new();
-    let _ = writeln!(
-        o,
-        "Report: {} against {}",
-        esc(&doc.bundle),
-        esc(&doc.target)
-    );
-    match &doc.mapping {
-        Some(m) => {
-            let _ = writeln!(
-                o,
-                "Mapping: {} ({} reference(s) rewritten{})",
-                esc(m),
-                doc.summary.references_rewritten,
-                match doc.summary.rewrites_in_scripts {
-                    0 => String::new(),
-                    n => format!(", {n} in a script: review"),
-                }
-            );
+    crate::text::build(|o| {
+        writeln!(
+            o,
+            "Report: {} against {}",
+            esc(&doc.bundle),
+            esc(&doc.target)
+        )?;
+        match &doc.mapping {
+            Some(m) => {
+                writeln!(
+                    o,
+                    "Mapping: {} ({} reference(s) rewritten{})",
+                    esc(m),
+                    doc.summary.references_rewritten,
+                    match doc.summary.rewrites_in_scripts {
+                        0 => String::new(),
+                        n => format!(", {n} in a script: review"),
+                    }
+                )?;
+            }
+            None => {
+                writeln!(o, "Mapping: none (the bundle is compared as backed up)")?;
+            }
         }
-        None => {
-            let _ = writeln!(o, "Mapping: none (the bundle is compared as backed up)");
+        let s = &doc.summary;
+        writeln!(o, "Result: {}", super::result_words(s))?;
+        for c in CLASSES {
+            let n = doc
+                .files
+                .iter()
+                .flat_map(|f| &f.file.differences)
+                .filter(|d| d.class == c)
+                .count();
+            writeln!(o, "  {:<34} {n}", c.title())?;
         }
-    }
-    let s = &doc.summary;
-    let _ = writeln!(o, "Result: {}", super::result_words(s));
-    for c in CLASSES {
-        let n = doc
-            .files
-            .iter()
-            .flat_map(|f| &f.file.differences)
-            .filter(|d| d.class == c)
-            .count();
-        let _ = writeln!(o, "  {:<34} {n}", c.title());
-    }
-    for f in &doc.files {
-        file_section(&mut o, f);
-    }
-    if let Some(steps) = &doc.restart {
-        o.push('\n');
-        o.push_str(&esc_lines(&crate::restart::render_text(steps)));
-    }
-    o
+        for f in &doc.files {
+            file_section(o, f)?;
+        }
+        if let Some(steps) = &doc.restart {
+            o.push('\n');
+            o.push_str(&esc_lines(&crate::restart::render_text(steps)));
+        }
+        Ok(())
+    })
 }
 
 fn esc_lines(s: &str) -> String {
     s.lines().map(|l| format!("{}\n", esc(l))).collect()
 }
 
-fn file_section(o: &mut String, f: &FileReport) {
-    let _ = writeln!(
+fn file_section(o: &mut String, f: &FileReport) -> std::fmt::Result {
+    writeln!(
         o,
         "\n== {}  [{}]",
         esc(&f.file.path),
         esc(&f.status_words())
-    );
+    )?;
     for d in &f.file.differences {
         let item = d.item.as_deref().unwrap_or("(whole file)");
-        let _ = writeln!(o, "  - {}: {}", d.class.title(), esc(item));
+        writeln!(o, "  - {}: {}", d.class.title(), esc(item))?;
         let line = |label: &str, v: &Option<String>, l: Option<usize>| match v {
             Some(v) => format!(
                 "      {label:<9} {}{}\n",
@@ -80,15 +81,15 @@ fn file_section(o: &mut String, f: &FileReport) {
     }
     for (title, _, list) in f.rewrite_groups() {
         // Lower case in the indented text layout ("rewritten references (8):").
-        let _ = writeln!(
+        writeln!(
             o,
             "  {}{} ({}):",
             title[..1].to_lowercase(),
             &title[1..],
             list.len()
-        );
+        )?;
         for r in list {
-            let _ = writeln!(
+            writeln!(
                 o,
                 "    line {}:{}  {}  {} -> {}  ({})",
                 r.line,
@@ -97,7 +98,8 @@ fn file_section(o: &mut String, f: &FileReport) {
                 esc(&r.before),
                 esc(&r.after),
                 r.why()
-            );
+            )?;
         }
     }
+    Ok(())
 }
