@@ -17,6 +17,7 @@ pub mod formats;
 pub mod inspect;
 pub mod layout;
 pub mod mapping;
+pub mod merge;
 pub mod migrate;
 pub mod plan;
 pub mod planfile;
