@@ -4,7 +4,7 @@
 //! installer-owned. Values pass through `secrets` before they are kept here.
 
 use crate::formats::props::PropsFile;
-use crate::formats::yaml::{Node, YamlDoc};
+use crate::formats::yaml::YamlDoc;
 use crate::migrate::MigratedFile;
 use crate::secrets::{is_secret_file, is_secret_name, SecretPolicy};
 use crate::text::LineIndex;
@@ -21,9 +21,13 @@ pub enum Class {
     /// A value or file of the old site that the new cluster lacks or has otherwise:
     /// applying the migration carries it over.
     SiteCustomization,
-    /// Present only in the new cluster: a new default. In a file the migration replaces,
-    /// applying drops it; a whole file only in the target is left alone.
+    /// Present only in the new cluster: a new default. Applying keeps it (the migrated
+    /// file is merged onto the new cluster's copy); a whole file only in the target is
+    /// left alone.
     NewDefault,
+    /// Present only in the new cluster and removed by applying, because the mapping
+    /// file's `merge:` section drops it by name. Nothing else is ever removed.
+    RemovedByApply,
     /// Installer- or vendor-owned: never migrated, listed for information.
     InstallerOwned,
 }
@@ -33,7 +37,8 @@ impl Class {
         match self {
             Class::ExplainedByMapping => "explained by the mapping",
             Class::SiteCustomization => "site customization carried over",
-            Class::NewDefault => "only in the new cluster",
+            Class::NewDefault => "only in the new cluster (kept)",
+            Class::RemovedByApply => "removed by apply (dropped by the mapping's merge: section)",
             Class::InstallerOwned => "installer-owned (ignored)",
         }
     }
@@ -270,65 +275,31 @@ fn props_items(p: &PropsFile, text: &str, lines: &LineIndex) -> BTreeMap<String,
     out
 }
 
+/// YAML leaves by resolved path: aliases and `<<` merges stand for what they provide, so
+/// a value the bundle gives through an anchor is the bundle's. A file whose aliases
+/// resolve to too much is compared by its own paths only.
 fn yaml_items(y: &YamlDoc, text: &str, lines: &LineIndex) -> BTreeMap<String, Item> {
-    let mut out = BTreeMap::new();
-    fn walk(
-        y: &YamlDoc,
-        n: &Node,
-        path: String,
-        text: &str,
-        lines: &LineIndex,
-        out: &mut BTreeMap<String, Item>,
-    ) {
-        match n {
-            Node::Map { entries, .. } => {
-                for (k, v) in entries {
-                    let key = match k {
-                        Node::Scalar(i) => y.scalars()[*i].value.clone(),
-                        _ => "?".into(),
-                    };
-                    let p = if path.is_empty() {
-                        key
-                    } else {
-                        format!("{path}.{key}")
-                    };
-                    walk(y, v, p, text, lines, out);
-                }
-            }
-            Node::Seq { items, .. } => {
-                for (i, v) in items.iter().enumerate() {
-                    walk(y, v, format!("{path}[{i}]"), text, lines, out);
-                }
-            }
-            Node::Scalar(i) => {
-                let s = &y.scalars()[*i];
-                let secret = path.rsplit('.').next().is_some_and(is_secret_name);
-                out.insert(
-                    path,
-                    Item {
-                        value: s.value.clone(),
-                        line: lines.position(text, s.span.start).line,
-                        secret,
-                    },
-                );
-            }
-            Node::Alias(i) => {
-                let a = &y.aliases()[*i];
-                out.insert(
-                    path,
-                    Item {
-                        value: format!("*{}", a.name),
-                        line: lines.position(text, a.span.start).line,
-                        secret: false,
-                    },
-                );
-            }
-        }
-    }
-    if let Some(root) = y.root() {
-        walk(y, root, String::new(), text, lines, &mut out);
-    }
-    out
+    let Ok(leaves) = crate::merge::yaml::leaves(y, text) else {
+        return BTreeMap::new();
+    };
+    leaves
+        .into_iter()
+        .map(|(path, (value, at))| {
+            let secret = path
+                .rsplit('.')
+                .next()
+                .is_some_and(|k| is_secret_name(k.split('[').next().unwrap_or(k)));
+            let line = lines.position(text, at).line;
+            (
+                path,
+                Item {
+                    value,
+                    line,
+                    secret,
+                },
+            )
+        })
+        .collect()
 }
 
 /// Compares a migrated file with the target's copy. `bundle` is the bundle tree's copy of
@@ -342,7 +313,9 @@ fn compare_file(
 ) -> FileComparison {
     let path = &m.path;
     let target_text = target.text.as_str();
-    let status = if m.after == target_text {
+    // What apply writes: the migrated text merged onto the target's copy.
+    let written = m.written();
+    let status = if written == target_text {
         FileStatus::Same
     } else {
         FileStatus::Changed
@@ -354,7 +327,7 @@ fn compare_file(
         diff: (status == FileStatus::Changed).then(|| DiffSource {
             format: m.format,
             target: target_text.to_string(),
-            migrated: m.after.clone(),
+            migrated: written.to_string(),
             secrets,
         }),
     };
@@ -374,12 +347,12 @@ fn compare_file(
         },
     };
     let reparsed_after;
-    let after_parsed = if let Some(p) = &m.after_parsed {
-        p
-    } else if m.after == m.before {
+    let after_parsed = if m.result.is_none() && m.after_parsed.is_some() {
+        m.after_parsed.as_ref().unwrap_or(before_parsed)
+    } else if written == m.before {
         before_parsed
     } else {
-        match parse_file(path, &m.after, m.format) {
+        match parse_file(path, written, m.format) {
             Ok(p) => {
                 reparsed_after = p;
                 &reparsed_after
@@ -389,7 +362,7 @@ fn compare_file(
     };
     let whole_secret = is_secret_file(path);
     let structured = items(&m.before, before_parsed)
-        .zip(items(&m.after, after_parsed))
+        .zip(items(written, after_parsed))
         .zip(items(target_text, &target.parsed));
     let Some(((before, after), target)) = structured else {
         return whole_text(fc, m, target_text);
@@ -401,15 +374,16 @@ fn compare_file(
         let (b, a, t) = (before.get(name), after.get(name), target.get(name));
         let secret = a.or(t).is_some_and(|i| i.secret);
         let class = match (a, t) {
-            (Some(a), Some(t)) if a.value == t.value => {
-                if b.is_some_and(|b| b.value != t.value) {
-                    Class::ExplainedByMapping
-                } else {
-                    continue;
-                }
-            }
+            (Some(a), Some(t)) if a.value == t.value => match b {
+                // Kept from the new cluster by the merge: listed, changed by nothing.
+                None => Class::NewDefault,
+                Some(b) if b.value != t.value && m.after != m.before => Class::ExplainedByMapping,
+                // The new cluster's value won (`new-wins:`), or nothing differs.
+                Some(b) if b.value != t.value => Class::NewDefault,
+                Some(_) => continue,
+            },
             (Some(_), _) => Class::SiteCustomization,
-            (None, Some(_)) => Class::NewDefault,
+            (None, Some(_)) => Class::RemovedByApply,
             (None, None) => continue,
         };
         fc.differences.push(Difference {
@@ -427,7 +401,7 @@ fn compare_file(
         && fc
             .differences
             .iter()
-            .all(|d| d.class == Class::ExplainedByMapping)
+            .all(|d| matches!(d.class, Class::ExplainedByMapping | Class::NewDefault))
     {
         // Same items, different layout or comments: still a change to the target's copy.
         fc.differences
@@ -439,7 +413,7 @@ fn compare_file(
 /// `fc` with the whole-text difference of a file compared as text.
 fn whole_text(mut fc: FileComparison, m: &MigratedFile, target_text: &str) -> FileComparison {
     let whole_secret = is_secret_file(&m.path);
-    if m.after != target_text {
+    if m.written() != target_text {
         fc.differences
             .push(whole(Class::SiteCustomization, whole_secret));
     } else if m.before != target_text {
@@ -462,6 +436,7 @@ mod tests {
             after_parsed: None,
             mode: 0o644,
             node: None,
+            result: None,
         }
     }
 

@@ -4,8 +4,10 @@
 //! carries them; callers refuse to write anything from it.
 
 use crate::contexts::RoleContexts;
+use crate::mapping::merge_rules::MergeRules;
 use crate::mapping::resolve::{resolve, Outcome, Resolution};
 use crate::mapping::Mapping;
+use crate::merge::{MergeError, MergeReport, Merged};
 use crate::rewrite::{apply, edits_by_file};
 use crate::roles::Role;
 use crate::scan::inventory::Inventory;
@@ -27,12 +29,27 @@ pub struct MigratedFile {
     pub mode: u32,
     /// The old node a per-node file came from.
     pub node: Option<String>,
+    /// For an item the new cluster already has: `after` merged with the new cluster's
+    /// copy ([`Migration::merge_onto`]). What apply writes is this when present.
+    pub result: Option<Merged>,
 }
 
 impl MigratedFile {
     pub fn changed(&self) -> bool {
         self.before != self.after
     }
+
+    /// What `apply` writes for this file: the merged text when the new cluster has the
+    /// item, else the migrated text.
+    pub fn written(&self) -> &str {
+        self.result.as_ref().map_or(&self.after, |m| &m.text)
+    }
+}
+
+/// True for the files merged with the new cluster's copy: property and YAML
+/// configuration items (etcd items live under `config/`).
+pub fn merges(path: &str, format: Format) -> bool {
+    path.starts_with("config/") && matches!(format, Format::Props | Format::Yaml)
 }
 
 /// Counts for the summary.
@@ -106,6 +123,7 @@ pub fn migrate(
             after_parsed,
             mode: f.mode,
             node: f.node.clone(),
+            result: None,
         })
     })?;
     let files = rewritten.into_iter().map(|m| (m.path.clone(), m)).collect();
@@ -118,17 +136,62 @@ pub fn migrate(
 }
 
 impl Migration {
+    /// Merges every migrated property and YAML item that `target` also has with the
+    /// target's copy (contract: "Merge, never overwrite"), as the mapping's `merge:`
+    /// section decides. The first item that cannot be merged without losing something
+    /// is an error naming it and the setting.
+    pub fn merge_onto(
+        &mut self,
+        target: &ConfigTree,
+        rules: &MergeRules,
+    ) -> Result<(), MergeError> {
+        let files: Vec<&MigratedFile> = self
+            .files
+            .values()
+            .filter(|f| merges(&f.path, f.format))
+            .collect();
+        let merged = map_in_parallel(&files, |f| {
+            let Some(t) = target.get(&f.path) else {
+                return Ok(None);
+            };
+            let item_rules = rules.for_item(&f.path);
+            let m = match f.format {
+                Format::Props => {
+                    crate::merge::props::merge(&f.path, &f.after, &t.text, item_rules)?
+                }
+                _ => crate::merge::yaml::merge(&f.path, &f.after, &t.text, item_rules)?,
+            };
+            Ok(Some((f.path.clone(), m)))
+        })?;
+        for (path, m) in merged.into_iter().flatten() {
+            if let Some(f) = self.files.get_mut(&path) {
+                f.result = Some(m);
+            }
+        }
+        Ok(())
+    }
+
+    /// Every setting kept from, dropped from, or decided for the new cluster, per item.
+    pub fn merge_reports(&self) -> impl Iterator<Item = (&str, &MergeReport)> {
+        self.files
+            .values()
+            .filter_map(|f| f.result.as_ref().map(|m| (f.path.as_str(), &m.report)))
+    }
+
     pub fn is_complete(&self) -> bool {
         self.resolution.is_complete()
     }
 
-    /// One line per problem, in file order.
+    /// One line per problem, cause first: mapping keys that name no host of the bundle
+    /// (with "did you mean"), then unresolved references grouped per old node, then the
+    /// rest in file order.
     pub fn problem_lines(&self, mapping_file: &str) -> Vec<String> {
-        self.resolution
-            .problems
-            .iter()
-            .map(|p| p.describe(&self.refs, mapping_file))
-            .collect()
+        crate::mapping::explain::problem_lines(
+            &self.resolution.problems,
+            &self.refs,
+            &self.inventory,
+            mapping_file,
+        )
     }
 
     pub fn counts(&self) -> Counts {

@@ -2,6 +2,7 @@
 //! optionally per role, and which references stay on purpose. This module reads and
 //! validates it with `file:line` errors; `resolve` applies it to references.
 
+pub mod explain;
 pub mod merge_rules;
 pub mod resolve;
 pub mod suggest;

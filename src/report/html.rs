@@ -107,6 +107,7 @@ fn class_tag(c: Class) -> String {
         Class::ExplainedByMapping => "mapping",
         Class::SiteCustomization => "customization",
         Class::NewDefault => "new default",
+        Class::RemovedByApply => "removed",
         Class::InstallerOwned => "installer-owned",
     };
     format!(
@@ -311,6 +312,7 @@ fn whole_file_line(o: &mut String, d: &Difference) {
         Class::ExplainedByMapping => "The whole file differs only by hosts the mapping rewrites.",
         Class::SiteCustomization => "The whole file is carried over from the bundle.",
         Class::NewDefault => "The whole file exists only in the new cluster; applying leaves it.",
+        Class::RemovedByApply => "Removed by apply: the mapping's merge: section drops it.",
         Class::InstallerOwned => "Installer-owned: never migrated; the new cluster's copy stands.",
     };
     let _ = writeln!(

@@ -48,10 +48,11 @@ pub struct ReportDoc {
     pub files: Vec<FileReport>,
 }
 
-pub const CLASSES: [Class; 4] = [
+pub const CLASSES: [Class; 5] = [
     Class::ExplainedByMapping,
     Class::SiteCustomization,
     Class::NewDefault,
+    Class::RemovedByApply,
     Class::InstallerOwned,
 ];
 

@@ -8,6 +8,7 @@ mod cli_plan;
 mod cli_restart_suggest;
 mod etcd_client;
 mod golden;
+mod merge_cli;
 mod merge_golden;
 mod props_corpus;
 mod report_cli;
