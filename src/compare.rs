@@ -510,4 +510,101 @@ mod tests {
         assert_eq!(t, "h=other\nsmtp.password=s3cret\n");
         assert_eq!(m, "h=new.host\nsmtp.password=hunter2\n");
     }
+
+    /// A one-file migration of `path` (the mapping rewrote nothing) merged onto the
+    /// target's copy as apply would write it, compared.
+    fn compare_merged(
+        path: &str,
+        bundle_text: &str,
+        target_text: &str,
+        mapping: &str,
+    ) -> Comparison {
+        let mut bundle = ConfigTree::default();
+        bundle.insert(path, bundle_text.into(), 0o644).unwrap();
+        let mut target = ConfigTree::default();
+        target.insert(path, target_text.into(), 0o644).unwrap();
+        let mapping = crate::mapping::Mapping::parse("m.yaml", mapping).unwrap();
+        let mut m = migrated(path, bundle_text, bundle_text);
+        m.format = bundle.get(path).unwrap().format;
+        let mut migration = crate::migrate::Migration {
+            inventory: Default::default(),
+            refs: Vec::new(),
+            resolution: Default::default(),
+            files: BTreeMap::from([(path.to_string(), m)]),
+        };
+        migration.merge_onto(&target, &mapping.merge).unwrap();
+        compare(&Inputs {
+            migrated: &migration.files,
+            bundle: &bundle,
+            target: &target,
+            in_scope: &|_| true,
+            secrets: SecretPolicy::Show,
+        })
+    }
+
+    fn class_of<'a>(c: &'a Comparison, item: &str) -> Option<&'a Difference> {
+        c.files[0]
+            .differences
+            .iter()
+            .find(|d| d.item.as_deref() == Some(item))
+    }
+
+    #[test]
+    fn a_value_the_bundle_provides_through_a_yaml_merge_is_not_only_in_the_new_cluster() {
+        let bundle = "anchors:\n  - &D\n    tailerPort: 22021\ndataImportServers:\n  db_dis:\n    <<: *D\n    host: a\n";
+        let target = "dataImportServers:\n  db_dis:\n    host: b\n    tailerPort: 22021\n";
+        let c = compare_merged(
+            "config/routing/routing.yaml",
+            bundle,
+            target,
+            "version: 1\n",
+        );
+        assert!(
+            class_of(&c, "dataImportServers.db_dis.tailerPort").is_none(),
+            "{c:?}"
+        );
+        let host = class_of(&c, "dataImportServers.db_dis.host").unwrap();
+        assert_eq!(host.class, Class::SiteCustomization);
+        assert_eq!(
+            (host.target.as_deref(), host.migrated.as_deref()),
+            (Some("b"), Some("a"))
+        );
+    }
+
+    #[test]
+    fn new_only_settings_are_kept_and_only_explicit_drops_are_removed_by_apply() {
+        let bundle = "a=1\n";
+        let target = "a=2\nRemoteQueryDispatcher.useEnvoy=true\nlog.json.enabled=false\n";
+        let mapping = "version: 1\nmerge:\n  config/props/iris-environment.prop:\n    drop: [log.json.enabled]\n";
+        let c = compare_merged(
+            "config/props/iris-environment.prop",
+            bundle,
+            target,
+            mapping,
+        );
+        let kept = class_of(&c, "RemoteQueryDispatcher.useEnvoy").unwrap();
+        assert_eq!(kept.class, Class::NewDefault);
+        assert_eq!(kept.migrated.as_deref(), Some("true"), "apply writes it");
+        let dropped = class_of(&c, "log.json.enabled").unwrap();
+        assert_eq!(dropped.class, Class::RemovedByApply);
+        assert_eq!(
+            (dropped.target.as_deref(), dropped.migrated.as_deref()),
+            (Some("false"), None)
+        );
+        // Before and after for the key apply changes.
+        let a = class_of(&c, "a").unwrap();
+        assert_eq!(
+            (a.class, a.target.as_deref(), a.migrated.as_deref()),
+            (Class::SiteCustomization, Some("2"), Some("1"))
+        );
+        assert_eq!(c.count(Class::RemovedByApply), 1);
+        // Without the drop, nothing is removed.
+        let c = compare_merged(
+            "config/props/iris-environment.prop",
+            bundle,
+            target,
+            "version: 1\n",
+        );
+        assert_eq!(c.count(Class::RemovedByApply), 0);
+    }
 }
