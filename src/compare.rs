@@ -437,6 +437,7 @@ mod tests {
             mode: 0o644,
             node: None,
             result: None,
+            encoding: None,
         }
     }
 
@@ -530,6 +531,8 @@ mod tests {
             inventory: Default::default(),
             refs: Vec::new(),
             resolution: Default::default(),
+            binary_hits: Vec::new(),
+            binary_all: Vec::new(),
             files: BTreeMap::from([(path.to_string(), m)]),
         };
         migration.merge_onto(&target, &mapping.merge).unwrap();

@@ -10,6 +10,7 @@ pub mod compare;
 pub mod contexts;
 pub mod diff;
 pub mod emit;
+pub mod encoding;
 pub mod error;
 pub mod etcd;
 pub mod export;

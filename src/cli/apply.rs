@@ -160,7 +160,12 @@ fn files_out(
                 b.and_then(|b| b.uname.clone())
                     .unwrap_or_else(|| "-".into()),
             ));
-            out.push((format!("{node}/{abs}"), f.after.as_bytes().to_vec(), f.mode));
+            // In the file's own encoding. Encoding back cannot fail here: a rewrite only
+            // writes ASCII host names, which every encoding read as text can encode.
+            let bytes = f
+                .after_bytes()
+                .unwrap_or_else(|_| f.after.as_bytes().to_vec());
+            out.push((format!("{node}/{abs}"), bytes, f.mode));
         }
     }
     out.push(("OWNERS.tsv".into(), owners.into_bytes(), 0o644));

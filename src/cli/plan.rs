@@ -161,13 +161,19 @@ pub fn run(args: PlanArgs, env: &HashMap<String, String>) -> Result<ExitCode, Cl
     };
     print(&render_text(&plan, &view))?;
     if let Some(dir) = &args.emit {
-        let files: Vec<OutFile<'_>> = plan
+        // Each file in its own encoding (text decoded from ISO-8859-1, UTF-16, ...).
+        let encoded: Vec<(&crate::migrate::MigratedFile, Vec<u8>)> = plan
             .migration
             .files
             .values()
-            .map(|f| OutFile {
+            .map(|f| Ok((f, f.after_bytes()?)))
+            .collect::<Result<_, crate::migrate::EncodeBack>>()
+            .map_err(|e| CliError::new(ErrorKind::Internal, e.to_string()))?;
+        let files: Vec<OutFile<'_>> = encoded
+            .iter()
+            .map(|(f, bytes)| OutFile {
                 path: &f.path,
-                content: f.after.as_bytes(),
+                content: bytes,
                 mode: f.mode,
             })
             .collect();

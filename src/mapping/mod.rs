@@ -83,6 +83,9 @@ pub struct Mapping {
     pub keep: Vec<KeepRule>,
     /// The optional `merge:` section: what apply does with the new cluster's own settings.
     pub merge: MergeRules,
+    /// The optional `carry-binary:` list: bundle paths (`*` and `**` globs) of binary
+    /// files carried unchanged even though they name old hosts.
+    pub carry_binary: Vec<RuleName>,
     /// Lower-cased old host / kept host -> index, built on first lookup so that resolving
     /// many references against a large mapping stays linear.
     /// (Public so that `..Mapping::default()` works outside this module; opaque.)
@@ -450,12 +453,31 @@ impl Mapping {
                     }
                 }
                 "merge" => mapping.merge = r.merge_rules(v)?,
+                "carry-binary" => {
+                    let items = match v {
+                        Node::Seq { items, .. } => items.as_slice(),
+                        Node::Scalar(i) if doc.scalars()[*i].value.is_empty() => &[],
+                        _ => {
+                            return Err(r.err(
+                                r.span(v).start,
+                                MappingErrorKind::ExpectedSeq("carry-binary"),
+                            ))
+                        }
+                    };
+                    for item in items {
+                        let (path, at) = r.scalar(item, "a bundle path")?;
+                        mapping.carry_binary.push(RuleName {
+                            pattern: path.trim().to_string(),
+                            line: r.line(at),
+                        });
+                    }
+                }
                 _ => {
                     return Err(r.err(
                         at,
                         MappingErrorKind::UnknownKey {
                             key,
-                            allowed: "`version`, `hosts`, `keep` or `merge`",
+                            allowed: "`version`, `hosts`, `keep`, `merge` or `carry-binary`",
                         },
                     ));
                 }
@@ -491,6 +513,13 @@ impl Mapping {
     /// True when `host` is listed in `keep:`.
     pub fn is_kept(&self, host: &str) -> bool {
         self.kept(host).is_some()
+    }
+
+    /// True when `carry-binary:` names the bundle path `path`.
+    pub fn carries_binary(&self, path: &str) -> bool {
+        self.carry_binary
+            .iter()
+            .any(|r| crate::contexts::glob_match(&r.pattern, path))
     }
 
     /// The `keep:` entry for `host` (case-insensitive).

@@ -157,7 +157,7 @@ fn every_case_directory_is_a_known_case() {
         .map(|e| e.file_name().into_string().unwrap())
         .collect();
     cases.sort();
-    assert_eq!(cases, ["keep", "props", "role-contexts"]);
+    assert_eq!(cases, ["encodings", "keep", "props", "role-contexts"]);
     for c in &cases {
         let dir = golden_dir().join(c);
         assert!(dir.join("target").is_dir(), "{c}: no target/");
@@ -168,6 +168,20 @@ fn every_case_directory_is_a_known_case() {
             "{c}: no in/cluster/cluster.cnf"
         );
     }
+}
+
+#[test]
+fn encodings_case_rewrites_each_file_in_its_own_encoding() {
+    // ISO-8859-1 (declared, and a property file as Java reads it), UTF-16 LE and BE with
+    // a BOM, Shift_JIS, and the MySQL ACL dump: every host rewritten, every other byte
+    // as it was, each file written back in its own encoding.
+    let run = run_case("encodings");
+    assert!(
+        run.stdout
+            .contains("  files migrated        6 (6 rewritten)\n"),
+        "{}",
+        run.stdout
+    );
 }
 
 #[test]
