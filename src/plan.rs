@@ -6,40 +6,16 @@ use crate::bundle::Bundle;
 use crate::compare::{compare, Comparison, Inputs};
 use crate::contexts::RoleContexts;
 use crate::layout::Layout;
-use crate::mapping::suggest::{new_nodes, NewNode};
+use crate::mapping::suggest::NewNode;
 use crate::mapping::Mapping;
 use crate::migrate::{migrate, Migration, RewriteBroke};
 use crate::restart::{self, Changes, RestartStep};
 use crate::roles::Role;
-use crate::tree::{map_each_in_parallel, ConfigTree, Parsed};
+use crate::tree::{map_each_in_parallel, ConfigTree};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashSet};
 
-/// The new cluster's configuration, from a directory or from etcd.
-pub struct Target {
-    pub tree: ConfigTree,
-    /// How to name it in messages: the directory, or the endpoints.
-    pub label: String,
-    /// Read from etcd: only etcd items take part, with their revisions (0: absent).
-    pub etcd: Option<EtcdState>,
-}
-
-/// What was read from etcd: every layout key's mod revision.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct EtcdState {
-    pub revisions: BTreeMap<String, i64>,
-    pub header_revision: i64,
-}
-
-impl Target {
-    /// True when `path` takes part in comparisons with this target.
-    pub fn in_scope(&self, path: &str, layout: &Layout) -> bool {
-        match &self.etcd {
-            Some(_) => layout.is_item(path),
-            None => true,
-        }
-    }
-}
+pub use crate::target::{admin_user, EtcdState, Target};
 
 /// A hash of a tree's files (path and content), to detect change between plan and apply.
 pub fn tree_hash<'a>(files: impl Iterator<Item = (&'a str, &'a [u8])>) -> String {
@@ -76,6 +52,8 @@ pub struct Plan {
     pub snapshot: Option<String>,
     pub bundle_hash: String,
     pub target_hash: String,
+    /// Things to know that do not stop the plan (unchecked or split-role mapping values).
+    pub warnings: Vec<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -84,19 +62,15 @@ pub enum PlanError {
     Incomplete(Vec<String>),
     #[error(transparent)]
     Broke(#[from] RewriteBroke),
-}
-
-/// The user that runs `dh_monit` on the new cluster: `DH_MONIT_USER`, else
-/// `DH_ADMIN_USER`, from the target's `cluster.cnf`; `irisadmin` otherwise.
-pub fn admin_user(target: &ConfigTree) -> String {
-    if let Some(Parsed::Cnf(c)) = target.get("cluster/cluster.cnf").map(|f| &f.parsed) {
-        for var in ["DH_MONIT_USER", "DH_ADMIN_USER"] {
-            if let Some(a) = c.get(var).filter(|a| !a.value.is_empty()) {
-                return a.value.clone();
-            }
-        }
-    }
-    "irisadmin".into()
+    /// Mapping values that are not nodes of the new cluster (contract: the mapping must
+    /// name the new cluster).
+    #[error("the mapping does not name the new cluster: {} problem(s)", .0.len())]
+    NotNewNodes(Vec<String>),
+    /// An item that cannot be merged onto the new cluster's copy without losing something.
+    #[error(transparent)]
+    Merge(#[from] crate::merge::MergeError),
+    #[error(transparent)]
+    Encode(#[from] crate::migrate::EncodeBack),
 }
 
 /// The old node `files/` (without a node folder) came from: `files_node` when given, else
@@ -230,12 +204,24 @@ pub fn make_plan_with(
     files_node: Option<&str>,
     secrets: crate::secrets::SecretPolicy,
 ) -> Result<Plan, PlanError> {
-    let migration = migrate(tree, mapping, contexts)?;
+    let mut migration = migrate(tree, mapping, contexts)?;
     if !migration.is_complete() {
         return Err(PlanError::Incomplete(
             migration.problem_lines(&mapping.file),
         ));
     }
+    // The mapping must name the new cluster: its nodes as the target lists them.
+    let findings = crate::mapping::validate::against_new_nodes(
+        mapping,
+        &migration.inventory,
+        &crate::scan::inventory::Inventory::build(&target.tree, &[]),
+        mapping.allow_unknown_hosts,
+    );
+    if !findings.errors.is_empty() {
+        return Err(PlanError::NotNewNodes(findings.errors));
+    }
+    // Merge, never overwrite: what apply writes for an item the new cluster has.
+    migration.merge_onto(&target.tree, &mapping.merge)?;
     // Which paths are etcd items, asked several times per file below: `Layout::is_item`
     // matches the path against every layout pattern, so each path is asked once.
     let paths: Vec<&str> = tree
@@ -259,9 +245,9 @@ pub fn make_plan_with(
         in_scope: &in_scope,
         secrets,
     });
-    let nodes = match new_nodes(&target.tree) {
+    let nodes = match &target.nodes {
         n if n.is_empty() => nodes_from_mapping(mapping, &migration),
-        n => n,
+        n => n.clone(),
     };
     // Which new node receives each file-system part.
     let shared = shared_files_node(&migration, files_node);
@@ -310,7 +296,7 @@ pub fn make_plan_with(
             .collect(),
         pq_changed,
     };
-    let restart = restart::plan(&nodes, &changes, &admin_user(&target.tree));
+    let restart = restart::plan(&nodes, &changes, &target.admin_user);
     let snapshot = bundle
         .get("etcd/snapshot.db")
         .map(|_| crate::snapshot::advice(&target.tree, &nodes));
@@ -334,6 +320,7 @@ pub fn make_plan_with(
     Ok(Plan {
         bundle_hash: bundle_hash(bundle),
         target_hash,
+        warnings: findings.warnings,
         migration,
         comparison,
         new_nodes: nodes,

@@ -6,6 +6,7 @@ pub mod explain;
 pub mod merge_rules;
 pub mod resolve;
 pub mod suggest;
+pub mod validate;
 pub mod write;
 
 use crate::formats::yaml::{self, Node, YamlDoc};
@@ -86,6 +87,9 @@ pub struct Mapping {
     /// The optional `carry-binary:` list: bundle paths (`*` and `**` globs) of binary
     /// files carried unchanged even though they name old hosts.
     pub carry_binary: Vec<RuleName>,
+    /// Set by the caller (`--allow-unknown-hosts`), never read from the file: mapping
+    /// values that are not nodes of the new cluster are warnings instead of errors.
+    pub allow_unknown_hosts: bool,
     /// Lower-cased old host / kept host -> index, built on first lookup so that resolving
     /// many references against a large mapping stays linear.
     /// (Public so that `..Mapping::default()` works outside this module; opaque.)
