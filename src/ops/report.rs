@@ -31,10 +31,15 @@ pub fn report(inputs: &Inputs, secrets: SecretPolicy) -> Result<Reported, OpsErr
         ..Mapping::default()
     };
     let mapping = inputs.mapping.as_ref().map_or(&none, |m| &m.mapping);
-    let migration = migrate(&inputs.tree, mapping, &inputs.contexts).map_err(PlanError::Broke)?;
+    let mut migration =
+        migrate(&inputs.tree, mapping, &inputs.contexts).map_err(PlanError::Broke)?;
     if inputs.mapping.is_some() && !migration.is_complete() {
         return Err(PlanError::Incomplete(migration.problem_lines(&mapping.file)).into());
     }
+    // Compared as apply would write it: merged onto the new cluster's copies.
+    migration
+        .merge_onto(&inputs.target.tree, &mapping.merge)
+        .map_err(PlanError::Merge)?;
     let in_scope = |p: &str| inputs.target.in_scope(p, &inputs.layout);
     let comparison = compare(&CompareInputs {
         migrated: &migration.files,

@@ -273,7 +273,7 @@ fn invalid_mappings_fail_with_5_naming_line_and_column() {
     let cases: &[(&str, &str)] = &[
         (
             "version: 1\nhosts:\n  dh-infra-1.old.example.com: infra-a.new.example.com\nkept:\n  - ldap.corp.example.com\n",
-            "error: mapping.yaml:4:1: unknown key `kept` (expected `version`, `hosts` or `keep`)",
+            "error: mapping.yaml:4:1: unknown key `kept` (expected `version`, `hosts`, `keep`, `merge` or `carry-binary`)",
         ),
         (
             "version: 1\nhosts:\n  dh-query-1.old.example.com:\n    defualt: query-a.new.example.com\n",
