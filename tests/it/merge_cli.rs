@@ -169,3 +169,148 @@ fn a_file_that_declares_an_encoding_it_does_not_hold_fails_naming_the_file_and_w
     );
     assert_eq!(listing(tmp.path()), before, "nothing may be written");
 }
+
+#[test]
+fn a_mapping_value_that_is_not_a_node_of_the_new_cluster_fails_with_5_listing_the_new_nodes() {
+    let tmp = setup(|m| {
+        m.replace(
+            "dh-query-2.old.example.com: query-b.new.example.com",
+            "dh-query-2.old.example.com: query-z.new.example.com",
+        )
+    });
+    let before = listing(tmp.path());
+    let out = run(tmp.path(), PLAN);
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(out.status.code(), Some(5), "{stderr}");
+    assert!(
+        stderr.contains("`query-z.new.example.com` (for old node `dh-query-2.old.example.com`) is not a node of the new cluster; its nodes are: infra-a.new.example.com (10.20.0.11), query-a.new.example.com (10.20.0.21), ingest-a.new.example.com (10.20.0.31), query-b.new.example.com (10.20.0.22), query-c.new.example.com (10.20.0.23)"),
+        "{stderr}"
+    );
+    assert_eq!(listing(tmp.path()), before, "nothing may be written");
+    // --allow-unknown-hosts: the same finding, as a warning.
+    let mut args = PLAN.to_vec();
+    args.push("--allow-unknown-hosts");
+    let out = run(tmp.path(), &args);
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("warning: mapping.yaml:")
+            && stderr.contains("`query-z.new.example.com` (for old node `dh-query-2.old.example.com`) is not a node of the new cluster"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn an_old_node_whose_name_and_ip_go_to_different_new_nodes_fails_with_5() {
+    // dh-query-2's name goes to query-b, its IP to query-a's.
+    let tmp = setup(|m| m.replace("10.1.2.22: 10.20.0.22", "10.1.2.22: 10.20.0.21"));
+    let out = run(tmp.path(), PLAN);
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(out.status.code(), Some(5), "{stderr}");
+    assert!(
+        stderr.contains("old node `dh-query-2.old.example.com`: its name goes to `query-b.new.example.com` but its IP `10.1.2.22` goes to `10.20.0.21`, a different node of the new cluster"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_role_sent_to_a_new_node_without_that_role_is_a_warning() {
+    // dh-query-1's DIS role goes to query-b (a query node) by name and IP.
+    let tmp = setup(|m| {
+        m.replace(
+            "dis: ingest-a.new.example.com",
+            "dis: query-b.new.example.com",
+        )
+        .replace("dis: 10.20.0.31", "dis: 10.20.0.22")
+    });
+    let out = run(tmp.path(), PLAN);
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("warning: mapping.yaml:") && stderr.contains("old node `dh-query-1.old.example.com` role dis goes to `query-b.new.example.com`, which the new cluster lists with role(s) query only"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_target_that_names_no_node_gives_one_warning_and_goes_on() {
+    let tmp = setup_bundle(&[], "");
+    fs::remove_dir_all(tmp.path().join("target/cluster")).unwrap();
+    fs::create_dir_all(tmp.path().join("target/config/props")).unwrap();
+    fs::write(
+        tmp.path().join("target/config/props/iris-environment.prop"),
+        "a=1\n",
+    )
+    .unwrap();
+    let out = run(tmp.path(), PLAN_EMIT);
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert_eq!(
+        stderr.matches("warning: the target names no node").count(),
+        1,
+        "{stderr}"
+    );
+}
+
+#[test]
+fn mapping_suggest_against_the_same_cluster_maps_every_host_to_itself() {
+    let root = fixtures();
+    let out = run(
+        &root,
+        &[
+            "mapping",
+            "suggest",
+            "old-cluster",
+            "--target",
+            "old-cluster",
+        ],
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(!stdout.contains("TODO"), "{stdout}");
+    let m = dh_migrate::mapping::Mapping::parse("suggested", &stdout).unwrap();
+    assert!(m.hosts.len() >= 8, "{stdout}");
+    for h in &m.hosts {
+        match &h.target {
+            dh_migrate::mapping::Target::Host(n) => assert_eq!(n.value, h.old, "{stdout}"),
+            other => panic!("{}: {other:?}", h.old),
+        }
+    }
+}
+
+#[test]
+fn plan_emit_result_writes_what_apply_would_write_merged() {
+    let tmp = setup(|m| m);
+    let mut args = PLAN.to_vec();
+    args.extend(["--emit-result", "result"]);
+    let out = run(tmp.path(), &args);
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let env =
+        fs::read_to_string(tmp.path().join("result/config/props/iris-environment.prop")).unwrap();
+    // The new cluster's own defaults are kept, marked, after the bundle's last line.
+    let old = fs::read_to_string(fixtures().join("old-cluster/config/props/iris-environment.prop"))
+        .unwrap();
+    let last = old.lines().last().unwrap();
+    assert!(
+        env.contains(&format!(
+            "{last}\n# kept from the new cluster by dh-migrate (only it sets these)\nRemoteQueryDispatcher.useEnvoy=true\niris.web.enableGrpcWeb=true\nlog.json.enabled=false\n"
+        )),
+        "{env}"
+    );
+    // Items only the new cluster has are there as installed, installer-owned ones too.
+    for p in [
+        "config/pq/WebClientData.xml",
+        "config/props/iris-endpoints.prop",
+    ] {
+        assert_eq!(
+            fs::read(tmp.path().join("result").join(p)).unwrap(),
+            fs::read(fixtures().join("new-cluster").join(p)).unwrap(),
+            "{p}"
+        );
+    }
+    // Per-node files are not configuration items.
+    assert!(!tmp.path().join("result/files").exists());
+    assert!(tmp.path().join("result/MANIFEST.sha256").is_file());
+}
