@@ -314,3 +314,31 @@ fn plan_emit_result_writes_what_apply_would_write_merged() {
     assert!(!tmp.path().join("result/files").exists());
     assert!(tmp.path().join("result/MANIFEST.sha256").is_file());
 }
+
+#[test]
+fn inspect_lists_references_in_other_encodings_and_binaries_and_the_files_not_read_as_text() {
+    let jar = jar();
+    let tmp = setup_bundle(&[("files/opt/lib/custom.jar", &jar)], "");
+    let out = run(tmp.path(), &["inspect", "bundle"]);
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // A reference inside the UTF-16LE tailer file, listed like any other.
+    assert!(
+        stdout.contains("files/etc/sysconfig/illumon.d/resources/tailer-utf16le.xml:3:"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("mysql/dbacl_iris.sql:2:"), "{stdout}");
+    assert!(
+        stdout.contains("  files/opt/lib/custom.jar: byte 30  dh-infra-1.old.example.com  (ASCII)"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("Files not read as text (1)\n  files/opt/lib/custom.jar  (binary: scanned as bytes for old-node names)"),
+        "{stdout}"
+    );
+}
