@@ -80,7 +80,9 @@ fn new_only(
 
 /// A small block-style YAML map: nested maps, lists and scalars.
 fn yaml_file() -> impl Strategy<Value = String> {
-    fn render(v: &[(u8, Option<Vec<(u8, u8)>>, u8)]) -> String {
+    /// A top-level entry: key number, nested entries (None: a scalar; empty: a list), value.
+    type Entry = (u8, Option<Vec<(u8, u8)>>, u8);
+    fn render(v: &[Entry]) -> String {
         let mut s = String::new();
         for (k, inner, val) in v {
             match inner {
