@@ -531,7 +531,11 @@ mod tests {
             Some((Format::Xml, Some("dh-query-1.old.example.com".into())))
         );
         assert_eq!(classify("etcd/snapshot.db"), None);
-        assert_eq!(classify("workspace/a.bin"), None);
+        // Scanned since issue 9: the workspace export like per-node files, the MySQL ACL
+        // dump as text.
+        assert_eq!(classify("workspace/a.bin"), Some((Format::Text, None)));
+        assert_eq!(classify("mysql/dbacl_iris.sql"), Some((Format::Text, None)));
+        assert_eq!(classify("mysql/other.sql"), None);
         assert_eq!(classify("MANIFEST.sha256"), None);
         assert_eq!(classify("nodes/x/other/y"), None);
     }
