@@ -29,6 +29,7 @@
 
 mod lines;
 mod parser;
+pub use parser::glob_match;
 #[cfg(test)]
 mod tests;
 
