@@ -93,34 +93,25 @@ pub fn show(
     for w in &planned.plan.warnings {
         ui.status(&format!("warning: {}", esc(w)))?;
     }
-    if let Some(w) = &planned.emitted_result {
-        if w.dry_run {
-            ui.status(&format!(
-                "dry run: would write {} file(s) of the merged result to {}; nothing was written",
-                w.files,
-                esc(&w.path.display().to_string())
-            ))?;
-        } else {
-            ui.status(&format!(
-                "wrote the merged result (what etcd will hold) to {} ({} files)",
-                esc(&w.path.display().to_string()),
-                w.files
-            ))?;
-        }
-    }
-    if let Some(w) = &planned.emitted {
-        if w.dry_run {
-            ui.status(&format!(
-                "dry run: would write {} file(s) to {}; nothing was written",
-                w.files,
-                esc(&w.path.display().to_string())
-            ))?;
-        } else {
-            ui.status(&format!(
-                "wrote the migrated tree to {} ({} files)",
-                esc(&w.path.display().to_string()),
-                w.files
-            ))?;
+    let trees = [
+        (
+            &planned.emitted_result,
+            "of the merged result ",
+            "the merged result (what etcd will hold)",
+        ),
+        (&planned.emitted, "", "the migrated tree"),
+    ];
+    for (written, dry, done) in trees {
+        if let Some(w) = written {
+            let dir = esc(&w.path.display().to_string()).into_owned();
+            ui.status(&if w.dry_run {
+                format!(
+                    "dry run: would write {} file(s) {dry}to {dir}; nothing was written",
+                    w.files
+                )
+            } else {
+                format!("wrote {done} to {dir} ({} files)", w.files)
+            })?;
         }
     }
     if let Some(w) = &planned.saved {

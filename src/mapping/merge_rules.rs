@@ -79,29 +79,9 @@ pub fn normalize(name: &str) -> String {
     out
 }
 
-/// `*` matches any run of characters (none included); everything else literally.
-pub fn glob(pattern: &str, name: &str) -> bool {
-    // Iterative matcher with one backtrack point: linear in practice, never exponential.
-    let (p, n) = (pattern.as_bytes(), name.as_bytes());
-    let (mut pi, mut ni) = (0, 0);
-    let mut star: Option<(usize, usize)> = None;
-    while ni < n.len() {
-        if pi < p.len() && p[pi] == b'*' {
-            star = Some((pi, ni));
-            pi += 1;
-        } else if pi < p.len() && p[pi] == n[ni] {
-            pi += 1;
-            ni += 1;
-        } else if let Some((sp, sn)) = star {
-            pi = sp + 1;
-            ni = sn + 1;
-            star = Some((sp, sn + 1));
-        } else {
-            return false;
-        }
-    }
-    p[pi..].iter().all(|&c| c == b'*')
-}
+/// `*` matches any run of characters (none included); everything else literally: the
+/// property grammar's own `finalize` pattern matching.
+pub use crate::formats::props::glob_match as glob;
 
 #[cfg(test)]
 mod tests {

@@ -74,6 +74,36 @@ pub(crate) fn new_wins(rules: Option<&ItemRules>, name: &str) -> bool {
     rules.is_some_and(|r| r.new_wins(name).is_some())
 }
 
+/// `src` with `edits` (replacements of non-overlapping spans) and `inserts` (text placed at
+/// an offset, before any edit starting there; several at one offset in `rank` order):
+/// every other byte as it was.
+pub(crate) fn splice(
+    src: &str,
+    edits: &[(crate::text::Span, String)],
+    inserts: &[(usize, usize, String)],
+) -> String {
+    // (start, end, rank, text): an insertion is an empty span ranked before the edits.
+    let mut all: Vec<(usize, usize, usize, &str)> = inserts
+        .iter()
+        .map(|(at, rank, t)| (*at, *at, *rank, t.as_str()))
+        .chain(
+            edits
+                .iter()
+                .map(|(s, t)| (s.start, s.end, usize::MAX, t.as_str())),
+        )
+        .collect();
+    all.sort_by_key(|&(s, e, r, _)| (s, e, r));
+    let mut out = String::with_capacity(src.len() + 256);
+    let mut at = 0;
+    for (s, e, _, new) in all {
+        out.push_str(&src[at..s.max(at)]);
+        out.push_str(new);
+        at = e.max(at);
+    }
+    out.push_str(&src[at..]);
+    out
+}
+
 /// `\r\n` when the text uses it, else `\n`: inserted lines follow the file.
 pub(crate) fn line_ending(text: &str) -> &'static str {
     if text.contains("\r\n") {

@@ -16,7 +16,7 @@
 //! Why declarations are copied as written rather than re-encoded: their escapes and
 //! continuations are the new install's own bytes, and copying cannot change their values.
 
-use super::{drops, line_ending, new_wins, MergeError, MergeReport, Merged, KEPT_COMMENT};
+use super::{drops, line_ending, new_wins, splice, MergeError, MergeReport, Merged, KEPT_COMMENT};
 use crate::formats::props::{self, PartKind, PropsContext, PropsFile, ScopeId};
 use crate::mapping::merge_rules::{glob, ItemRules};
 use crate::text::Span;
@@ -444,33 +444,13 @@ pub fn merge(
         });
     }
 
-    let text = assemble(migrated, &edits, &mut inserts);
+    let inserts: Vec<(usize, usize, String)> = inserts
+        .into_iter()
+        .map(|i| (i.at, i.order, i.text))
+        .collect();
+    let text = splice(migrated, &edits, &inserts);
     verify(item, &text, &intended)?;
     Ok(Merged { text, report })
-}
-
-/// The bundle's text with `edits` (replacements) and `inserts` applied; every other byte
-/// as it was.
-fn assemble(src: &str, edits: &[(Span, String)], inserts: &mut [Insertion]) -> String {
-    // Insertions are empty-span replacements placed before any edit at the same offset.
-    let mut all: Vec<(usize, usize, usize, &str)> = Vec::new();
-    inserts.sort_by_key(|i| (i.at, i.order));
-    for (n, i) in inserts.iter().enumerate() {
-        all.push((i.at, i.at, n, i.text.as_str()));
-    }
-    for (span, new) in edits {
-        all.push((span.start, span.end, usize::MAX, new.as_str()));
-    }
-    all.sort_by_key(|&(s, e, n, _)| (s, e, n));
-    let mut out = String::with_capacity(src.len() + 256);
-    let mut at = 0;
-    for (s, e, _, new) in all {
-        out.push_str(&src[at..s.max(at)]);
-        out.push_str(new);
-        at = e.max(at);
-    }
-    out.push_str(&src[at..]);
-    out
 }
 
 /// The merged text parses and every setting has exactly its intended value.

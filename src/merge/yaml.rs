@@ -18,7 +18,7 @@
 //! `drop:` removes a new-only entry from the result; `new-wins:` replaces the bundle's
 //! scalar token with the new cluster's one (only for a value written at its own place).
 
-use super::{drops, line_ending, new_wins, MergeError, MergeReport, Merged, KEPT_COMMENT};
+use super::{drops, line_ending, new_wins, splice, MergeError, MergeReport, Merged, KEPT_COMMENT};
 use crate::formats::yaml::{self, Node, Path, PathSeg, ScalarStyle, YamlDoc};
 use crate::mapping::merge_rules::ItemRules;
 use crate::text::Span;
@@ -453,7 +453,7 @@ pub fn merge(
         }
         add_at(&mut intended, parent, k.clone(), v.clone());
     }
-    // (offset, depth of the receiving map, text)
+    // (offset, rank among insertions at that offset, text)
     let mut inserts: Vec<(usize, usize, String)> = Vec::new();
     for (parent, entries) in &groups {
         let first = parent.child(PathSeg::Key(entries[0].0.value.clone()));
@@ -509,10 +509,13 @@ pub fn merge(
         } else {
             ""
         };
-        inserts.push((at, parent.0.len(), format!("{lead}{}{nl}", lines.join(nl))));
+        // At one offset, the entries of a deeper map go first: they end that map, and the
+        // shallower map's entries follow it.
+        let rank = usize::MAX - 1 - parent.0.len();
+        inserts.push((at, rank, format!("{lead}{}{nl}", lines.join(nl))));
     }
 
-    let text = assemble(migrated, &edits, &inserts);
+    let text = splice(migrated, &edits, &inserts);
     verify(item, &text, &intended)?;
     Ok(Merged {
         text,
@@ -550,30 +553,6 @@ fn add_at(root: &mut RValue, parent: &Path, k: RScalar, v: RValue) {
     if let RValue::Map(e) = cur {
         e.push((k, v));
     }
-}
-
-/// `src` with the replacements and insertions; at one offset, entries for a deeper map go
-/// first (they end that map; the shallower map's entries follow it).
-fn assemble(src: &str, edits: &[(Span, String)], inserts: &[(usize, usize, String)]) -> String {
-    let mut all: Vec<(usize, usize, std::cmp::Reverse<usize>, &str)> = inserts
-        .iter()
-        .map(|(at, depth, t)| (*at, *at, std::cmp::Reverse(*depth), t.as_str()))
-        .chain(
-            edits
-                .iter()
-                .map(|(s, t)| (s.start, s.end, std::cmp::Reverse(0), t.as_str())),
-        )
-        .collect();
-    all.sort_by_key(|&(s, e, d, _)| (s, e, d));
-    let mut out = String::with_capacity(src.len() + 256);
-    let mut at = 0;
-    for (s, e, _, new) in all {
-        out.push_str(&src[at..s.max(at)]);
-        out.push_str(new);
-        at = e.max(at);
-    }
-    out.push_str(&src[at..]);
-    out
 }
 
 fn verify(item: &str, text: &str, intended: &RValue) -> Result<(), MergeError> {

@@ -73,57 +73,24 @@ pub fn plan(inputs: &Inputs, opts: &PlanOptions) -> Result<Planned, OpsError> {
     }
     let plan = make(inputs, opts.files_node.as_deref(), opts.secrets)?;
     let emitted_result = match &opts.emit_result {
-        Some(dir) => {
-            let items = result_items(&plan, inputs)?;
-            let files: Vec<OutFile<'_>> = items
-                .iter()
-                .map(|(path, bytes, mode)| OutFile {
-                    path,
-                    content: bytes,
-                    mode: *mode,
-                })
-                .collect();
-            let n = if opts.dry_run {
-                files.len() + 1
-            } else {
-                emit::write_bundle_tree(dir, &files)?
-            };
-            Some(Written {
-                path: dir.clone(),
-                files: n,
-                dry_run: opts.dry_run,
-            })
-        }
+        Some(dir) => Some(write_tree(
+            dir,
+            &result_items(&plan, inputs)?,
+            opts.dry_run,
+        )?),
         None => None,
     };
     let emitted = match &opts.emit {
         Some(dir) => {
             // Each file in its own encoding (text decoded from ISO-8859-1, UTF-16, ...).
-            let encoded: Vec<(&crate::migrate::MigratedFile, Vec<u8>)> = plan
+            let files = plan
                 .migration
                 .files
                 .values()
-                .map(|f| Ok((f, f.after_bytes()?)))
-                .collect::<Result<_, crate::migrate::EncodeBack>>()
+                .map(|f| Ok((f.path.clone(), f.after_bytes()?, f.mode)))
+                .collect::<Result<Vec<_>, crate::migrate::EncodeBack>>()
                 .map_err(crate::plan::PlanError::from)?;
-            let files: Vec<OutFile<'_>> = encoded
-                .iter()
-                .map(|(f, bytes)| OutFile {
-                    path: &f.path,
-                    content: bytes,
-                    mode: f.mode,
-                })
-                .collect();
-            let n = if opts.dry_run {
-                files.len() + 1
-            } else {
-                emit::write_bundle_tree(dir, &files)?
-            };
-            Some(Written {
-                path: dir.clone(),
-                files: n,
-                dry_run: opts.dry_run,
-            })
+            Some(write_tree(dir, &files, opts.dry_run)?)
         }
         None => None,
     };
@@ -151,6 +118,33 @@ pub fn plan(inputs: &Inputs, opts: &PlanOptions) -> Result<Planned, OpsError> {
         emitted,
         emitted_result,
         saved,
+    })
+}
+
+/// Writes `files` (path, bytes, mode) as a bundle tree with its manifest into `dir`, or,
+/// in a dry run, only counts them.
+fn write_tree(
+    dir: &Path,
+    files: &[(String, Vec<u8>, u32)],
+    dry_run: bool,
+) -> Result<Written, OpsError> {
+    let out: Vec<OutFile<'_>> = files
+        .iter()
+        .map(|(path, bytes, mode)| OutFile {
+            path,
+            content: bytes,
+            mode: *mode,
+        })
+        .collect();
+    let files = if dry_run {
+        out.len() + 1
+    } else {
+        emit::write_bundle_tree(dir, &out)?
+    };
+    Ok(Written {
+        path: dir.to_path_buf(),
+        files,
+        dry_run,
     })
 }
 

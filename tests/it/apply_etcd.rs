@@ -314,28 +314,31 @@ fn read_tree(dir: &Path) -> BTreeMap<String, Vec<u8>> {
     out
 }
 
-/// The migrated tree as `plan --emit` writes it against the new cluster's directory
-/// export (computed once): bundle path -> bytes.
+/// The tree `plan FLAG DIR` writes against the new cluster's directory export: bundle
+/// path -> bytes.
+fn planned_tree(flag: &str) -> BTreeMap<String, Vec<u8>> {
+    let work = Work::new();
+    let out = work.path("out");
+    work.run(&[
+        "plan",
+        OLD_DIR,
+        "--target",
+        NEW_DIR,
+        "--mapping",
+        MAPPING,
+        flag,
+        &out,
+        "--diff",
+        "none",
+    ])
+    .expect(0);
+    read_tree(Path::new(&out))
+}
+
+/// The migrated tree as `plan --emit` writes it (computed once).
 fn emitted() -> &'static BTreeMap<String, Vec<u8>> {
     static EMITTED: OnceLock<BTreeMap<String, Vec<u8>>> = OnceLock::new();
-    EMITTED.get_or_init(|| {
-        let work = Work::new();
-        let emit = work.path("emit");
-        work.run(&[
-            "plan",
-            OLD_DIR,
-            "--target",
-            NEW_DIR,
-            "--mapping",
-            MAPPING,
-            "--emit",
-            &emit,
-            "--diff",
-            "none",
-        ])
-        .expect(0);
-        read_tree(Path::new(&emit))
-    })
+    EMITTED.get_or_init(|| planned_tree("--emit"))
 }
 
 fn expected(path: &str) -> &'static [u8] {
@@ -344,29 +347,11 @@ fn expected(path: &str) -> &'static [u8] {
         .unwrap_or_else(|| panic!("plan --emit wrote no {path}"))
 }
 
-/// What apply writes, as `plan --emit-result` shows it against the new cluster's
-/// directory export (computed once): the migrated items merged onto the new cluster's
-/// copies. Bundle path -> bytes.
+/// What apply writes, as `plan --emit-result` shows it (computed once): the migrated
+/// items merged onto the new cluster's copies.
 fn result() -> &'static BTreeMap<String, Vec<u8>> {
     static RESULT: OnceLock<BTreeMap<String, Vec<u8>>> = OnceLock::new();
-    RESULT.get_or_init(|| {
-        let work = Work::new();
-        let out = work.path("result");
-        work.run(&[
-            "plan",
-            OLD_DIR,
-            "--target",
-            NEW_DIR,
-            "--mapping",
-            MAPPING,
-            "--emit-result",
-            &out,
-            "--diff",
-            "none",
-        ])
-        .expect(0);
-        read_tree(Path::new(&out))
-    })
+    RESULT.get_or_init(|| planned_tree("--emit-result"))
 }
 
 fn expected_written(path: &str) -> &'static [u8] {
