@@ -214,6 +214,9 @@ pub fn apply(
         secrets: opts.secrets,
     };
     ui.out(&render_text(&prepared.plan, &view))?;
+    for w in &prepared.plan.warnings {
+        ui.status(&format!("warning: {}", esc(w)))?;
+    }
     if prepared.nothing_to_do() {
         ui.out("\nRestart step: nothing was written, no restart needed.\n")?;
         ui.status(&format!("nothing to do: etcd already holds the migrated configuration (revision {} unchanged); nothing was written", prepared.revision))?;
