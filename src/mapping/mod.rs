@@ -505,6 +505,12 @@ impl Mapping {
                 ));
             }
         }
+        // The duplicate checks built exactly the lookup index (duplicates are errors, so
+        // every name is its only entry): keep it rather than build it again.
+        let _ = mapping.index.0.set(Index {
+            hosts: seen_hosts,
+            keep: seen_keep,
+        });
         Ok(mapping)
     }
 
