@@ -42,13 +42,15 @@ pub fn changes(migration: &Migration, layout: &Layout, current: &Exported) -> Ve
     let per_file = map_each_in_parallel(&files, |f| {
         let (key, _) = layout.key_for(&f.path)?;
         let now = current.items.get(&f.path);
-        if now.is_some_and(|(v, _)| v.as_slice() == f.after.as_bytes()) {
+        // What apply writes: the migrated file merged onto the new cluster's copy.
+        let value = f.written().as_bytes();
+        if now.is_some_and(|(v, _)| v.as_slice() == value) {
             return None;
         }
         Some(Change {
             path: f.path.clone(),
             key,
-            value: f.after.as_bytes().to_vec(),
+            value: value.to_vec(),
             previous: now.map(|(v, _)| v.clone()),
             expect: now.map_or(Expect::Absent, |(_, rev)| Expect::ModRevision(*rev)),
         })

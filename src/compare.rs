@@ -23,9 +23,13 @@ pub enum Class {
     /// A value or file of the old site that the new cluster lacks or has otherwise:
     /// applying the migration carries it over.
     SiteCustomization,
-    /// Present only in the new cluster: a new default. In a file the migration replaces,
-    /// applying drops it; a whole file only in the target is left alone.
+    /// Present only in the new cluster: a new default. Applying keeps it (the migrated
+    /// file is merged onto the new cluster's copy); a whole file only in the target is
+    /// left alone.
     NewDefault,
+    /// Present only in the new cluster and removed by applying, because the mapping
+    /// file's `merge:` section drops it by name. Nothing else is ever removed.
+    RemovedByApply,
     /// Installer- or vendor-owned: never migrated, listed for information.
     InstallerOwned,
 }
@@ -35,7 +39,8 @@ impl Class {
         match self {
             Class::ExplainedByMapping => "explained by the mapping",
             Class::SiteCustomization => "site customization carried over",
-            Class::NewDefault => "only in the new cluster",
+            Class::NewDefault => "only in the new cluster (kept)",
+            Class::RemovedByApply => "removed by apply (dropped by the mapping's merge: section)",
             Class::InstallerOwned => "installer-owned (ignored)",
         }
     }
@@ -273,7 +278,31 @@ fn props_items(p: &PropsFile, text: &str, lines: &LineIndex) -> BTreeMap<String,
     out
 }
 
+/// YAML leaves by resolved path: aliases and `<<` merges stand for what they provide, so
+/// a value the bundle gives through an anchor is the bundle's. A file whose aliases
+/// resolve to too much is compared by its own paths only.
 fn yaml_items(y: &YamlDoc, text: &str, lines: &LineIndex) -> BTreeMap<String, Item> {
+    // One document (every routing file seen): resolved paths. Several documents, or
+    // aliases that resolve to too much: each document's own paths, literally.
+    if y.roots().len() <= 1 {
+        if let Ok(leaves) = crate::merge::yaml::leaves(y, text) {
+            return leaves
+                .into_iter()
+                .map(|(path, (value, at))| {
+                    let secret = is_secret_path_text(&path) || has_inline_secret(&value);
+                    let line = lines.position(text, at).line;
+                    (
+                        path,
+                        Item {
+                            value,
+                            line,
+                            secret,
+                        },
+                    )
+                })
+                .collect();
+        }
+    }
     let mut out = BTreeMap::new();
     fn walk(
         y: &YamlDoc,
@@ -352,7 +381,9 @@ fn compare_file(
 ) -> FileComparison {
     let path = &m.path;
     let target_text = target.text.as_str();
-    let status = if m.after == target_text {
+    // What apply writes: the migrated text merged onto the target's copy.
+    let written = m.written();
+    let status = if written == target_text {
         FileStatus::Same
     } else {
         FileStatus::Changed
@@ -364,7 +395,7 @@ fn compare_file(
         diff: (status == FileStatus::Changed).then(|| DiffSource {
             format: m.format,
             target: target_text.to_string(),
-            migrated: m.after.clone(),
+            migrated: written.to_string(),
             secrets,
         }),
     };
@@ -384,12 +415,12 @@ fn compare_file(
         },
     };
     let reparsed_after;
-    let after_parsed = if let Some(p) = &m.after_parsed {
-        p
-    } else if m.after == m.before {
+    let after_parsed = if m.result.is_none() && m.after_parsed.is_some() {
+        m.after_parsed.as_ref().unwrap_or(before_parsed)
+    } else if written == m.before {
         before_parsed
     } else {
-        match parse_file(path, &m.after, m.format) {
+        match parse_file(path, written, m.format) {
             Ok(p) => {
                 reparsed_after = p;
                 &reparsed_after
@@ -399,7 +430,7 @@ fn compare_file(
     };
     let whole_secret = is_secret_file(path);
     let structured = items(&m.before, before_parsed)
-        .zip(items(&m.after, after_parsed))
+        .zip(items(written, after_parsed))
         .zip(items(target_text, &target.parsed));
     let Some(((before, after), target)) = structured else {
         return whole_text(fc, m, target_text);
@@ -411,15 +442,16 @@ fn compare_file(
         let (b, a, t) = (before.get(name), after.get(name), target.get(name));
         let secret = a.or(t).is_some_and(|i| i.secret);
         let class = match (a, t) {
-            (Some(a), Some(t)) if a.value == t.value => {
-                if b.is_some_and(|b| b.value != t.value) {
-                    Class::ExplainedByMapping
-                } else {
-                    continue;
-                }
-            }
+            (Some(a), Some(t)) if a.value == t.value => match b {
+                // Kept from the new cluster by the merge: listed, changed by nothing.
+                None => Class::NewDefault,
+                Some(b) if b.value != t.value && m.after != m.before => Class::ExplainedByMapping,
+                // The new cluster's value won (`new-wins:`), or nothing differs.
+                Some(b) if b.value != t.value => Class::NewDefault,
+                Some(_) => continue,
+            },
             (Some(_), _) => Class::SiteCustomization,
-            (None, Some(_)) => Class::NewDefault,
+            (None, Some(_)) => Class::RemovedByApply,
             (None, None) => continue,
         };
         fc.differences.push(Difference {
@@ -437,7 +469,7 @@ fn compare_file(
         && fc
             .differences
             .iter()
-            .all(|d| d.class == Class::ExplainedByMapping)
+            .all(|d| matches!(d.class, Class::ExplainedByMapping | Class::NewDefault))
     {
         // Same items, different layout or comments: still a change to the target's copy.
         fc.differences
@@ -449,7 +481,7 @@ fn compare_file(
 /// `fc` with the whole-text difference of a file compared as text.
 fn whole_text(mut fc: FileComparison, m: &MigratedFile, target_text: &str) -> FileComparison {
     let whole_secret = is_secret_file(&m.path);
-    if m.after != target_text {
+    if m.written() != target_text {
         fc.differences
             .push(whole(Class::SiteCustomization, whole_secret));
     } else if m.before != target_text {
@@ -472,6 +504,8 @@ mod tests {
             after_parsed: None,
             mode: 0o644,
             node: None,
+            result: None,
+            encoding: None,
         }
     }
 
@@ -544,5 +578,104 @@ mod tests {
         let (t, m) = run(SecretPolicy::Show).files[0].diff_texts().unwrap();
         assert_eq!(t, "h=other\nsmtp.password=s3cret\n");
         assert_eq!(m, "h=new.host\nsmtp.password=hunter2\n");
+    }
+
+    /// A one-file migration of `path` (the mapping rewrote nothing) merged onto the
+    /// target's copy as apply would write it, compared.
+    fn compare_merged(
+        path: &str,
+        bundle_text: &str,
+        target_text: &str,
+        mapping: &str,
+    ) -> Comparison {
+        let mut bundle = ConfigTree::default();
+        bundle.insert(path, bundle_text.into(), 0o644).unwrap();
+        let mut target = ConfigTree::default();
+        target.insert(path, target_text.into(), 0o644).unwrap();
+        let mapping = crate::mapping::Mapping::parse("m.yaml", mapping).unwrap();
+        let mut m = migrated(path, bundle_text, bundle_text);
+        m.format = bundle.get(path).unwrap().format;
+        let mut migration = crate::migrate::Migration {
+            inventory: Default::default(),
+            refs: Vec::new(),
+            resolution: Default::default(),
+            binary_hits: Vec::new(),
+            binary_all: Vec::new(),
+            files: BTreeMap::from([(path.to_string(), m)]),
+        };
+        migration.merge_onto(&target, &mapping.merge).unwrap();
+        compare(&Inputs {
+            migrated: &migration.files,
+            bundle: &bundle,
+            target: &target,
+            in_scope: &|_| true,
+            secrets: SecretPolicy::Show,
+        })
+    }
+
+    fn class_of<'a>(c: &'a Comparison, item: &str) -> Option<&'a Difference> {
+        c.files[0]
+            .differences
+            .iter()
+            .find(|d| d.item.as_deref() == Some(item))
+    }
+
+    #[test]
+    fn a_value_the_bundle_provides_through_a_yaml_merge_is_not_only_in_the_new_cluster() {
+        let bundle = "anchors:\n  - &D\n    tailerPort: 22021\ndataImportServers:\n  db_dis:\n    <<: *D\n    host: a\n";
+        let target = "dataImportServers:\n  db_dis:\n    host: b\n    tailerPort: 22021\n";
+        let c = compare_merged(
+            "config/routing/routing.yaml",
+            bundle,
+            target,
+            "version: 1\n",
+        );
+        assert!(
+            class_of(&c, "dataImportServers.db_dis.tailerPort").is_none(),
+            "{c:?}"
+        );
+        let host = class_of(&c, "dataImportServers.db_dis.host").unwrap();
+        assert_eq!(host.class, Class::SiteCustomization);
+        assert_eq!(
+            (host.target.as_deref(), host.migrated.as_deref()),
+            (Some("b"), Some("a"))
+        );
+    }
+
+    #[test]
+    fn new_only_settings_are_kept_and_only_explicit_drops_are_removed_by_apply() {
+        let bundle = "a=1\n";
+        let target = "a=2\nRemoteQueryDispatcher.useEnvoy=true\nlog.json.enabled=false\n";
+        let mapping = "version: 1\nmerge:\n  config/props/iris-environment.prop:\n    drop: [log.json.enabled]\n";
+        let c = compare_merged(
+            "config/props/iris-environment.prop",
+            bundle,
+            target,
+            mapping,
+        );
+        let kept = class_of(&c, "RemoteQueryDispatcher.useEnvoy").unwrap();
+        assert_eq!(kept.class, Class::NewDefault);
+        assert_eq!(kept.migrated.as_deref(), Some("true"), "apply writes it");
+        let dropped = class_of(&c, "log.json.enabled").unwrap();
+        assert_eq!(dropped.class, Class::RemovedByApply);
+        assert_eq!(
+            (dropped.target.as_deref(), dropped.migrated.as_deref()),
+            (Some("false"), None)
+        );
+        // Before and after for the key apply changes.
+        let a = class_of(&c, "a").unwrap();
+        assert_eq!(
+            (a.class, a.target.as_deref(), a.migrated.as_deref()),
+            (Class::SiteCustomization, Some("2"), Some("1"))
+        );
+        assert_eq!(c.count(Class::RemovedByApply), 1);
+        // Without the drop, nothing is removed.
+        let c = compare_merged(
+            "config/props/iris-environment.prop",
+            bundle,
+            target,
+            "version: 1\n",
+        );
+        assert_eq!(c.count(Class::RemovedByApply), 0);
     }
 }

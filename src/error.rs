@@ -245,22 +245,39 @@ impl From<TargetError> for CliError {
     }
 }
 
+/// `{what}, nothing was written: N problem(s)` and one escaped line per problem.
+fn problem_list(what: &str, lines: &[String]) -> String {
+    let mut msg = format!("{what}, nothing was written: {} problem(s)", lines.len());
+    for l in lines {
+        msg.push_str("\n  ");
+        msg.push_str(&crate::ui::esc(l));
+    }
+    msg
+}
+
 impl From<PlanError> for CliError {
     fn from(e: PlanError) -> CliError {
         match e {
             PlanError::Incomplete(lines) => {
-                let mut msg = format!(
-                    "the plan is incomplete, nothing was written: {} problem(s)",
-                    lines.len()
-                );
-                for l in &lines {
-                    msg.push_str("\n  ");
-                    msg.push_str(&crate::ui::esc(l));
-                }
-                CliError::new(ErrorKind::Coverage, msg)
+                CliError::new(ErrorKind::Coverage, problem_list("the plan is incomplete", &lines))
                     .hint("map each reference's host in the mapping file, or list it under keep: if it must stay")
             }
             e @ PlanError::Broke(_) => CliError::from_error(ErrorKind::Internal, e),
+            PlanError::NotNewNodes(lines) => {
+                let msg = problem_list("the mapping does not name the new cluster", &lines);
+                CliError::new(ErrorKind::Mapping, msg).hint(
+                    "map each old node to a node of the new cluster, or pass --allow-unknown-hosts for a target that does not list its nodes",
+                )
+            }
+            PlanError::Merge(e) => {
+                let kind = match &e {
+                    crate::merge::MergeError::Unsound { .. } => ErrorKind::Internal,
+                    crate::merge::MergeError::Parse { .. } => ErrorKind::Parse,
+                    _ => ErrorKind::Coverage,
+                };
+                CliError::from_error(kind, e)
+            }
+            e @ PlanError::Encode(_) => CliError::from_error(ErrorKind::Internal, e),
         }
     }
 }

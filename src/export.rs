@@ -78,7 +78,7 @@ impl Exported {
                 .flatten()
                 .map(|f| (f.path.clone(), f))
                 .collect(),
-            binary: Vec::new(),
+            ..ConfigTree::default()
         };
         let state = EtcdState {
             header_revision: self.header_revision,

@@ -4,10 +4,12 @@
 
 use crate::bundle::{Bundle, BundleError, BundleKind, ManifestStatus};
 use crate::contexts::{glob_match, RoleContexts};
+use crate::scan::binary::{scan_bytes, BinaryHit};
 use crate::scan::inventory::{IdKind, Inventory, OldNode};
 use crate::scan::refs::{self, Reference};
-use crate::tree::{classify, ConfigTree, Format, TreeError};
+use crate::tree::{binary_allowed, classify, ConfigTree, Format, TreeError};
 use serde::Serialize;
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 /// One part of the bundle layout and what the bundle has of it.
@@ -69,6 +71,19 @@ pub struct InspectReport {
     pub nodes: Vec<NodeEntry>,
     /// Names that index the nodes: FQDNs, short names and IPs.
     pub names: Vec<(String, IdKind)>,
+    /// Old-node names inside files that are not text (scanned as bytes: ASCII, UTF-16).
+    pub binary_references: Vec<BinaryHit>,
+    /// Files that could not be read as text: binary files (scanned as bytes), and files
+    /// too large to hold in memory (not scanned).
+    pub not_text: Vec<NotText>,
+}
+
+/// A file `inspect` could not read as text, and why.
+#[derive(Debug, Clone, Serialize)]
+pub struct NotText {
+    pub path: String,
+    /// `binary` (scanned as bytes) or `too-large` (not scanned).
+    pub why: &'static str,
 }
 
 /// What `inspect` says of each parsed file: its format's name and whether it is migrated.
@@ -94,7 +109,32 @@ pub fn inspect(bundle: &Bundle, tree: &ConfigTree, contexts: &RoleContexts) -> I
         .map(|f| (f.path.clone(), (format_name(f.format), f.migrated())))
         .collect();
     facts.extend(tree.binary.iter().map(|b| (b.clone(), ("binary", false))));
-    assemble(bundle, inv, refs, &facts)
+    let hits = tree
+        .binary_bytes
+        .iter()
+        .flat_map(|(p, b)| scan_bytes(p, b, &inv))
+        .collect();
+    let not_text = not_text(bundle, &facts);
+    assemble(bundle, inv, refs, &facts, hits, not_text)
+}
+
+/// Every file of a scanned part that was not read as text.
+fn not_text(bundle: &Bundle, facts: &FileFacts) -> Vec<NotText> {
+    bundle
+        .files()
+        .filter(|f| classify(&f.path).is_some())
+        .filter_map(|f| match facts.get(&f.path) {
+            Some(("binary", _)) => Some(NotText {
+                path: f.path.clone(),
+                why: "binary",
+            }),
+            None if f.content.is_none() => Some(NotText {
+                path: f.path.clone(),
+                why: "too-large",
+            }),
+            _ => None,
+        })
+        .collect()
 }
 
 /// True for the files the inventory learns old node names from.
@@ -112,14 +152,31 @@ pub fn inspect_streaming(
     bundle: &Bundle,
     contexts: &RoleContexts,
 ) -> Result<InspectReport, TreeError> {
-    // Reads a file as text; per-node files may be binary (keystores): None.
-    let text_of = |path: &str| -> Result<Option<&str>, TreeError> {
+    // Reads a file as text (decoding another declared encoding); per-node files may be
+    // binary (keystores, jars): None, and their bytes are scanned instead.
+    let text_of = |path: &str| -> Result<Option<Cow<'_, str>>, TreeError> {
         match bundle.text(path) {
-            Ok(t) => Ok(Some(t)),
-            Err(BundleError::NotUtf8 { .. })
-                if path.starts_with("files/") || path.starts_with("nodes/") =>
+            Ok(t) => Ok(Some(Cow::Borrowed(t))),
+            Err(BundleError::NotLoaded { .. })
+                if path.starts_with("workspace/") || path.starts_with("mysql/") =>
             {
                 Ok(None)
+            }
+            Err(e @ BundleError::NotUtf8 { .. }) => {
+                let bytes = bundle
+                    .get(path)
+                    .and_then(|f| f.content.as_deref())
+                    .unwrap_or_default();
+                match crate::encoding::decode(path, bytes) {
+                    Ok(Some(d)) => Ok(Some(Cow::Owned(d.text))),
+                    Ok(None) if binary_allowed(path) => Ok(None),
+                    Ok(None) => Err(e.into()),
+                    Err(de) => Err(TreeError::Parse {
+                        file: path.to_string(),
+                        pos: crate::text::Position { line: 1, col: 1 },
+                        message: format!("cannot be read as text: {de}"),
+                    }),
+                }
             }
             Err(e) => Err(e.into()),
         }
@@ -136,6 +193,7 @@ pub fn inspect_streaming(
     }
     let inv = Inventory::build(&sources, &[]);
     let mut refs = Vec::new();
+    let mut hits = Vec::new();
     let mut facts = FileFacts::new();
     for f in bundle.files() {
         if classify(&f.path).is_none() {
@@ -153,7 +211,10 @@ pub fn inspect_streaming(
                     }
                 }
                 None => {
-                    facts.insert(f.path.clone(), ("binary", false));
+                    if let Some(bytes) = f.content.as_deref() {
+                        facts.insert(f.path.clone(), ("binary", false));
+                        hits.extend(scan_bytes(&f.path, bytes, &inv));
+                    }
                     continue;
                 }
             },
@@ -161,7 +222,8 @@ pub fn inspect_streaming(
         facts.insert(f.path.clone(), (format_name(file.format), file.migrated()));
         refs::scan_file(file, &inv, contexts, &mut refs);
     }
-    Ok(assemble(bundle, inv, refs, &facts))
+    let not_text = not_text(bundle, &facts);
+    Ok(assemble(bundle, inv, refs, &facts, hits, not_text))
 }
 
 fn assemble(
@@ -169,6 +231,8 @@ fn assemble(
     inv: Inventory,
     all_refs: Vec<Reference>,
     facts: &FileFacts,
+    binary_references: Vec<BinaryHit>,
+    not_text: Vec<NotText>,
 ) -> InspectReport {
     let mut by_node: BTreeMap<usize, Vec<Reference>> = BTreeMap::new();
     for r in all_refs {
@@ -239,6 +303,8 @@ fn assemble(
             .into_iter()
             .map(|(n, k)| (n.to_string(), k))
             .collect(),
+        binary_references,
+        not_text,
     }
 }
 
@@ -337,6 +403,33 @@ pub fn render_text(r: &InspectReport) -> String {
                         "  [installer-owned, not migrated]".to_string()
                     }
                 )?;
+            }
+        }
+        if !r.binary_references.is_empty() {
+            writeln!(
+                o,
+                "\nOld-node names inside binary files ({}): a plan fails on each unless keep: or carry-binary: allows it",
+                r.binary_references.len()
+            )?;
+            for h in &r.binary_references {
+                writeln!(
+                    o,
+                    "  {}: byte {}  {}  ({})",
+                    esc(&h.file),
+                    h.offset,
+                    esc(&h.text),
+                    h.encoding
+                )?;
+            }
+        }
+        if !r.not_text.is_empty() {
+            writeln!(o, "\nFiles not read as text ({})", r.not_text.len())?;
+            for n in &r.not_text {
+                let why = match n.why {
+                    "binary" => "binary: scanned as bytes for old-node names",
+                    _ => "too large to hold in memory: not scanned",
+                };
+                writeln!(o, "  {}  ({why})", esc(&n.path))?;
             }
         }
         Ok(())

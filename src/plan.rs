@@ -52,6 +52,8 @@ pub struct Plan {
     pub snapshot: Option<String>,
     pub bundle_hash: String,
     pub target_hash: String,
+    /// Things to know that do not stop the plan (unchecked or split-role mapping values).
+    pub warnings: Vec<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -60,6 +62,15 @@ pub enum PlanError {
     Incomplete(Vec<String>),
     #[error(transparent)]
     Broke(#[from] RewriteBroke),
+    /// Mapping values that are not nodes of the new cluster (contract: the mapping must
+    /// name the new cluster).
+    #[error("the mapping does not name the new cluster: {} problem(s)", .0.len())]
+    NotNewNodes(Vec<String>),
+    /// An item that cannot be merged onto the new cluster's copy without losing something.
+    #[error(transparent)]
+    Merge(#[from] crate::merge::MergeError),
+    #[error(transparent)]
+    Encode(#[from] crate::migrate::EncodeBack),
 }
 
 /// The old node `files/` (without a node folder) came from: `files_node` when given, else
@@ -193,12 +204,24 @@ pub fn make_plan_with(
     files_node: Option<&str>,
     secrets: crate::secrets::SecretPolicy,
 ) -> Result<Plan, PlanError> {
-    let migration = migrate(tree, mapping, contexts)?;
+    let mut migration = migrate(tree, mapping, contexts)?;
     if !migration.is_complete() {
         return Err(PlanError::Incomplete(
             migration.problem_lines(&mapping.file),
         ));
     }
+    // The mapping must name the new cluster: its nodes as the target lists them.
+    let findings = crate::mapping::validate::against_new_nodes(
+        mapping,
+        &migration.inventory,
+        &crate::scan::inventory::Inventory::build(&target.tree, &[]),
+        mapping.allow_unknown_hosts,
+    );
+    if !findings.errors.is_empty() {
+        return Err(PlanError::NotNewNodes(findings.errors));
+    }
+    // Merge, never overwrite: what apply writes for an item the new cluster has.
+    migration.merge_onto(&target.tree, &mapping.merge)?;
     // Which paths are etcd items, asked several times per file below: `Layout::is_item`
     // matches the path against every layout pattern, so each path is asked once.
     let paths: Vec<&str> = tree
@@ -297,6 +320,7 @@ pub fn make_plan_with(
     Ok(Plan {
         bundle_hash: bundle_hash(bundle),
         target_hash,
+        warnings: findings.warnings,
         migration,
         comparison,
         new_nodes: nodes,

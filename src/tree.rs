@@ -3,6 +3,7 @@
 //! it came from. Everything after reading the bundle works on this.
 
 use crate::bundle::{Bundle, BundleError, BundleFile};
+use crate::encoding::TextEncoding;
 use crate::formats::{cnf, props, xml, yaml};
 use crate::text::{LineIndex, Position};
 use std::collections::BTreeMap;
@@ -77,6 +78,9 @@ pub struct ConfigFile {
     pub mode: u32,
     /// For `nodes/<node>/files/...`: the old node the file belongs to.
     pub node: Option<String>,
+    /// The file's own encoding when it is not UTF-8 (`text` is decoded; writing it back
+    /// encodes it again, see `crate::encoding`).
+    pub encoding: Option<TextEncoding>,
 }
 
 impl ConfigFile {
@@ -89,9 +93,11 @@ impl ConfigFile {
 #[derive(Debug, Clone, Default)]
 pub struct ConfigTree {
     pub files: BTreeMap<String, ConfigFile>,
-    /// Files under `files/` or `nodes/` that are not UTF-8 text (keystores, binaries):
-    /// carried as they are, never scanned.
+    /// Files under `files/`, `nodes/` or `workspace/` that are not text (keystores, jars,
+    /// undeclared encodings): carried as they are, never rewritten.
     pub binary: Vec<String>,
+    /// Their bytes, by path, for the scan for old-node names (`scan::binary`).
+    pub binary_bytes: BTreeMap<String, Vec<u8>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -123,6 +129,14 @@ pub fn classify(path: &str) -> Option<(Format, Option<String>)> {
     };
     if path == "cluster/cluster.cnf" {
         return Some((Format::Cnf, None));
+    }
+    // The MySQL ACL dump names hosts in its rows: migrated as text. The workspace export
+    // is scanned like per-node files (text rewritten, binary scanned as bytes).
+    if path == "mysql/dbacl_iris.sql" {
+        return Some((Format::Text, None));
+    }
+    if path.starts_with("workspace/") {
+        return Some((ext_format(path), None));
     }
     if let Some(rest) = path.strip_prefix("config/") {
         let f = ext_format(rest);
@@ -271,12 +285,41 @@ fn parse_bundle_file(bundle: &Bundle, file: &BundleFile) -> Result<Parsing, Tree
     }
     let text = match bundle.text(&file.path) {
         Ok(t) => t,
-        // Per-node files may be binary (keystores): carried, not scanned. Under
-        // config/ and cluster/ every file must be text.
-        Err(BundleError::NotUtf8 { .. })
-            if file.path.starts_with("files/") || file.path.starts_with("nodes/") =>
+        // Larger than the bundle keeps in memory: listed by `inspect` as not read.
+        Err(BundleError::NotLoaded { .. })
+            if file.path.starts_with("workspace/") || file.path.starts_with("mysql/") =>
         {
-            return Ok(Parsing::Binary(file.path.clone()));
+            return Ok(Parsing::Skipped);
+        }
+        Err(e @ BundleError::NotUtf8 { .. }) => {
+            // Text in another encoding (BOM, XML declaration, Java's ISO-8859-1 for
+            // property files) is decoded; it is written back in its own encoding.
+            let bytes = file.content.as_deref().unwrap_or_default();
+            match crate::encoding::decode(&file.path, bytes) {
+                Ok(Some(d)) => {
+                    return Ok(match config_file(&file.path, d.text, file.mode)? {
+                        Some(mut f) => {
+                            f.encoding = Some(d.encoding);
+                            Parsing::File(f)
+                        }
+                        None => Parsing::Skipped,
+                    });
+                }
+                Err(de) => {
+                    return Err(TreeError::Parse {
+                        file: file.path.clone(),
+                        pos: Position { line: 1, col: 1 },
+                        message: format!("cannot be read as text: {de}; nothing was written"),
+                    })
+                }
+                // Per-node files may be binary (keystores, jars): carried, and scanned
+                // as bytes for old-node names. Under config/ and cluster/ every file
+                // must be text.
+                Ok(None) if binary_allowed(&file.path) => {
+                    return Ok(Parsing::Binary(file.path.clone(), bytes.to_vec()));
+                }
+                Ok(None) => return Err(e.into()),
+            }
         }
         Err(e) => return Err(e.into()),
     };
@@ -286,6 +329,12 @@ fn parse_bundle_file(bundle: &Bundle, file: &BundleFile) -> Result<Parsing, Tree
             None => Parsing::Skipped,
         },
     )
+}
+
+/// True for the parts where a file may be binary: per-node file-system files and the
+/// workspace export.
+pub fn binary_allowed(path: &str) -> bool {
+    path.starts_with("files/") || path.starts_with("nodes/") || path.starts_with("workspace/")
 }
 
 /// Parses one file given by path and text, as [`ConfigTree::insert`] adds it; None when
@@ -308,6 +357,7 @@ pub fn config_file(path: &str, text: String, mode: u32) -> Result<Option<ConfigF
         ownership,
         mode,
         node,
+        encoding: None,
     }))
 }
 
@@ -318,7 +368,7 @@ pub fn config_file(path: &str, text: String, mode: u32) -> Result<Option<ConfigF
 #[allow(clippy::large_enum_variant)]
 enum Parsing {
     File(ConfigFile),
-    Binary(String),
+    Binary(String, Vec<u8>),
     Skipped,
 }
 
@@ -333,10 +383,14 @@ impl ConfigTree {
         let parsed = map_in_parallel(&files, |f| parse_bundle_file(bundle, f))?;
         let mut files = Vec::with_capacity(parsed.len());
         let mut binary = Vec::new();
+        let mut binary_bytes = BTreeMap::new();
         for p in parsed {
             match p {
                 Parsing::File(f) => files.push((f.path.clone(), f)),
-                Parsing::Binary(path) => binary.push(path),
+                Parsing::Binary(path, bytes) => {
+                    binary.push(path.clone());
+                    binary_bytes.insert(path, bytes);
+                }
                 Parsing::Skipped => {}
             }
         }
@@ -344,6 +398,7 @@ impl ConfigTree {
             // In path order already: the map is built in one pass.
             files: files.into_iter().collect(),
             binary,
+            binary_bytes,
         })
     }
 
@@ -476,7 +531,11 @@ mod tests {
             Some((Format::Xml, Some("dh-query-1.old.example.com".into())))
         );
         assert_eq!(classify("etcd/snapshot.db"), None);
-        assert_eq!(classify("workspace/a.bin"), None);
+        // Scanned since issue 9: the workspace export like per-node files, the MySQL ACL
+        // dump as text.
+        assert_eq!(classify("workspace/a.bin"), Some((Format::Text, None)));
+        assert_eq!(classify("mysql/dbacl_iris.sql"), Some((Format::Text, None)));
+        assert_eq!(classify("mysql/other.sql"), None);
         assert_eq!(classify("MANIFEST.sha256"), None);
         assert_eq!(classify("nodes/x/other/y"), None);
     }

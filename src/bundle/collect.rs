@@ -24,9 +24,10 @@ pub(crate) const PART_NAMES: &[&str] = &[
     "cluster",
 ];
 
-/// Parts whose files are parsed later and so are kept in memory. Everything else
-/// (`etcd/snapshot.db`, `workspace/`, `mysql/`) may be large and is only hashed.
-const LOADED_PARTS: &[&str] = &["config", "files", "nodes", "cluster"];
+/// Parts whose files are parsed or scanned later and so are kept in memory (each file up
+/// to `MAX_LOADED_SIZE`). The snapshot may be large and is only hashed; `workspace/` and
+/// `mysql/` are scanned for old-node names (issue 9: no host hides).
+const LOADED_PARTS: &[&str] = &["config", "files", "nodes", "cluster", "workspace", "mysql"];
 
 /// Loaded parts whose files are configuration, held to the per-file limit itself.
 const PARSED_PARTS: &[&str] = &["config", "cluster"];

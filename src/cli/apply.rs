@@ -30,6 +30,9 @@ pub struct ApplyArgs {
     /// Without it, the nodes come from the mapping.
     #[arg(long, value_name = "FILE")]
     pub cluster_cnf: Option<PathBuf>,
+    /// Accept mapping values that are not nodes of the new cluster with a warning.
+    #[arg(long)]
+    pub allow_unknown_hosts: bool,
     /// A saved plan (`plan --out`): refused when the bundle, mapping or etcd changed since.
     #[arg(long, value_name = "FILE")]
     pub plan: Option<PathBuf>,
@@ -174,6 +177,7 @@ pub fn run(args: ApplyArgs, ctx: &Ctx) -> Result<ExitCode, CliError> {
         contexts: args.contexts.role_contexts.clone(),
         layout: args.etcd.layout.clone(),
         etcd_prefix: args.etcd.etcd_prefix.clone(),
+        allow_unknown_hosts: args.allow_unknown_hosts,
     };
     let mut inputs = load(&ctx.ui, sources)?;
     let ui = ctx.ui.clone().with_color(args.color);
@@ -221,6 +225,9 @@ pub fn apply(
     let json = flow.format == OutputFormat::Json;
     if !json {
         ui.out(&render_text(&prepared.plan, &view))?;
+    }
+    for w in &prepared.plan.warnings {
+        ui.status(&format!("warning: {}", esc(w)))?;
     }
     if prepared.nothing_to_do() {
         if json {

@@ -95,6 +95,11 @@ pub struct TargetArgs {
     /// target directory without one. Without it, the nodes come from the mapping.
     #[arg(long, value_name = "FILE")]
     pub cluster_cnf: Option<PathBuf>,
+    /// Accept mapping values that are not nodes of the new cluster (and old nodes whose
+    /// name and IP go to different new nodes) with a warning, for targets that do not
+    /// list their nodes.
+    #[arg(long)]
+    pub allow_unknown_hosts: bool,
 }
 
 impl TargetArgs {
@@ -126,6 +131,7 @@ impl TargetArgs {
             contexts: contexts.role_contexts.clone(),
             layout: self.etcd.layout.clone(),
             etcd_prefix: self.etcd.etcd_prefix.clone(),
+            allow_unknown_hosts: self.allow_unknown_hosts,
         })
     }
 }

@@ -24,6 +24,10 @@ pub struct PlanArgs {
     /// Write the migrated tree (bundle layout, migrated parts only) to this new folder.
     #[arg(long, value_name = "DIR")]
     pub emit: Option<PathBuf>,
+    /// Write every configuration item as apply would write it (the migrated bundle merged
+    /// onto the new cluster's copies), in the bundle layout, to this new folder.
+    #[arg(long, value_name = "DIR")]
+    pub emit_result: Option<PathBuf>,
     /// Write a saved plan (JSON) for `apply --plan`.
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
@@ -61,6 +65,7 @@ pub fn run(args: PlanArgs, ctx: &Ctx) -> Result<ExitCode, CliError> {
         files_node: args.files_node.clone(),
         secrets: args.secrets.policy(),
         emit: args.emit.clone(),
+        emit_result: args.emit_result.clone(),
         out: args.out.clone(),
         dry_run: args.dry_run,
     };
@@ -93,19 +98,28 @@ pub fn show(
         OutputFormat::Text => ui.out(&render_text(&planned.plan, &view))?,
         OutputFormat::Json => ui.json(&plan_doc(&planned.plan, &view))?,
     }
-    if let Some(w) = &planned.emitted {
-        if w.dry_run {
-            ui.status(&format!(
-                "dry run: would write {} file(s) to {}; nothing was written",
-                w.files,
-                esc(&w.path.display().to_string())
-            ))?;
-        } else {
-            ui.status(&format!(
-                "wrote the migrated tree to {} ({} files)",
-                esc(&w.path.display().to_string()),
-                w.files
-            ))?;
+    for w in &planned.plan.warnings {
+        ui.status(&format!("warning: {}", esc(w)))?;
+    }
+    let trees = [
+        (
+            &planned.emitted_result,
+            "of the merged result ",
+            "the merged result (what etcd will hold)",
+        ),
+        (&planned.emitted, "", "the migrated tree"),
+    ];
+    for (written, dry, done) in trees {
+        if let Some(w) = written {
+            let dir = esc(&w.path.display().to_string()).into_owned();
+            ui.status(&if w.dry_run {
+                format!(
+                    "dry run: would write {} file(s) {dry}to {dir}; nothing was written",
+                    w.files
+                )
+            } else {
+                format!("wrote {done} to {dir} ({} files)", w.files)
+            })?;
         }
     }
     if let Some(w) = &planned.saved {

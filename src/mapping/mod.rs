@@ -2,16 +2,21 @@
 //! optionally per role, and which references stay on purpose. This module reads and
 //! validates it with `file:line` errors; `resolve` applies it to references.
 
+pub mod explain;
+pub mod merge_rules;
 pub mod resolve;
 pub mod suggest;
+pub mod validate;
 pub mod write;
 
 use crate::formats::yaml::{self, Node, YamlDoc};
 use crate::roles::Role;
 use crate::scan::tokens::{is_host_name, is_ipv4};
 use crate::text::{LineIndex, Position, Span};
-use std::collections::BTreeMap;
+use merge_rules::{ItemRules, MergeRules, RuleName};
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
+use std::sync::OnceLock;
 
 /// A new host as the mapping names it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -77,6 +82,38 @@ pub struct Mapping {
     pub file: String,
     pub hosts: Vec<HostRule>,
     pub keep: Vec<KeepRule>,
+    /// The optional `merge:` section: what apply does with the new cluster's own settings.
+    pub merge: MergeRules,
+    /// The optional `carry-binary:` list: bundle paths (`*` and `**` globs) of binary
+    /// files carried unchanged even though they name old hosts.
+    pub carry_binary: Vec<RuleName>,
+    /// Set by the caller (`--allow-unknown-hosts`), never read from the file: mapping
+    /// values that are not nodes of the new cluster are warnings instead of errors.
+    pub allow_unknown_hosts: bool,
+    /// Lower-cased old host / kept host -> index, built on first lookup so that resolving
+    /// many references against a large mapping stays linear.
+    /// (Public so that `..Mapping::default()` works outside this module; opaque.)
+    pub index: MappingIndex,
+}
+
+/// Case-insensitive lookups into [`Mapping::hosts`] and [`Mapping::keep`], built on first
+/// use.
+#[derive(Debug, Clone, Default)]
+pub struct MappingIndex(OnceLock<Index>);
+
+/// A cache: two mappings are equal by their contents, whether or not one was looked into.
+impl PartialEq for MappingIndex {
+    fn eq(&self, _: &MappingIndex) -> bool {
+        true
+    }
+}
+
+impl Eq for MappingIndex {}
+
+#[derive(Debug, Clone, Default)]
+struct Index {
+    hosts: HashMap<String, usize>,
+    keep: HashMap<String, usize>,
 }
 
 /// What is wrong with a mapping file.
@@ -266,6 +303,60 @@ impl Reader<'_> {
     }
 }
 
+impl Reader<'_> {
+    /// `merge:`: item path -> `drop:` / `new-wins:` lists of names.
+    fn merge_rules(&self, node: &Node) -> Result<MergeRules, MappingError> {
+        let mut rules = MergeRules::default();
+        if let Node::Scalar(i) = node {
+            if self.doc.scalars()[*i].value.is_empty() {
+                return Ok(rules);
+            }
+        }
+        for (k, v) in self.map(node, "merge (item path: drop / new-wins lists)")? {
+            let (item, at) = self.scalar(k, "an item path")?;
+            let mut ir = ItemRules {
+                item: item.trim().to_string(),
+                line: self.line(at),
+                ..ItemRules::default()
+            };
+            for (dk, dv) in self.map(v, "an item's merge decisions (drop, new-wins)")? {
+                let (what, wat) = self.scalar(dk, "drop or new-wins")?;
+                let list = match what.as_str() {
+                    "drop" => &mut ir.drop,
+                    "new-wins" => &mut ir.new_wins,
+                    _ => {
+                        return Err(self.err(
+                            wat,
+                            MappingErrorKind::UnknownKey {
+                                key: what,
+                                allowed: "`drop` or `new-wins`",
+                            },
+                        ))
+                    }
+                };
+                let items = match dv {
+                    Node::Seq { items, .. } => items.as_slice(),
+                    _ => {
+                        return Err(self.err(
+                            self.span(dv).start,
+                            MappingErrorKind::ExpectedSeq("a list of settings"),
+                        ))
+                    }
+                };
+                for it in items {
+                    let (name, nat) = self.scalar(it, "a setting name")?;
+                    list.push(RuleName {
+                        pattern: merge_rules::normalize(&name),
+                        line: self.line(nat),
+                    });
+                }
+            }
+            rules.items.push(ir);
+        }
+        Ok(rules)
+    }
+}
+
 impl Mapping {
     /// Reads and validates mapping-file text; `file` names it in errors.
     pub fn parse(file: &str, src: &str) -> Result<Mapping, MappingError> {
@@ -288,6 +379,9 @@ impl Mapping {
             return Err(r.err(0, MappingErrorKind::MissingVersion));
         };
         let mut version_seen = false;
+        // Duplicates are found through these (a mapping may list 100,000 hosts).
+        let mut seen_hosts: HashMap<String, usize> = HashMap::new();
+        let mut seen_keep: HashMap<String, usize> = HashMap::new();
         for (k, v) in r.map(root, "the mapping file (version, hosts, keep)")? {
             let (key, at) = r.scalar(k, "a key")?;
             match key.as_str() {
@@ -311,19 +405,16 @@ impl Mapping {
                         if !is_host_name(&old) && !is_ipv4(&old) {
                             return Err(r.err(hat, MappingErrorKind::InvalidOldHost(old)));
                         }
-                        if let Some(first) = mapping
-                            .hosts
-                            .iter()
-                            .find(|h| h.old.eq_ignore_ascii_case(&old))
-                        {
+                        if let Some(&first) = seen_hosts.get(&old.to_ascii_lowercase()) {
                             return Err(r.err(
                                 hat,
                                 MappingErrorKind::DuplicateHost {
                                     host: old,
-                                    first_line: first.line,
+                                    first_line: mapping.hosts[first].line,
                                 },
                             ));
                         }
+                        seen_hosts.insert(old.to_ascii_lowercase(), mapping.hosts.len());
                         let target = r.target(&old, hv)?;
                         mapping.hosts.push(HostRule {
                             old,
@@ -348,23 +439,40 @@ impl Mapping {
                         if !is_host_name(&host) && !is_ipv4(&host) {
                             return Err(r.err(kat, MappingErrorKind::InvalidOldHost(host)));
                         }
-                        if let Some(first) = mapping
-                            .keep
-                            .iter()
-                            .find(|k| k.host.eq_ignore_ascii_case(&host))
-                        {
+                        if let Some(&first) = seen_keep.get(&host.to_ascii_lowercase()) {
                             return Err(r.err(
                                 kat,
                                 MappingErrorKind::DuplicateKeep {
                                     host,
-                                    first_line: first.line,
+                                    first_line: mapping.keep[first].line,
                                 },
                             ));
                         }
+                        seen_keep.insert(host.to_ascii_lowercase(), mapping.keep.len());
                         mapping.keep.push(KeepRule {
                             host,
                             line: r.line(kat),
                             offset: kat,
+                        });
+                    }
+                }
+                "merge" => mapping.merge = r.merge_rules(v)?,
+                "carry-binary" => {
+                    let items = match v {
+                        Node::Seq { items, .. } => items.as_slice(),
+                        Node::Scalar(i) if doc.scalars()[*i].value.is_empty() => &[],
+                        _ => {
+                            return Err(r.err(
+                                r.span(v).start,
+                                MappingErrorKind::ExpectedSeq("carry-binary"),
+                            ))
+                        }
+                    };
+                    for item in items {
+                        let (path, at) = r.scalar(item, "a bundle path")?;
+                        mapping.carry_binary.push(RuleName {
+                            pattern: path.trim().to_string(),
+                            line: r.line(at),
                         });
                     }
                 }
@@ -373,7 +481,7 @@ impl Mapping {
                         at,
                         MappingErrorKind::UnknownKey {
                             key,
-                            allowed: "`version`, `hosts` or `keep`",
+                            allowed: "`version`, `hosts`, `keep`, `merge` or `carry-binary`",
                         },
                     ));
                 }
@@ -383,7 +491,10 @@ impl Mapping {
             return Err(r.err(0, MappingErrorKind::MissingVersion));
         }
         for k in &mapping.keep {
-            if let Some(h) = mapping.rule(&k.host) {
+            if let Some(h) = seen_hosts
+                .get(&k.host.to_ascii_lowercase())
+                .map(|&i| &mapping.hosts[i])
+            {
                 let kat = k.offset;
                 return Err(r.err(
                     kat,
@@ -394,17 +505,52 @@ impl Mapping {
                 ));
             }
         }
+        // The duplicate checks built exactly the lookup index (duplicates are errors, so
+        // every name is its only entry): keep it rather than build it again.
+        let _ = mapping.index.0.set(Index {
+            hosts: seen_hosts,
+            keep: seen_keep,
+        });
         Ok(mapping)
     }
 
     /// The explicit rule for `host` (case-insensitive).
     pub fn rule(&self, host: &str) -> Option<&HostRule> {
-        self.hosts.iter().find(|h| h.old.eq_ignore_ascii_case(host))
+        let i = *self.index().hosts.get(&host.to_ascii_lowercase())?;
+        self.hosts.get(i)
     }
 
     /// True when `host` is listed in `keep:`.
     pub fn is_kept(&self, host: &str) -> bool {
-        self.keep.iter().any(|k| k.host.eq_ignore_ascii_case(host))
+        self.kept(host).is_some()
+    }
+
+    /// True when `carry-binary:` names the bundle path `path`.
+    pub fn carries_binary(&self, path: &str) -> bool {
+        self.carry_binary
+            .iter()
+            .any(|r| crate::contexts::glob_match(&r.pattern, path))
+    }
+
+    /// The `keep:` entry for `host` (case-insensitive).
+    pub fn kept(&self, host: &str) -> Option<&KeepRule> {
+        let i = *self.index().keep.get(&host.to_ascii_lowercase())?;
+        self.keep.get(i)
+    }
+
+    /// The lookup index, built from `hosts` and `keep` on first use (the first entry of a
+    /// name wins, as a linear search would).
+    fn index(&self) -> &Index {
+        self.index.0.get_or_init(|| {
+            let mut ix = Index::default();
+            for (i, h) in self.hosts.iter().enumerate() {
+                ix.hosts.entry(h.old.to_ascii_lowercase()).or_insert(i);
+            }
+            for (i, k) in self.keep.iter().enumerate() {
+                ix.keep.entry(k.host.to_ascii_lowercase()).or_insert(i);
+            }
+            ix
+        })
     }
 }
 

@@ -7,7 +7,7 @@ use crate::roles::Role;
 use crate::scan::inventory::{IdKind, Inventory};
 use crate::scan::refs::Reference;
 use crate::scan::tokens::{is_ipv4, short_name};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 /// What happens to one reference.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -154,9 +154,13 @@ pub fn resolve(
             Err(p) => res.problems.push(p(i)),
         }
     }
+    // One pass over the references, then one lookup per rule: a mapping with 100,000
+    // hosts must not compare each of them with every reference.
+    let referenced: HashSet<String> = refs.iter().map(|r| r.text.to_ascii_lowercase()).collect();
     for rule in &mapping.hosts {
-        let referenced = refs.iter().any(|r| r.text.eq_ignore_ascii_case(&rule.old));
-        if bundle_names.lookup(&rule.old).is_none() && !referenced {
+        if bundle_names.lookup(&rule.old).is_none()
+            && !referenced.contains(&rule.old.to_ascii_lowercase())
+        {
             res.problems.push(Problem::UnknownHost {
                 host: rule.old.clone(),
                 line: rule.line,
@@ -169,11 +173,7 @@ pub fn resolve(
 type ProblemAt = Box<dyn Fn(usize) -> Problem>;
 
 fn decide(r: &Reference, mapping: &Mapping, inv: &Inventory) -> Result<Outcome, ProblemAt> {
-    if let Some(k) = mapping
-        .keep
-        .iter()
-        .find(|k| k.host.eq_ignore_ascii_case(&r.text))
-    {
+    if let Some(k) = mapping.kept(&r.text) {
         return Ok(Outcome::Kept { line: k.line });
     }
     // An explicit rule for the name as written; else, for a short name, the rule of the
@@ -198,11 +198,7 @@ fn decide(r: &Reference, mapping: &Mapping, inv: &Inventory) -> Result<Outcome, 
             let Some(fqdn) = fqdns.into_iter().next() else {
                 return Err(Box::new(|i| Problem::Unresolved { reference: i }));
             };
-            if let Some(k) = mapping
-                .keep
-                .iter()
-                .find(|k| k.host.eq_ignore_ascii_case(&fqdn))
-            {
+            if let Some(k) = mapping.kept(&fqdn) {
                 return Ok(Outcome::Kept { line: k.line });
             }
             match mapping.rule(&fqdn) {

@@ -128,6 +128,20 @@ impl Votes<'_> {
         });
     }
 
+    /// `old` stays itself: the new cluster has a node of that very name (restoring a
+    /// cluster onto itself, or a node kept across the migration).
+    fn add_same(&mut self, old: &str) {
+        let old = old.to_ascii_lowercase();
+        if !matches!(self.inv.lookup(&old), Some((IdKind::Fqdn | IdKind::Ip, _))) {
+            return;
+        }
+        self.by_old.entry(old.clone()).or_default().push(Vote {
+            new: old,
+            role: None,
+            evidence: "the new cluster has a node of this name (same-cluster restore)".into(),
+        });
+    }
+
     /// Pairs the host tokens of two values position by position, when they have as many.
     fn pair_values(&mut self, old: &str, new: &str, role: Option<Role>, evidence: &str) {
         let (o, n) = (host_tokens(old), host_tokens(new));
@@ -221,6 +235,18 @@ pub fn suggest(
                 };
                 let name = path.strip_prefix("config/routing/").unwrap_or(path);
                 votes.pair_values(ov, nv, role, &format!("{name}: same path {p}"));
+            }
+        }
+    }
+    // 5. Names the new cluster itself has as nodes stay as they are; a name that other
+    // evidence maps elsewhere keeps that evidence (the self vote only breaks no tie it
+    // does not win).
+    let new_inv = Inventory::build(target, &[]);
+    for (name, kind) in inv.names() {
+        if kind != IdKind::Short && new_inv.lookup(name).is_some() {
+            let elsewhere = votes.by_old.get(name).is_some_and(|v| !v.is_empty());
+            if !elsewhere {
+                votes.add_same(name);
             }
         }
     }

@@ -187,7 +187,12 @@ fn node_files(plan: &Plan, inputs: &Inputs, layout: &Layout) -> (Vec<NodeFile>, 
                 uid: b.and_then(|b| b.uid),
                 gid: b.and_then(|b| b.gid),
             });
-            out.push((written, f.after.as_bytes().to_vec(), f.mode));
+            // In the file's own encoding. Encoding back cannot fail here: a rewrite only
+            // writes ASCII host names, which every encoding read as text can encode.
+            let bytes = f
+                .after_bytes()
+                .unwrap_or_else(|_| f.after.as_bytes().to_vec());
+            out.push((written, bytes, f.mode));
         }
     }
     out.push(("OWNERS.tsv".into(), owners_tsv(&copies).into_bytes(), 0o644));

@@ -71,6 +71,9 @@ pub struct Sources {
     /// etcd layout file (None: the shipped one) and a replacement key prefix.
     pub layout: Option<PathBuf>,
     pub etcd_prefix: Option<String>,
+    /// `--allow-unknown-hosts`: mapping values that are not nodes of the new cluster
+    /// warn instead of failing.
+    pub allow_unknown_hosts: bool,
 }
 
 /// A mapping file as read.
@@ -238,7 +241,10 @@ impl Inputs {
     /// first (their mistakes are reported before any long work); a live etcd is read on
     /// its own thread while the bundle is read and parsed.
     pub fn load(sources: Sources, progress: &mut dyn FnMut(Progress)) -> Result<Inputs, OpsError> {
-        let mapping = sources.mapping.as_deref().map(load_mapping).transpose()?;
+        let mut mapping = sources.mapping.as_deref().map(load_mapping).transpose()?;
+        if let Some(m) = &mut mapping {
+            m.mapping.allow_unknown_hosts = sources.allow_unknown_hosts;
+        }
         let contexts = load_contexts(sources.contexts.as_deref())?;
         let (layout, layout_text) =
             load_layout(sources.layout.as_deref(), sources.etcd_prefix.as_deref())?;

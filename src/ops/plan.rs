@@ -18,6 +18,8 @@ pub struct PlanOptions {
     pub secrets: SecretPolicy,
     /// Write the migrated tree here.
     pub emit: Option<PathBuf>,
+    /// Write every configuration item as apply would write it (merged) here.
+    pub emit_result: Option<PathBuf>,
     /// Write a saved plan here.
     pub out: Option<PathBuf>,
     /// Say what would be written, write nothing.
@@ -37,6 +39,8 @@ pub struct Written {
 pub struct Planned {
     pub plan: Plan,
     pub emitted: Option<Written>,
+    /// What `--emit-result` wrote.
+    pub emitted_result: Option<Written>,
     pub saved: Option<Written>,
 }
 
@@ -64,29 +68,29 @@ pub fn plan(inputs: &Inputs, opts: &PlanOptions) -> Result<Planned, OpsError> {
         // Refused before any work when the destination is taken.
         emit::check_destination(dir)?;
     }
+    if let Some(dir) = &opts.emit_result {
+        emit::check_destination(dir)?;
+    }
     let plan = make(inputs, opts.files_node.as_deref(), opts.secrets)?;
+    let emitted_result = match &opts.emit_result {
+        Some(dir) => Some(write_tree(
+            dir,
+            &result_items(&plan, inputs)?,
+            opts.dry_run,
+        )?),
+        None => None,
+    };
     let emitted = match &opts.emit {
         Some(dir) => {
-            let files: Vec<OutFile<'_>> = plan
+            // Each file in its own encoding (text decoded from ISO-8859-1, UTF-16, ...).
+            let files = plan
                 .migration
                 .files
                 .values()
-                .map(|f| OutFile {
-                    path: &f.path,
-                    content: f.after.as_bytes(),
-                    mode: f.mode,
-                })
-                .collect();
-            let n = if opts.dry_run {
-                files.len() + 1
-            } else {
-                emit::write_bundle_tree(dir, &files)?
-            };
-            Some(Written {
-                path: dir.clone(),
-                files: n,
-                dry_run: opts.dry_run,
-            })
+                .map(|f| Ok((f.path.clone(), f.after_bytes()?, f.mode)))
+                .collect::<Result<Vec<_>, crate::migrate::EncodeBack>>()
+                .map_err(crate::plan::PlanError::from)?;
+            Some(write_tree(dir, &files, opts.dry_run)?)
         }
         None => None,
     };
@@ -112,8 +116,56 @@ pub fn plan(inputs: &Inputs, opts: &PlanOptions) -> Result<Planned, OpsError> {
     Ok(Planned {
         plan,
         emitted,
+        emitted_result,
         saved,
     })
+}
+
+/// Writes `files` (path, bytes, mode) as a bundle tree with its manifest into `dir`, or,
+/// in a dry run, only counts them.
+fn write_tree(
+    dir: &Path,
+    files: &[(String, Vec<u8>, u32)],
+    dry_run: bool,
+) -> Result<Written, OpsError> {
+    let out: Vec<OutFile<'_>> = files
+        .iter()
+        .map(|(path, bytes, mode)| OutFile {
+            path,
+            content: bytes,
+            mode: *mode,
+        })
+        .collect();
+    let files = if dry_run {
+        out.len() + 1
+    } else {
+        emit::write_bundle_tree(dir, &out)?
+    };
+    Ok(Written {
+        path: dir.to_path_buf(),
+        files,
+        dry_run,
+    })
+}
+
+/// Every configuration item as apply would leave it (`--emit-result`): the bundle's items
+/// merged onto the new cluster's copies, and the new cluster's own items (its
+/// installer-owned ones included) as they are. Configuration items are the etcd layout's
+/// items; against a directory target without a layout match, every `config/` file.
+fn result_items(plan: &Plan, inputs: &Inputs) -> Result<Vec<(String, Vec<u8>, u32)>, OpsError> {
+    let is_item = |p: &str| inputs.layout.is_item(p) || p.starts_with("config/");
+    let mut out = Vec::new();
+    for f in plan.migration.files.values().filter(|f| is_item(&f.path)) {
+        let bytes = f.written_bytes().map_err(crate::plan::PlanError::from)?;
+        out.push((f.path.clone(), bytes, f.mode));
+    }
+    for t in inputs.target.tree.files.values() {
+        if is_item(&t.path) && !plan.migration.files.contains_key(&t.path) {
+            out.push((t.path.clone(), t.text.as_bytes().to_vec(), t.mode));
+        }
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(out)
 }
 
 /// A path as recorded in a saved plan: absolute, so `apply --plan` works from any
@@ -140,7 +192,8 @@ pub fn plan_record(plan: &Plan, inputs: &Inputs) -> PlanFile {
             path: f.path.clone(),
             key: inputs.layout.key_for(&f.path).map(|(k, _)| k),
             before_sha256: sha256_hex(f.before.as_bytes()),
-            after_sha256: sha256_hex(f.after.as_bytes()),
+            // What apply writes (merged onto the new cluster's copy).
+            after_sha256: sha256_hex(f.written().as_bytes()),
             writes: writes.contains(f.path.as_str()),
         })
         .collect();

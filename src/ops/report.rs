@@ -68,8 +68,12 @@ pub fn report(inputs: &Inputs, opts: &ReportOptions) -> Result<Reported, OpsErro
                 file: "(none)".into(),
                 ..Mapping::default()
             };
-            let migration =
+            let mut migration =
                 migrate(&inputs.tree, &none, &inputs.contexts).map_err(PlanError::Broke)?;
+            // Compared as apply would write it: merged onto the new cluster's copies.
+            migration
+                .merge_onto(&inputs.target.tree, &none.merge)
+                .map_err(PlanError::Merge)?;
             let in_scope = |p: &str| inputs.target.in_scope(p, &inputs.layout);
             let comparison = compare(&CompareInputs {
                 migrated: &migration.files,

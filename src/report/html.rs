@@ -120,6 +120,7 @@ fn class_tag(c: Class) -> String {
         Class::ExplainedByMapping => "mapping",
         Class::SiteCustomization => "customization",
         Class::NewDefault => "new default",
+        Class::RemovedByApply => "removed",
         Class::InstallerOwned => "installer-owned",
     };
     format!(
@@ -471,6 +472,7 @@ fn whole_file_line(o: &mut String, f: &FileReport, d: &Difference) -> std::fmt::
         Class::ExplainedByMapping => "The whole file differs only by hosts the mapping rewrites.",
         Class::SiteCustomization => "The whole file is carried over from the bundle.",
         Class::NewDefault => "The whole file exists only in the new cluster; applying leaves it.",
+        Class::RemovedByApply => "Removed by apply: the mapping's merge: section drops it.",
         Class::InstallerOwned => "Installer-owned: never migrated; the new cluster's copy stands.",
     };
     writeln!(

@@ -171,10 +171,11 @@ pub struct ReportDoc {
     pub restart: Option<Vec<RestartStep>>,
 }
 
-pub const CLASSES: [Class; 4] = [
+pub const CLASSES: [Class; 5] = [
     Class::ExplainedByMapping,
     Class::SiteCustomization,
     Class::NewDefault,
+    Class::RemovedByApply,
     Class::InstallerOwned,
 ];
 

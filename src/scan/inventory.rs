@@ -66,6 +66,17 @@ pub struct Inventory {
     /// file, and most tokens are ruled out by their length alone.
     min_len: usize,
     max_len: usize,
+    /// Where each name already sits while nodes are put together: finding a node by a
+    /// linear search made a mapping with 100,000 hosts quadratic.
+    find: Finder,
+}
+
+#[derive(Debug, Clone, Default)]
+struct Finder {
+    fqdn: HashMap<String, usize>,
+    /// Lower-case short name -> nodes with that short name, in creation order.
+    short: HashMap<String, Vec<usize>>,
+    ip: HashMap<String, usize>,
 }
 
 /// A name found in a source, before nodes are put together.
@@ -285,17 +296,10 @@ impl Inventory {
     fn node_for_name(&mut self, name: &str, ev: Evidence) -> usize {
         let lc = name.to_ascii_lowercase();
         let found = if lc.contains('.') {
-            self.nodes
-                .iter()
-                .position(|n| n.fqdn.as_deref() == Some(&lc))
+            self.find.fqdn.get(&lc).copied()
         } else {
-            let by_short: Vec<usize> = (0..self.nodes.len())
-                .filter(|&i| {
-                    let n = &self.nodes[i];
-                    n.short.as_deref() == Some(&lc)
-                        || n.fqdn.as_deref().map(short_name) == Some(&lc)
-                })
-                .collect();
+            // A node's short name is its FQDN's first label when it has an FQDN.
+            let by_short: Vec<usize> = self.find.short.get(&lc).cloned().unwrap_or_default();
             // A short name shared by several FQDNs belongs to none of them alone.
             if by_short.len() > 1 {
                 for &i in &by_short {
@@ -311,22 +315,26 @@ impl Inventory {
             } else {
                 (None, Some(lc.clone()))
             };
+            let idx = self.nodes.len();
+            if let Some(f) = &fqdn {
+                self.find.fqdn.insert(f.clone(), idx);
+            }
+            if let Some(s) = &short {
+                self.find.short.entry(s.clone()).or_default().push(idx);
+            }
             self.nodes.push(OldNode {
                 fqdn,
                 short,
                 ..OldNode::default()
             });
-            self.nodes.len() - 1
+            idx
         });
         self.nodes[idx].evidence.push(ev);
         idx
     }
 
     fn add_ip(&mut self, ip: &str, node: Option<usize>, ev: Evidence) {
-        let existing = self
-            .nodes
-            .iter()
-            .position(|n| n.ips.iter().any(|i| i == ip));
+        let existing = self.find.ip.get(ip).copied();
         let idx = match (existing, node) {
             (Some(i), _) => i,
             (None, Some(n)) => {
@@ -341,6 +349,7 @@ impl Inventory {
                 self.nodes.len() - 1
             }
         };
+        self.find.ip.entry(ip.to_string()).or_insert(idx);
         self.nodes[idx].evidence.push(ev);
     }
 

@@ -661,6 +661,19 @@ impl Session<'_, '_> {
                 Err(PlanError::Broke(b)) => {
                     writeln!(o, "  {}", esc(&b.to_string()))?;
                 }
+                Err(PlanError::NotNewNodes(lines)) => {
+                    writeln!(
+                        o,
+                        "  the mapping does not name the new cluster: {} problem(s)",
+                        lines.len()
+                    )?;
+                    for l in lines.iter().take(PROBLEM_LINES) {
+                        writeln!(o, "    {}", esc(l))?;
+                    }
+                }
+                Err(e @ (PlanError::Merge(_) | PlanError::Encode(_))) => {
+                    writeln!(o, "  {}", esc(&e.to_string()))?;
+                }
             }
             Ok(())
         })

@@ -313,28 +313,31 @@ fn read_tree(dir: &Path) -> BTreeMap<String, Vec<u8>> {
     out
 }
 
-/// The migrated tree as `plan --emit` writes it against the new cluster's directory
-/// export (computed once): bundle path -> bytes.
+/// The tree `plan FLAG DIR` writes against the new cluster's directory export: bundle
+/// path -> bytes.
+fn planned_tree(flag: &str) -> BTreeMap<String, Vec<u8>> {
+    let work = Work::new();
+    let out = work.path("out");
+    work.run(&[
+        "plan",
+        OLD_DIR,
+        "--target",
+        NEW_DIR,
+        "--mapping",
+        MAPPING,
+        flag,
+        &out,
+        "--diff",
+        "none",
+    ])
+    .expect(0);
+    read_tree(Path::new(&out))
+}
+
+/// The migrated tree as `plan --emit` writes it (computed once).
 fn emitted() -> &'static BTreeMap<String, Vec<u8>> {
     static EMITTED: OnceLock<BTreeMap<String, Vec<u8>>> = OnceLock::new();
-    EMITTED.get_or_init(|| {
-        let work = Work::new();
-        let emit = work.path("emit");
-        work.run(&[
-            "plan",
-            OLD_DIR,
-            "--target",
-            NEW_DIR,
-            "--mapping",
-            MAPPING,
-            "--emit",
-            &emit,
-            "--diff",
-            "none",
-        ])
-        .expect(0);
-        read_tree(Path::new(&emit))
-    })
+    EMITTED.get_or_init(|| planned_tree("--emit"))
 }
 
 fn expected(path: &str) -> &'static [u8] {
@@ -343,14 +346,28 @@ fn expected(path: &str) -> &'static [u8] {
         .unwrap_or_else(|| panic!("plan --emit wrote no {path}"))
 }
 
-/// Every migrated key holds its `plan --emit` bytes, checked by hand for leftovers of the
-/// old cluster; the seeded keys the migration does not own are as seeded.
+/// What apply writes, as `plan --emit-result` shows it (computed once): the migrated
+/// items merged onto the new cluster's copies.
+fn result() -> &'static BTreeMap<String, Vec<u8>> {
+    static RESULT: OnceLock<BTreeMap<String, Vec<u8>>> = OnceLock::new();
+    RESULT.get_or_init(|| planned_tree("--emit-result"))
+}
+
+fn expected_written(path: &str) -> &'static [u8] {
+    result()
+        .get(path)
+        .unwrap_or_else(|| panic!("plan --emit-result wrote no {path}"))
+}
+
+/// Every migrated key holds its `plan --emit-result` bytes (the migrated file merged onto
+/// the new cluster's copy), checked by hand for leftovers of the old cluster; the seeded
+/// keys the migration does not own are as seeded.
 fn assert_migrated(dump: &Dump) {
     for (path, key) in MIGRATED {
         let value = dump.value(key);
         assert!(
-            value == expected(path),
-            "{key} differs from plan --emit's {path}"
+            value == expected_written(path),
+            "{key} differs from plan --emit-result's {path}"
         );
         let text = String::from_utf8_lossy(value);
         for old in ["old.example.com", "10.1.2."] {
@@ -489,6 +506,63 @@ fn apply_writes_exactly_the_migrated_items_then_has_nothing_to_do() {
 }
 
 #[test]
+fn after_apply_every_setting_only_the_new_cluster_had_is_still_in_etcd() {
+    // fixtures/new-cluster's iris-environment.prop has the new version's defaults that
+    // the old bundle lacks; apply merges, never overwrites.
+    let server = EtcdServer::start();
+    seed(&server);
+    let ep = server.endpoint();
+    let work = Work::new();
+    work.run(&apply_args(
+        OLD_DIR,
+        &ep,
+        &["--yes", "--run-record", &work.path("run.json")],
+    ))
+    .expect(0);
+    let after = dump(&server);
+    let env = String::from_utf8_lossy(after.value("/deephaven/config/props/iris-environment.prop"));
+    for line in [
+        "RemoteQueryDispatcher.useEnvoy=true",
+        "iris.web.enableGrpcWeb=true",
+        "log.json.enabled=false",
+    ] {
+        assert!(
+            env.lines().any(|l| l == line),
+            "{line} is gone from etcd:\n{env}"
+        );
+    }
+    // The bundle's own settings won where both set a key (the old site name, migrated).
+    assert!(
+        env.lines()
+            .any(|l| l.starts_with("iris.site.name=") && !l.ends_with("prod-new")),
+        "{env}"
+    );
+    // Every key of the new cluster's routing file is still there.
+    let routing = String::from_utf8_lossy(after.value("/deephaven/config/routing/routing.yaml"));
+    let installed = String::from_utf8(read(
+        &Path::new(NEW_DIR).join("config/routing/routing.yaml"),
+    ))
+    .unwrap();
+    for top in installed
+        .lines()
+        .filter(|l| !l.starts_with([' ', '#', '-']) && l.ends_with(':'))
+    {
+        assert!(
+            routing.lines().any(|l| l == top),
+            "{top} is gone from etcd:\n{routing}"
+        );
+    }
+    // Applying again finds nothing to do: the merged result is stable.
+    work.run(&apply_args(
+        OLD_DIR,
+        &ep,
+        &["--yes", "--run-record", &work.path("run2.json")],
+    ))
+    .expect(0)
+    .stderr_has("nothing to do");
+}
+
+#[test]
 fn dry_run_writes_nothing_and_says_so() {
     let server = EtcdServer::start();
     seed(&server);
@@ -606,7 +680,10 @@ fn interrupted_apply(server: &EtcdServer, work: &Work, bundle: &str, record: &st
     let now = dump(server);
     let written: BTreeSet<&str> = MIGRATED[..FIRST_8].iter().map(|(_, k)| *k).collect();
     for (path, key) in &MIGRATED[..FIRST_8] {
-        assert!(now.value(key) == expected(path), "{key} not written");
+        assert!(
+            now.value(key) == expected_written(path),
+            "{key} not written"
+        );
     }
     // Every other key, value and revision, is as before; no other key appeared.
     for (key, kv) in &now.kvs {

@@ -171,9 +171,9 @@ b.host=dh-query-1.old.example.com:22013
         &tmp,
         6,
         &[
-            "error: the plan is incomplete, nothing was written: 2 problem(s)\n",
-            "\n  config/props/iris-environment.prop:1:33: `dh-query-1` (comment): names an old node but is neither mapped nor kept\n",
-            "\n  config/props/iris-environment.prop:3:8: `dh-query-1.old.example.com` (property b.host): names an old node but is neither mapped nor kept\n",
+            // Grouped per old node: one line with the count and the places.
+            "error: the plan is incomplete, nothing was written: 1 problem(s)\n",
+            "\n  dh-query-1.old.example.com: 2 reference(s) name this old node but are neither mapped nor kept: config/props/iris-environment.prop:1:33 `dh-query-1` (comment); config/props/iris-environment.prop:3:8 `dh-query-1.old.example.com` (property b.host)\n",
         ],
     );
     // The mapped host is not a problem.
@@ -264,7 +264,7 @@ fn invalid_mappings_fail_with_5_naming_line_and_column() {
     let cases: &[(&str, &str)] = &[
         (
             "version: 1\nhosts:\n  dh-infra-1.old.example.com: infra-a.new.example.com\nkept:\n  - ldap.corp.example.com\n",
-            "error: mapping.yaml:4:1: unknown key `kept` (expected `version`, `hosts` or `keep`)",
+            "error: mapping.yaml:4:1: unknown key `kept` (expected `version`, `hosts`, `keep`, `merge` or `carry-binary`)",
         ),
         (
             "version: 1\nhosts:\n  dh-query-1.old.example.com:\n    defualt: query-a.new.example.com\n",

@@ -93,6 +93,7 @@ fn load(target: TargetSource, mapping: Option<PathBuf>, cnf: bool) -> Inputs {
             contexts: None,
             layout: None,
             etcd_prefix: None,
+            allow_unknown_hosts: false,
         },
         &mut |_| {},
     )

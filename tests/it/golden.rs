@@ -163,7 +163,13 @@ fn every_case_directory_is_a_known_case() {
     cases.sort();
     assert_eq!(
         cases,
-        ["keep", "props", "role-contexts", "yaml-block-scalars"]
+        [
+            "encodings",
+            "keep",
+            "props",
+            "role-contexts",
+            "yaml-block-scalars"
+        ]
     );
     for c in &cases {
         let dir = golden_dir().join(c);
@@ -175,6 +181,20 @@ fn every_case_directory_is_a_known_case() {
             "{c}: no in/cluster/cluster.cnf"
         );
     }
+}
+
+#[test]
+fn encodings_case_rewrites_each_file_in_its_own_encoding() {
+    // ISO-8859-1 (declared, and a property file as Java reads it), UTF-16 LE and BE with
+    // a BOM, Shift_JIS, and the MySQL ACL dump: every host rewritten, every other byte
+    // as it was, each file written back in its own encoding.
+    let run = run_case("encodings");
+    assert!(
+        run.stdout
+            .contains("  files migrated        6 (6 rewritten)\n"),
+        "{}",
+        run.stdout
+    );
 }
 
 #[test]
@@ -273,10 +293,12 @@ const FIXTURE_MIGRATED: &[&str] = &[
 #[test]
 fn identity_mapping_on_the_fixtures_changes_no_byte() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    // Against the old cluster itself (a same-cluster restore): the identity mapping's
+    // values must be nodes of the target, and are.
     let run = plan_emit(
         root,
         "fixtures/old-cluster",
-        "fixtures/new-cluster",
+        "fixtures/old-cluster",
         "tests/golden/fixtures-identity/mapping.yaml",
     );
     let mut emitted = run.emitted;

@@ -13,6 +13,8 @@ mod core_inprocess;
 mod etcd_client;
 mod golden;
 mod hostile;
+mod merge_cli;
+mod merge_golden;
 mod parser_limits;
 mod props_corpus;
 mod report_cli;

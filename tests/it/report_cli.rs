@@ -293,9 +293,13 @@ fn report_errors_exit_2_or_more_with_nothing_on_stdout() {
     let r = run(d, &report_args(&old, &new, Some("partial.yaml")));
     assert_eq!(r.code, Some(6), "{}", r.stderr);
     assert_eq!(r.stdout, "");
+    // Grouped per old node: the count, then the first places.
     assert!(
-        r.stderr
-            .contains("config/props/iris-environment.prop:122:39: `dh-query-2.old.example.com`"),
+        r.stderr.contains(
+            "dh-query-2.old.example.com: 24 reference(s) name this old node but are neither mapped nor kept: "
+        ) && r
+            .stderr
+            .contains("; config/props/iris-environment.prop:6:61 `dh-query-2` (comment) and 21 more"),
         "{}",
         r.stderr
     );
@@ -360,11 +364,12 @@ fn json_report_validates_against_the_schema_and_holds_hand_checked_values() {
     assert_eq!(d["migrated"], "12288");
     assert_eq!(d["target"], "4096");
     assert_eq!(d["line"], 165);
-    // New in the new cluster only.
+    // New in the new cluster only: kept, so apply writes it too (merge, never overwrite).
     let d = difference(&doc, env, "RemoteQueryDispatcher.useEnvoy");
     assert_eq!(d["class"], "new-default");
-    assert_eq!(d["migrated"], Value::Null);
+    assert_eq!(d["migrated"], "true");
     assert_eq!(d["target"], "true");
+    assert_eq!(s["by_class"]["removed-by-apply"], 0);
     // A secret: only its fingerprint.
     let d = difference(&doc, env, "smtp.password");
     assert_eq!(d["secret"], true);

@@ -45,6 +45,7 @@
 
 mod lines;
 mod parser;
+pub use parser::glob_match;
 #[cfg(test)]
 mod tests;
 

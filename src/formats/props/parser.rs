@@ -595,7 +595,7 @@ fn chains_overlap(a: &[ScopeId], b: &[ScopeId]) -> bool {
 }
 
 /// `*` matches any run of characters (also none); everything else matches itself.
-pub(super) fn glob_match(pattern: &str, name: &str) -> bool {
+pub fn glob_match(pattern: &str, name: &str) -> bool {
     let p: Vec<char> = pattern.chars().collect();
     let n: Vec<char> = name.chars().collect();
     let (mut pi, mut ni) = (0, 0);
