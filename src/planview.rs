@@ -122,7 +122,7 @@ pub fn render_text(plan: &Plan, o: &ViewOptions) -> String {
                                 out,
                                 "-- a node file: copied to node {} with mode {:04o} (never into etcd)",
                                 esc(node),
-                                f.mode & 0o7777
+                                crate::emit::file_mode(&f.path, f.mode)
                             )?,
                             None => writeln!(
                                 out,

@@ -125,7 +125,9 @@ fn node_files(
         .filter(|f| !inputs.layout.is_item(&f.path))
         .map(|f| {
             let node = node_of.get(f.path.as_str()).map(|n| n.to_string());
-            (f.path.clone(), NodeFile { node, mode: f.mode })
+            // The mode it is written with: key files are 0600 whatever the bundle says.
+            let mode = crate::emit::file_mode(&f.path, f.mode);
+            (f.path.clone(), NodeFile { node, mode })
         })
         .collect()
 }

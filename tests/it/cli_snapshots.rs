@@ -129,7 +129,7 @@ fn report_text() {
     let outline: String = stdout
         .lines()
         .enumerate()
-        .filter(|(i, l)| *i < 7 || l.starts_with("== "))
+        .filter(|(i, l)| *i < 8 || l.starts_with("== "))
         .map(|(_, l)| format!("{l}\n"))
         .collect();
     snap!("report-text-outline", outline);

@@ -12,6 +12,7 @@ use crate::support::fs::listing;
 
 const TAILER: &str = "files/etc/sysconfig/illumon.d/resources/tailerConfig.xml";
 const PROPS: &str = "config/props/iris-environment.prop";
+const ROUTING: &str = "config/routing/routing.yaml";
 
 /// A temp dir holding `bundle/` (the given file), `target/` and `mapping.yaml`.
 fn setup(rel: &str, content: &[u8]) -> tempfile::TempDir {
@@ -92,10 +93,12 @@ fn props_with_20000_nested_scope_blocks_stop_at_the_depth_limit_naming_the_heade
 
 #[test]
 fn invalid_utf8_in_a_config_file_names_its_line_and_column() {
+    // YAML must be UTF-8 (or UTF-16 with a byte-order mark); property files are not used
+    // here because Java reads them as ISO-8859-1, so any byte is text there.
     // `é` is one character of two bytes: the bad byte is the second character of line 2.
-    let tmp = setup(PROPS, b"a=1\n\xc3\xa9\xffb=2\n");
+    let tmp = setup(ROUTING, b"a: 1\n\xc3\xa9\xffb: 2\n");
     assert_parse_error(
         &tmp,
-        &format!("{PROPS}:2:2: not valid UTF-8 (first invalid byte at byte offset 6)"),
+        &format!("{ROUTING}:2:2: not valid UTF-8 (first invalid byte at byte offset 7)"),
     );
 }
