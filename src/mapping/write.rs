@@ -49,67 +49,69 @@ pub struct Draft {
     pub keep: Vec<(String, Option<String>)>,
 }
 
-fn comment(out: &mut String, indent: &str, text: &str) {
+fn comment(out: &mut String, indent: &str, text: &str) -> std::fmt::Result {
     for line in text.lines() {
         if line.is_empty() {
-            let _ = writeln!(out, "{indent}#");
+            writeln!(out, "{indent}#")?;
         } else {
-            let _ = writeln!(out, "{indent}# {line}");
+            writeln!(out, "{indent}# {line}")?;
         }
     }
+    Ok(())
 }
 
 /// Renders `draft` as mapping-file YAML (version 1).
 pub fn render(draft: &Draft) -> String {
-    let mut out = String::new();
-    for h in &draft.header {
-        comment(&mut out, "", h);
-    }
-    out.push_str("version: 1\n");
-    if draft.hosts.is_empty() {
-        out.push_str("hosts: {}\n");
-    } else {
-        out.push_str("hosts:\n");
-    }
-    for h in &draft.hosts {
-        for c in &h.comments {
-            comment(&mut out, "  ", c);
+    crate::text::build(|out| {
+        for h in &draft.header {
+            comment(out, "", h)?;
         }
-        match &h.target {
-            None => {
-                let _ = writeln!(
-                    out,
-                    "  # TODO: no answer yet; write the new host and remove the leading '# '"
-                );
-                let _ = writeln!(out, "  # {}: NEW-HOST", h.old);
+        out.push_str("version: 1\n");
+        if draft.hosts.is_empty() {
+            out.push_str("hosts: {}\n");
+        } else {
+            out.push_str("hosts:\n");
+        }
+        for h in &draft.hosts {
+            for c in &h.comments {
+                comment(out, "  ", c)?;
             }
-            Some(DraftTarget::Host(new)) => {
-                let _ = writeln!(out, "  {}: {}", h.old, new);
-            }
-            Some(DraftTarget::Roles { default, roles }) => {
-                let _ = writeln!(out, "  {}:", h.old);
-                if let Some(d) = default {
-                    let _ = writeln!(out, "    default: {d}");
+            match &h.target {
+                None => {
+                    writeln!(
+                        out,
+                        "  # TODO: no answer yet; write the new host and remove the leading '# '"
+                    )?;
+                    writeln!(out, "  # {}: NEW-HOST", h.old)?;
                 }
-                if !roles.is_empty() {
-                    let _ = writeln!(out, "    roles:");
-                    for (r, v) in roles {
-                        let _ = writeln!(out, "      {r}: {v}");
+                Some(DraftTarget::Host(new)) => {
+                    writeln!(out, "  {}: {}", h.old, new)?;
+                }
+                Some(DraftTarget::Roles { default, roles }) => {
+                    writeln!(out, "  {}:", h.old)?;
+                    if let Some(d) = default {
+                        writeln!(out, "    default: {d}")?;
+                    }
+                    if !roles.is_empty() {
+                        writeln!(out, "    roles:")?;
+                        for (r, v) in roles {
+                            writeln!(out, "      {r}: {v}")?;
+                        }
                     }
                 }
             }
         }
-    }
-    if draft.keep.is_empty() {
-        out.push_str("keep: []\n");
-    } else {
-        out.push_str("keep:\n");
-        for (k, c) in &draft.keep {
-            if let Some(c) = c {
-                comment(&mut out, "  ", c);
+        if draft.keep.is_empty() {
+            out.push_str("keep: []\n");
+        } else {
+            out.push_str("keep:\n");
+            for (k, c) in &draft.keep {
+                if let Some(c) = c {
+                    comment(out, "  ", c)?;
+                }
+                writeln!(out, "  - {k}")?;
             }
-            let _ = writeln!(out, "  - {k}");
         }
-    }
-    out
+        Ok(())
+    })
 }
