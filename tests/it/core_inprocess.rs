@@ -22,8 +22,6 @@ enum Reply {
     Default,
     /// The choice whose text contains this.
     Pick(&'static str),
-    /// The choice this many places below the highlighted one.
-    Down(usize),
     /// Typed text (checked like the terminal checks it).
     Type(&'static str),
 }
@@ -62,7 +60,6 @@ impl Ask for Script {
     ) -> Result<usize, AskError> {
         Ok(match self.next(prompt) {
             Reply::Default => default,
-            Reply::Down(n) => (default + n) % items.len(),
             Reply::Pick(text) => items
                 .iter()
                 .position(|i| i.contains(text))
