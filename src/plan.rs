@@ -214,7 +214,7 @@ pub fn make_plan_with(
     let findings = crate::mapping::validate::against_new_nodes(
         mapping,
         &migration.inventory,
-        &crate::scan::inventory::Inventory::build(&target.tree, &[]),
+        &crate::scan::inventory::Inventory::build(&target.tree, &target.extra_node_names()),
         mapping.allow_unknown_hosts,
     );
     if !findings.errors.is_empty() {

@@ -43,6 +43,9 @@ pub struct Target {
     pub nodes: Vec<NewNode>,
     /// The user that runs `dh_monit` on the new cluster.
     pub admin_user: String,
+    /// A live etcd's members (empty otherwise): their URLs' hosts are nodes of the new
+    /// cluster too, for checking that a mapping names it.
+    pub etcd_members: Vec<crate::etcd::Member>,
 }
 
 /// Why a target cannot be read.
@@ -95,6 +98,7 @@ impl Target {
             store: None,
             nodes: Vec::new(),
             admin_user: String::new(),
+            etcd_members: Vec::new(),
         };
         t.refresh_nodes();
         t
@@ -137,8 +141,10 @@ impl Target {
         endpoints: &[String],
     ) -> Result<Target, TargetError> {
         let exported = crate::export::read(store.as_mut(), layout)?;
+        let members = store.members().map_err(crate::export::ExportError::from)?;
         let mut t = Target::from_exported(exported, format!("etcd {}", endpoints.join(",")))?;
         t.endpoints = endpoints.to_vec();
+        t.etcd_members = members;
         t.store = Some(store);
         Ok(t)
     }
@@ -161,6 +167,16 @@ impl Target {
             Some(_) => layout.is_item(path),
             None => true,
         }
+    }
+
+    /// Names the target gives for its nodes beyond its configuration files (the etcd
+    /// members' hosts), as extra sightings for [`crate::scan::inventory::Inventory::build`].
+    pub fn extra_node_names(&self) -> Vec<(String, String, usize)> {
+        self.etcd_members
+            .iter()
+            .flat_map(|m| m.hosts())
+            .map(|h| (h, "etcd member list".to_string(), 0))
+            .collect()
     }
 
     fn refresh_nodes(&mut self) {

@@ -118,6 +118,38 @@ pub trait KvStore {
     }
     /// What one [`KvStore::commit`] may hold; feed it to [`batches`].
     fn limits(&self) -> Limits;
+    /// The cluster's members (names and URLs): where the new cluster's etcd runs, one of
+    /// the sources of its node names. A store that knows none returns none.
+    fn members(&mut self) -> Result<Vec<Member>, EtcdError> {
+        Ok(Vec::new())
+    }
+}
+
+/// One etcd member as the cluster lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Member {
+    pub name: String,
+    pub peer_urls: Vec<String>,
+    pub client_urls: Vec<String>,
+}
+
+impl Member {
+    /// The host part of each URL (a name or an IP, `[..]` removed), without duplicates.
+    pub fn hosts(&self) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for url in self.client_urls.iter().chain(&self.peer_urls) {
+            let rest = url.split_once("://").map_or(url.as_str(), |(_, r)| r);
+            let authority = rest.split('/').next().unwrap_or(rest);
+            let host = match authority.strip_prefix('[') {
+                Some(v6) => v6.split(']').next().unwrap_or(v6),
+                None => authority.rsplit_once(':').map_or(authority, |(h, _)| h),
+            };
+            if !host.is_empty() && !out.iter().any(|h| h.eq_ignore_ascii_case(host)) {
+                out.push(host.to_string());
+            }
+        }
+        out
+    }
 }
 
 /// Split `ops` (in order) into transactions within `limits`. An op that alone exceeds
@@ -607,6 +639,28 @@ impl KvStore for RealEtcd {
 
     fn commit(&mut self, ops: &[Op]) -> Result<i64, EtcdError> {
         self.runtime.block_on(self.commit_async(ops))
+    }
+
+    fn members(&mut self) -> Result<Vec<Member>, EtcdError> {
+        let mut cluster = self.client.cluster_client();
+        let ctx = self.ctx();
+        let what = "listing the etcd members";
+        let resp = self
+            .runtime
+            .block_on(async {
+                tokio::time::timeout(self.request_timeout, cluster.member_list()).await
+            })
+            .map_err(|_| ctx.timeout(what))?
+            .map_err(|e| ctx.classify(&e, Phase::Request, what))?;
+        Ok(resp
+            .members()
+            .iter()
+            .map(|m| Member {
+                name: m.name().to_string(),
+                peer_urls: m.peer_urls().to_vec(),
+                client_urls: m.client_urls().to_vec(),
+            })
+            .collect())
     }
 
     /// All transactions in flight at once on the one connection (HTTP/2 streams): etcd

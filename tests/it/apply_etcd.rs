@@ -1328,3 +1328,50 @@ fn a_saved_plan_applies_from_any_directory() {
     assert_migrated(&dump(&server));
     work.assert_cwd_and_home_empty();
 }
+
+/// The live etcd's member list names nodes of the new cluster too: a mapping value that
+/// only an etcd member's advertised URL names is a new node; without that member it is
+/// refused (exit 5) naming it.
+#[test]
+fn etcd_members_are_nodes_of_the_new_cluster() {
+    let work = Work::new();
+    let mapping = std::fs::read_to_string(MAPPING).unwrap().replace(
+        "dh-query-2.old.example.com: query-b.new.example.com",
+        "dh-query-2.old.example.com: etcd-z.new.example.com",
+    );
+    assert!(mapping.contains("etcd-z.new.example.com"));
+    let mapping_path = work.path("mapping.yaml");
+    std::fs::write(&mapping_path, mapping).unwrap();
+    let plan = |ep: &str| {
+        work.run(&[
+            "plan",
+            OLD_DIR,
+            "--mapping",
+            &mapping_path,
+            "--endpoints",
+            ep,
+            "--diff",
+            "none",
+        ])
+    };
+
+    // A member that advertises only its loopback URL: etcd-z is no node of the new cluster.
+    let plain = EtcdServer::start();
+    seed(&plain);
+    plan(&plain.endpoint())
+        .expect(5)
+        .stderr_has("`etcd-z.new.example.com` (for old node `dh-query-2.old.example.com`) is not a node of the new cluster");
+
+    // A member that advertises etcd-z's name: the member list makes it a new node.
+    let port = free_port();
+    let advertise = format!("--advertise-client-urls=http://etcd-z.new.example.com:{port}");
+    let named = EtcdServer::start_with_flags(&[&advertise]);
+    seed(&named);
+    let listed = named.etcdctl(&["member", "list"]);
+    assert!(
+        String::from_utf8_lossy(&listed.stdout).contains("etcd-z.new.example.com"),
+        "the member advertises the name: {}",
+        String::from_utf8_lossy(&listed.stdout)
+    );
+    plan(&named.endpoint()).expect(0);
+}
