@@ -28,6 +28,7 @@ pub mod roles;
 pub mod scan;
 pub mod secrets;
 pub mod snapshot;
+pub mod snapshot_db;
 pub mod text;
 pub mod tree;
 pub mod wizard;

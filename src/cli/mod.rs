@@ -8,6 +8,7 @@ mod inspect;
 mod mapping;
 pub mod plan;
 mod report;
+mod snapshot;
 mod wizard;
 
 use crate::error::CliError;
@@ -36,6 +37,9 @@ pub enum Command {
     #[command(subcommand)]
     Mapping(mapping::MappingCommand),
     Wizard(wizard::WizardArgs),
+    /// Read an etcd v3 snapshot offline: dump its live keys, or show its status.
+    #[command(subcommand)]
+    Snapshot(snapshot::SnapshotCommand),
 }
 
 pub fn main() -> ExitCode {
@@ -65,6 +69,7 @@ fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Export(a) => apply::export(a, &env),
         Command::Mapping(c) => mapping::run(c, &env),
         Command::Wizard(a) => wizard::run(a, &env),
+        Command::Snapshot(c) => snapshot::run(c),
     }
 }
 

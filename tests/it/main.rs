@@ -1,7 +1,6 @@
 //! The one integration test binary: every module below is a former test binary, sharing
 //! `support` (real etcd servers and clusters, file-system helpers).
 
-mod support;
 mod apply_etcd;
 mod bundle;
 mod cli_inspect;
@@ -12,6 +11,7 @@ mod golden;
 mod props_corpus;
 mod report_cli;
 mod scanner;
+mod support;
 mod wizard_pty;
 mod xml_corpus;
 mod yaml_corpus;
