@@ -11,6 +11,7 @@ mod golden;
 mod props_corpus;
 mod report_cli;
 mod scanner;
+mod snapshot_reader;
 mod support;
 mod wizard_pty;
 mod xml_corpus;
