@@ -126,13 +126,13 @@ pub enum ApplyError {
         batch: usize,
         total: usize,
         batch_done: usize,
-        cause: EtcdError,
+        cause: Box<EtcdError>,
     },
     #[error("batch {batch} of {total} failed ({cause}) and rolling back the written batches failed too ({rollback}); restore with: dh-migrate rollback {record}")]
     Partial {
         batch: usize,
         total: usize,
-        cause: EtcdError,
+        cause: Box<EtcdError>,
         rollback: String,
         record: PathBuf,
     },
@@ -161,37 +161,30 @@ pub struct Applied {
 /// which may include secrets). An existing file is never replaced: it may be the only way
 /// back from an earlier apply.
 pub fn save_record(path: &Path, record: &RunRecord) -> Result<(), ApplyError> {
-    use std::io::Write;
+    use crate::atomic::{write_atomic, Mode};
     let err = |source| ApplyError::Record {
         path: path.to_path_buf(),
         source,
     };
     let json = serde_json::to_vec_pretty(record).map_err(|e| err(std::io::Error::other(e)))?;
-    let parent = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let mut tmp = tempfile::NamedTempFile::new_in(&parent).map_err(err)?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        tmp.as_file()
-            .set_permissions(std::fs::Permissions::from_mode(0o600))
-            .map_err(err)?;
+    // The default place (a state directory) may not exist yet; made private to its owner.
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        let mut dirs = std::fs::DirBuilder::new();
+        dirs.recursive(true);
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut dirs, 0o700);
+        dirs.create(parent).map_err(err)?;
     }
-    tmp.write_all(&json).map_err(err)?;
-    tmp.as_file().sync_all().map_err(err)?;
-    tmp.persist_noclobber(path).map_err(|e| {
-        if e.error.kind() == std::io::ErrorKind::AlreadyExists {
+    write_atomic(path, &json, Mode::Exact(0o600), true).map_err(|e| {
+        if e.already_exists() {
             err(std::io::Error::new(
                 std::io::ErrorKind::AlreadyExists,
                 "a run record of an earlier apply is there; it is kept (choose another --run-record)",
             ))
         } else {
-            err(e.error)
+            err(e.source)
         }
-    })?;
-    Ok(())
+    })
 }
 
 /// Options of one apply run.
@@ -324,12 +317,12 @@ pub fn apply(
                 batch: i + 1,
                 total: groups.len(),
                 batch_done: done,
-                cause,
+                cause: Box::new(cause),
             },
             Err(rollback) => ApplyError::Partial {
                 batch: i + 1,
                 total: groups.len(),
-                cause,
+                cause: Box::new(cause),
                 rollback: rollback.to_string(),
                 record: opts.record.to_path_buf(),
             },

@@ -1,6 +1,18 @@
-//! The one error type of the command line edge: a kind that decides the exit code, a
-//! message, and optional hints. Core modules have their own typed errors and convert here.
+//! The one error edge of the command line: [`CliError`] is a kind that decides the exit
+//! code, a message, optional one-line hints, and the core error it came from (its source
+//! chain kept for the message). Every core error type converts here, in this file and
+//! nowhere else; core modules only ever return their own typed errors.
 
+use crate::apply::ApplyError;
+use crate::bundle::BundleError;
+use crate::emit::EmitError;
+use crate::etcd::EtcdError;
+use crate::export::ExportError;
+use crate::ops::{FileRole, OpsError};
+use crate::plan::PlanError;
+use crate::target::TargetError;
+use crate::tree::TreeError;
+use std::error::Error as StdError;
 use std::fmt;
 use std::process::ExitCode;
 
@@ -62,12 +74,17 @@ impl ErrorKind {
     }
 }
 
+type Source = Box<dyn StdError + Send + Sync + 'static>;
+
 /// An error ready to be shown to the user and turned into an exit status.
 #[derive(Debug)]
 pub struct CliError {
     pub kind: ErrorKind,
     pub message: String,
     pub hints: Vec<String>,
+    /// The core error this came from; its `source()` chain is shown where the message
+    /// does not already say it.
+    pub source: Option<Source>,
 }
 
 impl CliError {
@@ -76,6 +93,17 @@ impl CliError {
             kind,
             message: message.into(),
             hints: Vec::new(),
+            source: None,
+        }
+    }
+
+    /// A CLI error of `kind` whose message is `err`'s, keeping `err` as the source.
+    pub fn from_error(kind: ErrorKind, err: impl StdError + Send + Sync + 'static) -> CliError {
+        CliError {
+            kind,
+            message: err.to_string(),
+            hints: Vec::new(),
+            source: Some(Box::new(err)),
         }
     }
 
@@ -87,6 +115,20 @@ impl CliError {
     pub fn exit_code(&self) -> ExitCode {
         ExitCode::from(self.kind.exit_code())
     }
+
+    /// The causes below the message that it does not already include, outermost first.
+    pub fn causes(&self) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        let mut next = self.source.as_deref().and_then(|s| s.source());
+        while let Some(e) = next {
+            let text = e.to_string();
+            if !self.message.contains(&text) && !out.iter().any(|o| o.contains(&text)) {
+                out.push(text);
+            }
+            next = e.source();
+        }
+        out
+    }
 }
 
 impl fmt::Display for CliError {
@@ -95,6 +137,263 @@ impl fmt::Display for CliError {
     }
 }
 
-impl std::error::Error for CliError {}
+impl StdError for CliError {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        self.source
+            .as_deref()
+            .map(|s| s as &(dyn StdError + 'static))
+    }
+}
 
 pub type CliResult<T> = Result<T, CliError>;
+
+impl From<EtcdError> for CliError {
+    fn from(e: EtcdError) -> CliError {
+        let endpoints = e.endpoints().join(",");
+        let (kind, hint) = match &e {
+            EtcdError::Unreachable { .. } => (
+                ErrorKind::EtcdUnreachable,
+                Some(format!("check that etcd is running and reachable at {endpoints} (--endpoints, firewall, https vs http)")),
+            ),
+            EtcdError::Timeout { .. } | EtcdError::Retryable { .. } => (
+                ErrorKind::EtcdUnreachable,
+                Some(format!("check the health of the etcd cluster at {endpoints} (etcdctl endpoint health: a leader, a quorum of members)")),
+            ),
+            EtcdError::Auth { .. } => (
+                ErrorKind::EtcdAuth,
+                Some(format!("check the user and password for {endpoints} (--user, --password-file or --etcd-client-dir) and the user's role")),
+            ),
+            EtcdError::Tls { .. } => (
+                ErrorKind::EtcdTls,
+                Some(format!("check --cacert, --cert and --key for {endpoints}, and that the server's certificate names that host")),
+            ),
+            EtcdError::Conflict { .. } => (ErrorKind::Conflict, None),
+            EtcdError::TooLarge { .. } | EtcdError::OverLimit { .. } | EtcdError::Server { .. } => {
+                (ErrorKind::Internal, None)
+            }
+        };
+        let mut out = CliError::from_error(kind, e);
+        if let Some(h) = hint {
+            out = out.hint(h);
+        }
+        out
+    }
+}
+
+impl From<BundleError> for CliError {
+    fn from(e: BundleError) -> CliError {
+        let kind = match &e {
+            BundleError::NotUtf8 { .. } => ErrorKind::Parse,
+            _ => ErrorKind::Bundle,
+        };
+        CliError::from_error(kind, e)
+    }
+}
+
+impl From<crate::snapshot_db::SnapshotError> for CliError {
+    fn from(e: crate::snapshot_db::SnapshotError) -> CliError {
+        // A snapshot that cannot be read is an invalid bundle part (exit 3), whatever failed.
+        CliError::from_error(ErrorKind::Bundle, e)
+    }
+}
+
+impl From<TreeError> for CliError {
+    fn from(e: TreeError) -> CliError {
+        match e {
+            TreeError::Bundle(b) => b.into(),
+            e @ TreeError::Parse { .. } => CliError::from_error(ErrorKind::Parse, e),
+        }
+    }
+}
+
+impl From<ExportError> for CliError {
+    fn from(e: ExportError) -> CliError {
+        match e {
+            ExportError::Etcd(e) => e.into(),
+            e => CliError::from_error(ErrorKind::Target, e),
+        }
+    }
+}
+
+impl From<TargetError> for CliError {
+    fn from(e: TargetError) -> CliError {
+        match e {
+            TargetError::Export(e) => e.into(),
+            e @ TargetError::ClusterCnf { .. } => CliError::from_error(ErrorKind::Parse, e),
+            TargetError::Parse { path, source } => {
+                // A parse error in the target is a parse error; anything else about
+                // reading it is the target's.
+                let kind = match &source {
+                    TreeError::Parse { .. } | TreeError::Bundle(BundleError::NotUtf8 { .. }) => {
+                        ErrorKind::Parse
+                    }
+                    TreeError::Bundle(_) => ErrorKind::Target,
+                };
+                CliError::from_error(kind, TargetError::Parse { path, source })
+            }
+            TargetError::Bundle { path, source } => {
+                let kind = match &source {
+                    BundleError::NotUtf8 { .. } => ErrorKind::Parse,
+                    _ => ErrorKind::Target,
+                };
+                CliError::from_error(kind, TargetError::Bundle { path, source })
+            }
+            e @ TargetError::NotADirectory(_) => CliError::from_error(ErrorKind::Target, e),
+        }
+    }
+}
+
+impl From<PlanError> for CliError {
+    fn from(e: PlanError) -> CliError {
+        match e {
+            PlanError::Incomplete(lines) => {
+                let mut msg = format!(
+                    "the plan is incomplete, nothing was written: {} problem(s)",
+                    lines.len()
+                );
+                for l in &lines {
+                    msg.push_str("\n  ");
+                    msg.push_str(&crate::ui::esc(l));
+                }
+                CliError::new(ErrorKind::Coverage, msg)
+                    .hint("map each reference's host in the mapping file, or list it under keep: if it must stay")
+            }
+            e @ PlanError::Broke(_) => CliError::from_error(ErrorKind::Internal, e),
+        }
+    }
+}
+
+impl From<ApplyError> for CliError {
+    fn from(e: ApplyError) -> CliError {
+        let kind = match &e {
+            ApplyError::Etcd(_) => ErrorKind::Internal,
+            ApplyError::Record { .. } => ErrorKind::Io,
+            ApplyError::BadRecord(_) => ErrorKind::Usage,
+            ApplyError::RolledBack { .. } | ApplyError::RollbackConflict(_) => ErrorKind::Conflict,
+            // Cut off between transactions (etcd stopped or lost mid-apply, or stopped on
+            // purpose): some transactions are written, the run record says which.
+            ApplyError::Partial { .. } | ApplyError::Stopped { .. } => ErrorKind::Interrupted,
+        };
+        match e {
+            ApplyError::Etcd(inner) => inner.into(),
+            other => CliError::from_error(kind, other),
+        }
+    }
+}
+
+impl From<EmitError> for CliError {
+    fn from(e: EmitError) -> CliError {
+        CliError::from_error(ErrorKind::Io, e)
+    }
+}
+
+impl From<crate::atomic::WriteError> for CliError {
+    fn from(e: crate::atomic::WriteError) -> CliError {
+        CliError::from_error(ErrorKind::Io, e)
+    }
+}
+
+impl From<crate::ui::UiError> for CliError {
+    fn from(e: crate::ui::UiError) -> CliError {
+        CliError::from_error(ErrorKind::Io, e)
+    }
+}
+
+impl From<OpsError> for CliError {
+    fn from(e: OpsError) -> CliError {
+        match e {
+            OpsError::Read { role, .. } => {
+                let kind = match role {
+                    FileRole::Option => ErrorKind::Usage,
+                    FileRole::Mapping => ErrorKind::Mapping,
+                    FileRole::Target => ErrorKind::Target,
+                };
+                CliError::from_error(kind, e)
+            }
+            OpsError::Mapping(e) => CliError::from_error(ErrorKind::Mapping, e),
+            OpsError::Contexts(e) => CliError::from_error(ErrorKind::Usage, e),
+            OpsError::Layout(e) => CliError::from_error(ErrorKind::Usage, e),
+            OpsError::Bundle(e) => e.into(),
+            OpsError::Tree(e) => e.into(),
+            OpsError::Target(e) => e.into(),
+            OpsError::Etcd(e) => e.into(),
+            OpsError::Plan(e) => e.into(),
+            OpsError::Apply(e) => e.into(),
+            OpsError::Emit(e) => e.into(),
+            OpsError::Write(e) => e.into(),
+            e @ OpsError::Stale { .. } => {
+                CliError::from_error(ErrorKind::Conflict, e).hint("make a new plan")
+            }
+            e @ (OpsError::BadPlanFile { .. } | OpsError::Missing(_) | OpsError::Usage(_)) => {
+                CliError::from_error(ErrorKind::Usage, e)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn etcd_classes_pick_the_exit_code_and_name_the_endpoint_in_a_hint() {
+        let eps = vec!["http://127.0.0.1:1".to_string()];
+        let e: CliError = EtcdError::Unreachable {
+            endpoints: eps.clone(),
+            detail: "tcp connect error".into(),
+            maybe_applied: false,
+        }
+        .into();
+        assert_eq!(e.kind, ErrorKind::EtcdUnreachable);
+        assert_eq!(e.hints.len(), 1);
+        assert!(e.hints[0].contains("http://127.0.0.1:1"), "{:?}", e.hints);
+        let e: CliError = EtcdError::Tls {
+            endpoints: eps.clone(),
+            detail: "x".into(),
+        }
+        .into();
+        assert_eq!(e.kind, ErrorKind::EtcdTls);
+        let e: CliError = EtcdError::Auth {
+            user: None,
+            endpoints: eps,
+            detail: "x".into(),
+        }
+        .into();
+        assert_eq!(e.kind, ErrorKind::EtcdAuth);
+        let e: CliError = EtcdError::Conflict {
+            keys: vec!["/k".into()],
+        }
+        .into();
+        assert_eq!(e.kind, ErrorKind::Conflict);
+    }
+
+    #[test]
+    fn an_apply_cut_off_between_transactions_exits_15() {
+        let e: CliError = ApplyError::Partial {
+            batch: 2,
+            total: 3,
+            cause: Box::new(EtcdError::Unreachable {
+                endpoints: vec![],
+                detail: "connection reset".into(),
+                maybe_applied: true,
+            }),
+            rollback: "unreachable".into(),
+            record: "run.json".into(),
+        }
+        .into();
+        assert_eq!(e.kind.exit_code(), 15);
+    }
+
+    #[test]
+    fn the_source_chain_is_kept_without_repeating_the_message() {
+        let io = std::io::Error::other("disk full");
+        let e = CliError::from(crate::atomic::WriteError {
+            path: "x".into(),
+            source: io,
+        });
+        assert_eq!(e.kind, ErrorKind::Io);
+        assert!(e.message.contains("disk full"));
+        assert!(e.causes().is_empty(), "{:?}", e.causes());
+        assert!(e.source.is_some());
+    }
+}

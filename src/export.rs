@@ -2,9 +2,9 @@
 //! the layout maps to a bundle path, read page by page, with its revision. `export` writes
 //! the result in the bundle layout; `plan`/`report` use it as the target.
 
-use crate::etcd::{EtcdError, KvStore};
+use crate::etcd::{EtcdError, Kv, KvStore};
 use crate::layout::Layout;
-use crate::plan::EtcdState;
+use crate::target::EtcdState;
 use crate::tree::{config_file, map_in_parallel, ConfigTree, TreeError};
 use std::collections::BTreeMap;
 
@@ -35,6 +35,12 @@ pub enum ExportError {
 /// Reads every layout item from `store`.
 pub fn read(store: &mut dyn KvStore, layout: &Layout) -> Result<Exported, ExportError> {
     let (kvs, header_revision) = store.get_prefix(layout.prefix.as_bytes())?;
+    Ok(from_kvs(kvs, header_revision, layout))
+}
+
+/// Sorts key-values read from an etcd (live, or a snapshot file) into layout items and
+/// other keys.
+pub fn from_kvs(kvs: Vec<Kv>, header_revision: i64, layout: &Layout) -> Exported {
     let mut out = Exported {
         header_revision,
         ..Exported::default()
@@ -49,7 +55,7 @@ pub fn read(store: &mut dyn KvStore, layout: &Layout) -> Result<Exported, Export
             None => out.unknown.push(key),
         }
     }
-    Ok(out)
+    out
 }
 
 impl Exported {

@@ -1,9 +1,11 @@
 //! dh-migrate: moves a Deephaven cluster's configuration from a backup bundle onto a newly
 //! installed cluster. See ARCHITECTURE.md for the data flow.
 //!
-//! The core modules never see clap: `cli` resolves arguments into settings and calls them.
+//! The core modules never see clap: `cli` resolves arguments into settings and calls one
+//! use case of `ops` per command.
 
 pub mod apply;
+pub mod atomic;
 pub mod bundle;
 pub mod cli;
 pub mod compare;
@@ -18,6 +20,7 @@ pub mod inspect;
 pub mod layout;
 pub mod mapping;
 pub mod migrate;
+pub mod ops;
 pub mod plan;
 pub mod planfile;
 pub mod planview;
@@ -29,6 +32,8 @@ pub mod scan;
 pub mod secrets;
 pub mod snapshot;
 pub mod snapshot_db;
+pub mod target;
 pub mod text;
 pub mod tree;
+pub mod ui;
 pub mod wizard;

@@ -6,40 +6,16 @@ use crate::bundle::Bundle;
 use crate::compare::{compare, Comparison, Inputs};
 use crate::contexts::RoleContexts;
 use crate::layout::Layout;
-use crate::mapping::suggest::{new_nodes, NewNode};
+use crate::mapping::suggest::NewNode;
 use crate::mapping::Mapping;
 use crate::migrate::{migrate, Migration, RewriteBroke};
 use crate::restart::{self, Changes, RestartStep};
 use crate::roles::Role;
-use crate::tree::{map_each_in_parallel, ConfigTree, Parsed};
+use crate::tree::{map_each_in_parallel, ConfigTree};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashSet};
 
-/// The new cluster's configuration, from a directory or from etcd.
-pub struct Target {
-    pub tree: ConfigTree,
-    /// How to name it in messages: the directory, or the endpoints.
-    pub label: String,
-    /// Read from etcd: only etcd items take part, with their revisions (0: absent).
-    pub etcd: Option<EtcdState>,
-}
-
-/// What was read from etcd: every layout key's mod revision.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct EtcdState {
-    pub revisions: BTreeMap<String, i64>,
-    pub header_revision: i64,
-}
-
-impl Target {
-    /// True when `path` takes part in comparisons with this target.
-    pub fn in_scope(&self, path: &str, layout: &Layout) -> bool {
-        match &self.etcd {
-            Some(_) => layout.is_item(path),
-            None => true,
-        }
-    }
-}
+pub use crate::target::{admin_user, EtcdState, Target};
 
 /// A hash of a tree's files (path and content), to detect change between plan and apply.
 pub fn tree_hash<'a>(files: impl Iterator<Item = (&'a str, &'a [u8])>) -> String {
@@ -84,19 +60,6 @@ pub enum PlanError {
     Incomplete(Vec<String>),
     #[error(transparent)]
     Broke(#[from] RewriteBroke),
-}
-
-/// The user that runs `dh_monit` on the new cluster: `DH_MONIT_USER`, else
-/// `DH_ADMIN_USER`, from the target's `cluster.cnf`; `irisadmin` otherwise.
-pub fn admin_user(target: &ConfigTree) -> String {
-    if let Some(Parsed::Cnf(c)) = target.get("cluster/cluster.cnf").map(|f| &f.parsed) {
-        for var in ["DH_MONIT_USER", "DH_ADMIN_USER"] {
-            if let Some(a) = c.get(var).filter(|a| !a.value.is_empty()) {
-                return a.value.clone();
-            }
-        }
-    }
-    "irisadmin".into()
 }
 
 /// The old node `files/` (without a node folder) came from: `files_node` when given, else
@@ -259,9 +222,9 @@ pub fn make_plan_with(
         in_scope: &in_scope,
         secrets,
     });
-    let nodes = match new_nodes(&target.tree) {
+    let nodes = match &target.nodes {
         n if n.is_empty() => nodes_from_mapping(mapping, &migration),
-        n => n,
+        n => n.clone(),
     };
     // Which new node receives each file-system part.
     let shared = shared_files_node(&migration, files_node);
@@ -310,7 +273,7 @@ pub fn make_plan_with(
             .collect(),
         pq_changed,
     };
-    let restart = restart::plan(&nodes, &changes, &admin_user(&target.tree));
+    let restart = restart::plan(&nodes, &changes, &target.admin_user);
     let snapshot = bundle
         .get("etcd/snapshot.db")
         .map(|_| crate::snapshot::advice(&target.tree, &nodes));

@@ -92,26 +92,29 @@ pub fn plan(nodes: &[NewNode], changes: &Changes, user: &str) -> Vec<RestartStep
     steps
 }
 
-/// Human-readable restart step.
+/// Human-readable restart step. Node names, file names and the admin user come from
+/// files, so every one is escaped for the terminal.
 pub fn render_text(steps: &[RestartStep]) -> String {
-    use std::fmt::Write;
+    use crate::text::escape_for_terminal as esc;
     let mut o = String::new();
     if steps.is_empty() {
         o.push_str("Restart step: nothing changed, no restart needed.\n");
         return o;
     }
-    let _ = writeln!(
-        o,
-        "Restart step: run on each node, in this order (infra nodes first):"
-    );
+    o.push_str("Restart step: run on each node, in this order (infra nodes first):\n");
     for s in steps {
         let roles: Vec<&str> = s.roles.iter().map(|r| r.as_str()).collect();
-        let _ = writeln!(o, "  {}. {} ({})", s.order, s.node, roles.join(", "));
+        o.push_str(&format!(
+            "  {}. {} ({})\n",
+            s.order,
+            esc(&s.node),
+            roles.join(", ")
+        ));
         for w in &s.why {
-            let _ = writeln!(o, "     why: {w}");
+            o.push_str(&format!("     why: {}\n", esc(w)));
         }
         for c in &s.commands {
-            let _ = writeln!(o, "     $ {c}");
+            o.push_str(&format!("     $ {}\n", esc(c)));
         }
     }
     o
@@ -172,5 +175,25 @@ mod tests {
         );
         assert!(steps.is_empty());
         assert!(render_text(&steps).contains("no restart needed"));
+    }
+
+    #[test]
+    fn control_bytes_in_a_file_name_are_escaped_in_the_restart_step() {
+        // Issue 10: a bundle file named with ESC and BEL reached the terminal raw.
+        let changes = Changes {
+            etcd_items: 0,
+            files_for_node: vec![(
+                "infra-a".into(),
+                vec!["files/etc/evil\u{1b}]0;owned\u{7}.xml".into()],
+            )],
+            pq_changed: false,
+        };
+        let steps = plan(&[node("infra-a", &[Role::Infra])], &changes, "irisadmin");
+        let text = render_text(&steps);
+        assert!(
+            !text.contains('\u{1b}') && !text.contains('\u{7}'),
+            "{text:?}"
+        );
+        assert!(text.contains("evil\\u{1b}]0;owned\\u{7}.xml"), "{text}");
     }
 }

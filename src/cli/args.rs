@@ -1,17 +1,16 @@
-//! Argument groups several subcommands share, and their resolution into core inputs:
-//! the target (directory or etcd), etcd connection flags, the mapping, the role-contexts
-//! table, the etcd layout, and colour.
+//! Argument groups several subcommands share, and their resolution into the core's
+//! [`Sources`]: the target (directory or etcd), etcd connection flags, the role-contexts
+//! table, the etcd layout. Resolution happens here, once; the use cases never see clap.
 
-use super::common::open_tree;
-use crate::contexts::RoleContexts;
 use crate::error::{CliError, ErrorKind};
 use crate::etcd::{self, EtcdFlags, EtcdSettings, RealEtcd};
-use crate::layout::Layout;
-use crate::mapping::Mapping;
-use crate::plan::Target;
+use crate::ops::{Inputs, Sources, TargetSource};
+use crate::ui::Ui;
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
+
+pub use crate::ui::ColorChoice;
 
 /// etcd connection flags (etcdctl's names; the ETCDCTL_* variables work too).
 #[derive(Debug, Clone, Default, clap::Args)]
@@ -71,26 +70,16 @@ impl EtcdArgs {
             request_timeout: None,
         };
         etcd::resolve(&flags, env, self.etcd_client_dir.as_deref())
-            .map_err(|e| CliError::new(ErrorKind::Usage, e.to_string()))
+            .map_err(|e| CliError::from_error(ErrorKind::Usage, e))
     }
 
     pub fn connect(&self, env: &HashMap<String, String>) -> Result<RealEtcd, CliError> {
         Ok(RealEtcd::connect(&self.settings(env)?)?)
     }
 
-    pub fn layout(&self) -> Result<Layout, CliError> {
-        let layout = match &self.layout {
-            Some(p) => {
-                let text = read_text(p, ErrorKind::Usage)?;
-                Layout::parse(&p.display().to_string(), &text)
-                    .map_err(|e| CliError::new(ErrorKind::Usage, e.to_string()))?
-            }
-            None => Layout::builtin(),
-        };
-        Ok(match &self.etcd_prefix {
-            Some(p) => layout.with_prefix(p),
-            None => layout,
-        })
+    /// The layout as given (file and prefix), loaded.
+    pub fn layout(&self) -> Result<crate::layout::Layout, CliError> {
+        Ok(crate::ops::load_layout(self.layout.as_deref(), self.etcd_prefix.as_deref())?.0)
     }
 }
 
@@ -109,90 +98,44 @@ pub struct TargetArgs {
 }
 
 impl TargetArgs {
-    pub fn load(&self, env: &HashMap<String, String>) -> Result<Target, CliError> {
-        let mut target = self.load_config(env)?;
-        if let Some(cnf) = &self.cluster_cnf {
-            insert_cluster_cnf(&mut target.tree, cnf)?;
-        }
-        Ok(target)
-    }
-
-    fn load_config(&self, env: &HashMap<String, String>) -> Result<Target, CliError> {
+    /// Where the target comes from: the directory when given, else etcd when any source
+    /// of endpoints is present.
+    pub fn source(&self, env: &HashMap<String, String>) -> Result<Option<TargetSource>, CliError> {
         if let Some(dir) = &self.target {
-            if !dir.is_dir() {
-                return Err(CliError::new(
-                    ErrorKind::Target,
-                    format!(
-                        "target {} is not a directory (a new-cluster export in the bundle layout)",
-                        dir.display()
-                    ),
-                ));
-            }
-            let (_, tree) = open_tree(dir).map_err(|e| {
-                let kind = if e.kind == ErrorKind::Parse {
-                    ErrorKind::Parse
-                } else {
-                    ErrorKind::Target
-                };
-                CliError {
-                    kind,
-                    message: format!("target {}: {}", dir.display(), e.message),
-                    hints: e.hints,
-                }
-            })?;
-            return Ok(Target {
-                tree,
-                label: dir.display().to_string(),
-                etcd: None,
-            });
+            return Ok(Some(TargetSource::Dir(dir.clone())));
         }
         if self.etcd.given(env) {
-            let settings = self.etcd.settings(env)?;
-            let mut store = RealEtcd::connect(&settings)?;
-            let layout = self.etcd.layout()?;
-            let exported = crate::export::read(&mut store, &layout).map_err(export_error)?;
-            let (tree, state) = exported.to_tree().map_err(export_error)?;
-            return Ok(Target {
-                tree,
-                label: format!("etcd {}", settings.endpoints.join(",")),
-                etcd: Some(state),
-            });
+            return Ok(Some(TargetSource::Etcd(self.etcd.settings(env)?)));
         }
-        Err(CliError::new(
-            ErrorKind::Usage,
-            "no target: give --target DIR or --endpoints URL (or ETCDCTL_ENDPOINTS)",
-        ))
+        Ok(None)
+    }
+
+    /// Everything a use case reads, for `bundle` against this target.
+    pub fn sources(
+        &self,
+        env: &HashMap<String, String>,
+        bundle: &std::path::Path,
+        mapping: Option<PathBuf>,
+        contexts: &ContextArgs,
+    ) -> Result<Sources, CliError> {
+        Ok(Sources {
+            bundle: bundle.to_path_buf(),
+            target: self.source(env)?,
+            cluster_cnf: self.cluster_cnf.clone(),
+            mapping,
+            contexts: contexts.role_contexts.clone(),
+            layout: self.etcd.layout.clone(),
+            etcd_prefix: self.etcd.etcd_prefix.clone(),
+        })
     }
 }
 
-pub fn export_error(e: crate::export::ExportError) -> CliError {
-    match e {
-        crate::export::ExportError::Etcd(e) => e.into(),
-        e => CliError::new(ErrorKind::Target, e.to_string()),
-    }
-}
-
-/// Adds the new cluster's installer `cluster.cnf` (given with `--cluster-cnf`) to a target.
-pub fn insert_cluster_cnf(tree: &mut crate::tree::ConfigTree, cnf: &Path) -> Result<(), CliError> {
-    tree.insert(
-        "cluster/cluster.cnf",
-        read_text(cnf, ErrorKind::Target)?,
-        0o644,
-    )
-    .map_err(|e| CliError::new(ErrorKind::Parse, format!("{}: {e}", cnf.display())))
-}
-
-/// Reads a small text file named on the command line.
-pub fn read_text(path: &Path, kind: ErrorKind) -> Result<String, CliError> {
-    std::fs::read_to_string(path)
-        .map_err(|e| CliError::new(kind, format!("cannot read {}: {e}", path.display())))
-}
-
-/// Loads and validates the mapping file.
-pub fn load_mapping(path: &Path) -> Result<Mapping, CliError> {
-    let text = read_text(path, ErrorKind::Mapping)?;
-    Mapping::parse(&path.display().to_string(), &text)
-        .map_err(|e| CliError::new(ErrorKind::Mapping, e.to_string()))
+/// Loads the inputs, showing the bundle's progress on a terminal.
+pub fn load(ui: &Ui, sources: Sources) -> Result<Inputs, CliError> {
+    let bar = ui.byte_progress("reading bundle");
+    let inputs = Inputs::load(sources, &mut |p| bar.update(p));
+    bar.finish();
+    Ok(inputs?)
 }
 
 /// The role-contexts table: a file, or the shipped one.
@@ -203,36 +146,26 @@ pub struct ContextArgs {
     pub role_contexts: Option<PathBuf>,
 }
 
-impl ContextArgs {
-    pub fn load(&self) -> Result<RoleContexts, CliError> {
-        match &self.role_contexts {
-            Some(p) => {
-                RoleContexts::parse(&p.display().to_string(), &read_text(p, ErrorKind::Usage)?)
-                    .map_err(|e| CliError::new(ErrorKind::Usage, e.to_string()))
-            }
-            None => Ok(RoleContexts::builtin()),
-        }
+/// `--show-secrets`, shared by every command that shows configuration values.
+#[derive(Debug, Clone, Copy, Default, clap::Args)]
+pub struct SecretArgs {
+    /// Show secret values in diffs and reports (they are redacted to fingerprints otherwise).
+    #[arg(long)]
+    pub show_secrets: bool,
+}
+
+impl SecretArgs {
+    pub fn policy(self) -> crate::secrets::SecretPolicy {
+        crate::ops::secrets_policy(self.show_secrets)
     }
 }
 
-/// When to colour output.
+/// Output formats for data printed on stdout.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
-pub enum ColorChoice {
-    /// When stdout is a terminal and NO_COLOR is not set.
+pub enum OutputFormat {
+    /// Text for people.
     #[default]
-    Auto,
-    Always,
-    Never,
-}
-
-impl ColorChoice {
-    /// Whether stdout output gets colour. `Auto` defers to console, which honours
-    /// NO_COLOR, CLICOLOR, CLICOLOR_FORCE and TERM=dumb.
-    pub fn for_stdout(self) -> bool {
-        match self {
-            ColorChoice::Always => true,
-            ColorChoice::Never => false,
-            ColorChoice::Auto => console::colors_enabled(),
-        }
-    }
+    Text,
+    /// One JSON document.
+    Json,
 }

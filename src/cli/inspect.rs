@@ -1,6 +1,7 @@
 //! `dh-migrate inspect BUNDLE`: verify a bundle and list its parts and old-node references.
 
-use super::common::{open_bundle, print, to_json, OutputFormat};
+use super::args::OutputFormat;
+use super::Ctx;
 use crate::contexts::RoleContexts;
 use crate::error::CliError;
 use std::path::PathBuf;
@@ -17,12 +18,14 @@ pub struct InspectArgs {
     pub format: OutputFormat,
 }
 
-pub fn run(args: InspectArgs) -> Result<ExitCode, CliError> {
-    let bundle = open_bundle(&args.bundle)?;
-    let report = crate::inspect::inspect_streaming(&bundle, &RoleContexts::builtin())?;
+pub fn run(args: InspectArgs, ctx: &Ctx) -> Result<ExitCode, CliError> {
+    let bar = ctx.ui.byte_progress("reading bundle");
+    let bundle = crate::bundle::Bundle::open_with_progress(&args.bundle, &mut |p| bar.update(p));
+    bar.finish();
+    let report = crate::ops::inspect(&bundle?, &RoleContexts::builtin())?;
     match args.format {
-        OutputFormat::Text => print(&crate::inspect::render_text(&report))?,
-        OutputFormat::Json => print(&to_json(&report)?)?,
+        OutputFormat::Text => ctx.ui.out(&crate::inspect::render_text(&report))?,
+        OutputFormat::Json => ctx.ui.json(&report)?,
     }
     Ok(ExitCode::SUCCESS)
 }

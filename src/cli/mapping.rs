@@ -1,13 +1,9 @@
 //! `dh-migrate mapping suggest`: a ready-to-edit mapping file inferred by aligning the
 //! bundle with the target, each pair with its evidence.
 
-use super::args::{ContextArgs, TargetArgs};
-use super::common::{open_tree, print};
+use super::args::{load, ContextArgs, TargetArgs};
+use super::Ctx;
 use crate::error::CliError;
-use crate::mapping::suggest::{draft, suggest};
-use crate::mapping::write::render;
-use crate::scan::inventory::Inventory;
-use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -28,22 +24,20 @@ pub struct SuggestArgs {
     pub contexts: ContextArgs,
 }
 
-pub fn run(cmd: MappingCommand, env: &HashMap<String, String>) -> Result<ExitCode, CliError> {
+pub fn run(cmd: MappingCommand, ctx: &Ctx) -> Result<ExitCode, CliError> {
     match cmd {
         MappingCommand::Suggest(args) => {
-            let contexts = args.contexts.load()?;
-            let (_, tree) = open_tree(&args.bundle)?;
-            let target = args.target.load(env)?;
-            let inv = Inventory::build(&tree, &[]);
-            let s = suggest(&tree, &target.tree, &inv, &contexts);
-            let unanswered = s.iter().filter(|s| s.target.is_none()).count();
-            print(&render(&draft(
-                &s,
-                &args.bundle.display().to_string(),
-                &target.label,
-            )))?;
-            if unanswered > 0 {
-                eprintln!("{unanswered} name(s) have no suggestion: see the TODO entries");
+            let sources = args
+                .target
+                .sources(&ctx.env, &args.bundle, None, &args.contexts)?;
+            let inputs = load(&ctx.ui, sources)?;
+            let s = crate::ops::suggest(&inputs);
+            ctx.ui.out(&s.text)?;
+            if s.unanswered > 0 {
+                ctx.ui.status(&format!(
+                    "{} name(s) have no suggestion: see the TODO entries",
+                    s.unanswered
+                ))?;
             }
             Ok(ExitCode::SUCCESS)
         }

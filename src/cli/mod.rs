@@ -1,17 +1,20 @@
-//! The command line: clap arguments, one file per subcommand, and the edge where errors
-//! become messages and exit codes.
+//! The command line: clap arguments, one file per subcommand (each resolves its flags,
+//! calls one use case in `ops`, and renders), and the edge where errors become messages
+//! and exit codes (`crate::error`). This file only dispatches.
 
 mod apply;
 pub mod args;
-pub mod common;
+mod export;
 mod inspect;
 mod mapping;
-pub mod plan;
+mod plan;
 mod report;
+mod rollback;
 mod snapshot;
 mod wizard;
 
 use crate::error::CliError;
+use crate::ui::Ui;
 use clap::{Parser, Subcommand};
 use std::collections::HashMap;
 use std::process::ExitCode;
@@ -31,8 +34,8 @@ pub enum Command {
     Plan(plan::PlanArgs),
     Report(report::ReportArgs),
     Apply(apply::ApplyArgs),
-    Rollback(apply::RollbackArgs),
-    Export(apply::ExportArgs),
+    Rollback(rollback::RollbackArgs),
+    Export(export::ExportArgs),
     /// Work with mapping files (suggest one from the bundle and the target).
     #[command(subcommand)]
     Mapping(mapping::MappingCommand),
@@ -40,6 +43,12 @@ pub enum Command {
     /// Read an etcd v3 snapshot offline: dump its live keys, or show its status.
     #[command(subcommand)]
     Snapshot(snapshot::SnapshotCommand),
+}
+
+/// What every command handler gets: the output layer and the environment, read once.
+pub struct Ctx {
+    pub ui: Ui,
+    pub env: HashMap<String, String>,
 }
 
 pub fn main() -> ExitCode {
@@ -51,32 +60,40 @@ pub fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
-    match run(cli) {
+    // The environment is read once, here; core code never reads it. The terminals are
+    // asked about once, by Ui.
+    let ctx = Ctx {
+        ui: Ui::default(),
+        env: std::env::vars().collect(),
+    };
+    match run(cli, &ctx) {
         Ok(code) => code,
-        Err(e) => report_error(&e),
+        Err(e) => report_error(&ctx.ui, &e),
     }
 }
 
-fn run(cli: Cli) -> Result<ExitCode, CliError> {
-    // The environment is read once, here; core code never reads it.
-    let env: HashMap<String, String> = std::env::vars().collect();
+fn run(cli: Cli, ctx: &Ctx) -> Result<ExitCode, CliError> {
     match cli.command {
-        Command::Inspect(a) => inspect::run(a),
-        Command::Plan(a) => plan::run(a, &env),
-        Command::Report(a) => report::run(a, &env),
-        Command::Apply(a) => apply::run(a, &env),
-        Command::Rollback(a) => apply::rollback(a, &env),
-        Command::Export(a) => apply::export(a, &env),
-        Command::Mapping(c) => mapping::run(c, &env),
-        Command::Wizard(a) => wizard::run(a, &env),
-        Command::Snapshot(c) => snapshot::run(c),
+        Command::Inspect(a) => inspect::run(a, ctx),
+        Command::Plan(a) => plan::run(a, ctx),
+        Command::Report(a) => report::run(a, ctx),
+        Command::Apply(a) => apply::run(a, ctx),
+        Command::Rollback(a) => rollback::run(a, ctx),
+        Command::Export(a) => export::run(a, ctx),
+        Command::Mapping(c) => mapping::run(c, ctx),
+        Command::Wizard(a) => wizard::run(a, ctx),
+        Command::Snapshot(c) => snapshot::run(c, ctx),
     }
 }
 
-fn report_error(e: &CliError) -> ExitCode {
-    eprintln!("error: {}", e.message);
+fn report_error(ui: &Ui, e: &CliError) -> ExitCode {
+    // stderr itself failing leaves nothing to tell; the exit code still says it.
+    let _ = ui.status(&format!("error: {}", e.message));
+    for c in e.causes() {
+        let _ = ui.status(&format!("  caused by: {c}"));
+    }
     for h in &e.hints {
-        eprintln!("  hint: {h}");
+        let _ = ui.status(&format!("  hint: {h}"));
     }
     e.exit_code()
 }

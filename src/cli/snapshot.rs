@@ -8,16 +8,11 @@ use std::process::ExitCode;
 use base64::Engine;
 use sha2::{Digest, Sha256};
 
-use super::common::{to_json, OutputFormat};
-use crate::error::{CliError, ErrorKind};
-use crate::snapshot_db::{LiveKv, Options, Snapshot, SnapshotError, Status};
-
-impl From<SnapshotError> for CliError {
-    fn from(e: SnapshotError) -> CliError {
-        // A snapshot that cannot be read is an invalid bundle part (exit 3), whatever failed.
-        CliError::new(ErrorKind::Bundle, e.to_string())
-    }
-}
+use super::args::OutputFormat;
+use super::Ctx;
+use crate::error::CliError;
+use crate::snapshot_db::{LiveKv, Options, Snapshot, Status};
+use crate::ui::UiError;
 
 /// Read an etcd v3 snapshot (`etcdctl snapshot save`) without an etcd process.
 #[derive(Debug, clap::Subcommand)]
@@ -66,10 +61,10 @@ fn options(skip_hash_check: bool) -> Options {
     }
 }
 
-pub fn run(cmd: SnapshotCommand) -> Result<ExitCode, CliError> {
+pub fn run(cmd: SnapshotCommand, ctx: &Ctx) -> Result<ExitCode, CliError> {
     match cmd {
         SnapshotCommand::Dump(a) => dump(a),
-        SnapshotCommand::Status(a) => status(a),
+        SnapshotCommand::Status(a) => status(a, ctx),
     }
 }
 
@@ -109,6 +104,8 @@ pub fn dump_line(kv: &LiveKv, values: bool) -> String {
 
 fn dump(a: DumpArgs) -> Result<ExitCode, CliError> {
     let snap = Snapshot::open(&a.snapshot, options(a.skip_hash_check))?;
+    // Streamed line by line rather than through `Ui::out`: a million keys make hundreds of
+    // MiB of output, which must never be held in memory.
     let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
     let written = snap.for_each_live(a.prefix.as_bytes(), |kv| {
         writeln!(out, "{}", dump_line(&kv, a.values))
@@ -116,21 +113,21 @@ fn dump(a: DumpArgs) -> Result<ExitCode, CliError> {
     match written.and_then(|_| out.flush()) {
         Ok(()) => Ok(ExitCode::SUCCESS),
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(ExitCode::SUCCESS),
-        Err(e) => Err(CliError::new(
-            ErrorKind::Io,
-            format!("writing to stdout: {e}"),
-        )),
+        Err(source) => Err(UiError {
+            stream: "stdout",
+            source,
+        }
+        .into()),
     }
 }
 
-fn status(a: StatusArgs) -> Result<ExitCode, CliError> {
+fn status(a: StatusArgs, ctx: &Ctx) -> Result<ExitCode, CliError> {
     let snap = Snapshot::open(&a.snapshot, options(a.skip_hash_check))?;
     let st = snap.status()?;
-    let text = match a.format {
-        OutputFormat::Json => to_json(&st)?,
-        OutputFormat::Text => render_status(&st),
-    };
-    super::common::print(&text)?;
+    match a.format {
+        OutputFormat::Json => ctx.ui.json(&st)?,
+        OutputFormat::Text => ctx.ui.out(&render_status(&st))?,
+    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -138,7 +135,7 @@ fn status(a: StatusArgs) -> Result<ExitCode, CliError> {
 pub fn render_status(st: &Status) -> String {
     use std::fmt::Write as _;
     // Names come from the file: escaped so a crafted snapshot cannot drive the terminal.
-    let e = |t: &str| crate::text::escape_for_terminal(t).into_owned();
+    let e = |t: &str| crate::ui::esc(t).into_owned();
     let id = &st.identity;
     let mut s = String::new();
     let _ = writeln!(s, "hash:        {:x}", st.hash);

@@ -2,15 +2,16 @@
 //! stderr); without one it exits at once, pointing to `mapping suggest` and `plan`. The
 //! file is written (atomically) only after the final confirmation.
 
-use super::args::{load_mapping, ContextArgs, TargetArgs};
-use super::common::open_tree;
-use super::plan::PlanArgs;
-use super::report::ReportArgs;
+use super::args::{load, ContextArgs, SecretArgs, TargetArgs};
+use super::report::ReportFormat;
+use super::Ctx;
+use crate::atomic::{write_atomic, Mode};
 use crate::error::{CliError, ErrorKind};
+use crate::ops::{ApplyOptions, PlanOptions};
+use crate::planview::DiffMode;
+use crate::ui::esc;
 use crate::wizard::ask::{Ask, AskError, Terminal};
 use crate::wizard::{Finish, Inputs};
-use std::collections::HashMap;
-use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -97,85 +98,46 @@ fn ask_error(e: AskError, args: &WizardArgs) -> CliError {
     }
 }
 
-/// Another subcommand's arguments for this bundle and mapping, built by clap itself so
-/// that every flag not given keeps its documented default (target and contexts are
-/// copied over afterwards).
-fn parse_args<T: clap::Args + clap::FromArgMatches>(
-    name: &'static str,
-    args: &WizardArgs,
-    extra: &[&str],
-) -> Result<T, CliError> {
-    let cmd = T::augment_args(clap::Command::new(name));
-    let mut argv: Vec<std::ffi::OsString> = vec![name.into(), args.bundle.clone().into()];
-    argv.push("--mapping".into());
-    argv.push(args.mapping_out.clone().into());
-    argv.extend(extra.iter().map(Into::into));
-    cmd.try_get_matches_from(argv)
-        .and_then(|m| T::from_arg_matches(&m))
-        .map_err(|e| CliError::new(ErrorKind::Internal, format!("running {name}: {e}")))
-}
-
-/// Writes the mapping all at once: a temporary file in the same folder, renamed over
-/// the destination, so an interruption leaves either the old file or the new one. Unlike
-/// a temporary file's private mode, the result gets the old file's mode, or the usual
-/// mode for a new file (0666 less the umask): a mapping file holds no secret.
+/// Writes the mapping all at once; it gets the old file's mode, or the usual mode for a
+/// new file (0666 less the umask): a mapping file holds no secret.
 fn write_mapping(path: &Path, bytes: &[u8]) -> Result<(), CliError> {
-    use std::io::Write;
-    let err = |e: std::io::Error| {
-        CliError::new(ErrorKind::Io, format!("writing {}: {e}", path.display()))
-    };
-    let parent = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let mut builder = tempfile::Builder::new();
-    builder.prefix(".dh-migrate-mapping-");
-    #[cfg(unix)]
-    let mode = {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::Permissions::from_mode(
-            std::fs::metadata(path).map_or(0o666, |m| m.permissions().mode() & 0o7777),
-        )
-    };
-    #[cfg(unix)]
-    builder.permissions(mode);
-    let mut tmp = builder.tempfile_in(&parent).map_err(err)?;
-    tmp.write_all(bytes).map_err(err)?;
-    tmp.as_file().sync_all().map_err(err)?;
-    tmp.persist(path).map_err(|e| err(e.error))?;
-    Ok(())
+    Ok(write_atomic(path, bytes, Mode::Usual, false)?)
 }
 
-pub fn run(args: WizardArgs, env: &HashMap<String, String>) -> Result<ExitCode, CliError> {
+pub fn run(args: WizardArgs, ctx: &Ctx) -> Result<ExitCode, CliError> {
     // Checked first: without a terminal nothing else is worth doing.
-    if !std::io::stdin().is_terminal() || !std::io::stderr().is_terminal() {
+    if !ctx.ui.interactive() {
         return Err(no_terminal(&args));
     }
-    let existing =
-        if args.mapping_out.exists() {
-            Some(load_mapping(&args.mapping_out).map_err(|e| {
-                e.hint("fix the file, or give another --mapping-out to start afresh")
-            })?)
-        } else {
-            None
-        };
-    let contexts = args.contexts.load()?;
-    let layout = args.target.etcd.layout()?;
-    let (bundle, tree) = open_tree(&args.bundle)?;
-    let target = args.target.load(env)?;
-    let inputs = Inputs {
-        bundle: &bundle,
-        tree: &tree,
-        target: &target,
-        contexts: &contexts,
-        layout: &layout,
+    let existing = if args.mapping_out.exists() {
+        Some(
+            crate::ops::load_mapping(&args.mapping_out)
+                .map_err(|e| {
+                    CliError::from(e)
+                        .hint("fix the file, or give another --mapping-out to start afresh")
+                })?
+                .mapping,
+        )
+    } else {
+        None
+    };
+    let sources = args
+        .target
+        .sources(&ctx.env, &args.bundle, None, &args.contexts)?;
+    let mut inputs = load(&ctx.ui, sources)?;
+    let session = Inputs {
+        bundle: &inputs.bundle,
+        tree: &inputs.tree,
+        target: &inputs.target,
+        contexts: &inputs.contexts,
+        layout: &inputs.layout,
         bundle_label: args.bundle.display().to_string(),
-        target_label: target.label.clone(),
+        target_label: inputs.target.label.clone(),
         mapping_out: args.mapping_out.display().to_string(),
         existing,
     };
     let mut term = Terminal::default();
-    let text = match crate::wizard::run(&inputs, &mut term).map_err(|e| ask_error(e, &args))? {
+    let text = match crate::wizard::run(&session, &mut term).map_err(|e| ask_error(e, &args))? {
         Finish::Write(text) => text,
         Finish::Quit => {
             return Err(CliError::new(
@@ -184,12 +146,13 @@ pub fn run(args: WizardArgs, env: &HashMap<String, String>) -> Result<ExitCode, 
             ))
         }
     };
+    let ui = &ctx.ui;
     if args.dry_run {
-        super::common::print(&text)?;
-        eprintln!(
+        ui.out(&text)?;
+        ui.status(&format!(
             "dry run: the mapping is on stdout; nothing was written to {}",
-            args.mapping_out.display()
-        );
+            esc(&args.mapping_out.display().to_string())
+        ))?;
         return Ok(ExitCode::SUCCESS);
     }
     write_mapping(&args.mapping_out, text.as_bytes())?;
@@ -200,45 +163,53 @@ pub fn run(args: WizardArgs, env: &HashMap<String, String>) -> Result<ExitCode, 
     );
     let plan_cmd = format!("dh-migrate plan {bundle_w} {target_w} --mapping {out_w}");
     let report_cmd = format!("dh-migrate report {bundle_w} {target_w} --mapping {out_w}");
-    eprintln!(
-        "wrote {}\n\nNext:\n  {plan_cmd}\n  {report_cmd}\n",
-        args.mapping_out.display()
-    );
+    ui.status(&format!(
+        "wrote {}\n\nNext:\n  {}\n  {}\n",
+        esc(&args.mapping_out.display().to_string()),
+        esc(&plan_cmd),
+        esc(&report_cmd)
+    ))?;
     let mut items = vec![
         "nothing now (the commands are above)".to_string(),
         "run plan now (the summary, no diffs)".to_string(),
         "run report now".to_string(),
     ];
     // Apply is offered only against a live etcd target; it asks for its own confirmation.
-    let live = target.etcd.is_some();
+    let live = inputs.target.store.is_some();
     if live {
         items.push("run apply now (it shows the plan and asks before writing)".to_string());
     }
     let next = term
         .select("Run one now?", &items, 0)
         .map_err(|e| ask_error(e, &args))?;
+    if next == 0 || (next == 3 && !live) || next > 3 {
+        return Ok(ExitCode::SUCCESS);
+    }
+    // The ops run on the inputs already loaded, with the mapping just written.
+    inputs.mapping = Some(crate::ops::load_mapping(&args.mapping_out)?);
     match next {
         1 => {
-            let mut plan: PlanArgs = parse_args("plan", &args, &["--diff", "none"])?;
-            plan.target = args.target.clone();
-            plan.contexts = args.contexts.clone();
-            super::plan::run(plan, env).map(|_| ExitCode::SUCCESS)
+            let opts = PlanOptions::default();
+            let planned = crate::ops::plan(&inputs, &opts)?;
+            super::plan::show(ui, &inputs, &planned, DiffMode::None, &opts)?;
+            Ok(ExitCode::SUCCESS)
         }
         2 => {
-            let mut report: ReportArgs = parse_args("report", &args, &[])?;
-            report.target = args.target.clone();
-            report.contexts = args.contexts.clone();
             // The mapping was written: the report's "differences" status is no failure.
-            super::report::run(report, env).map(|_| ExitCode::SUCCESS)
+            super::report::show(ui, &inputs, ReportFormat::Text, &SecretArgs::default())?;
+            Ok(ExitCode::SUCCESS)
         }
-        3 if live => {
-            let mut apply: super::apply::ApplyArgs =
-                parse_args("apply", &args, &["--diff", "none"])?;
-            apply.etcd = args.target.etcd.clone();
-            apply.cluster_cnf = args.target.cluster_cnf.clone();
-            apply.contexts = args.contexts.clone();
-            super::apply::run(apply, env)
+        _ => {
+            let opts = ApplyOptions {
+                record: super::apply::default_record(&ctx.env),
+                ..ApplyOptions::default()
+            };
+            let flow = super::apply::Flow {
+                diff: DiffMode::None,
+                dry_run: false,
+                yes: false,
+            };
+            super::apply::apply(ui, &mut inputs, &opts, &flow)
         }
-        _ => Ok(ExitCode::SUCCESS),
     }
 }

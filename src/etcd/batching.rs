@@ -3,8 +3,8 @@
 //! refused whole, with nothing of it written. So a refused transaction is split in two
 //! and sent again, down to single operations, and the lower limits are kept for the rest.
 
+use super::error::{EtcdError, ServerLimit};
 use super::store::{batches, KvStore, Limits, Op};
-use super::EtcdError;
 
 /// When etcd refused `group` for being over the server's own limits, the smaller limits
 /// to split it with. `None` for any other error, and for a single operation (which no
@@ -13,30 +13,24 @@ pub fn lowered_limits(cause: &EtcdError, group: &[Op], limits: Limits) -> Option
     if group.len() < 2 {
         return None;
     }
-    let EtcdError::Server { detail } = cause else {
-        return None;
-    };
-    let detail = detail.to_lowercase();
-    if detail.contains("too many operations in txn request") {
-        return Some(Limits {
+    match cause {
+        EtcdError::OverLimit {
+            limit: ServerLimit::TxnOps,
+            ..
+        } => Some(Limits {
             max_ops: group.len() / 2,
             ..limits
-        });
+        }),
+        EtcdError::OverLimit { .. } => {
+            let bytes: usize = group.iter().map(Op::request_bytes).sum();
+            let largest = group.iter().map(Op::request_bytes).max().unwrap_or(0);
+            Some(Limits {
+                max_request_bytes: (bytes / 2).max(largest),
+                ..limits
+            })
+        }
+        _ => None,
     }
-    let too_big = [
-        "request is too large",
-        "larger than max",
-        "message length too large",
-    ];
-    if too_big.iter().any(|m| detail.contains(m)) {
-        let bytes: usize = group.iter().map(Op::request_bytes).sum();
-        let largest = group.iter().map(Op::request_bytes).max().unwrap_or(0);
-        return Some(Limits {
-            max_request_bytes: (bytes / 2).max(largest),
-            ..limits
-        });
-    }
-    None
 }
 
 /// What [`commit_all`] did.

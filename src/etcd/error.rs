@@ -11,29 +11,36 @@
 
 use std::error::Error as StdError;
 
-use crate::error::{CliError, ErrorKind};
-
 /// Everything the etcd seam reports. Each variant carries enough structure for a useful
-/// message; `detail` strings hold the underlying library text (password-free).
+/// message and hint; `detail` strings hold the underlying library text (password-free).
+/// The classification happens once, in [`ErrorContext::classify`]: batching and retries
+/// match on these variants, never on message text.
 #[derive(Debug, thiserror::Error)]
 pub enum EtcdError {
     /// No endpoint answered: connection refused, DNS failure, or the connect deadline passed.
+    /// `maybe_applied`: the connection was lost after a request went out, so a write may
+    /// have been applied (its outcome must be checked before it is sent again).
     #[error("etcd is unreachable at {}: {detail}", endpoints.join(", "))]
     Unreachable {
         endpoints: Vec<String>,
         detail: String,
+        maybe_applied: bool,
     },
     /// etcd refused the credentials or the permission (wrong password, unknown user, no
     /// user given while auth is enabled, permission denied, invalid/expired token).
     #[error("etcd refused the credentials of user {}: {detail}", user.as_deref().unwrap_or("(none)"))]
     Auth {
         user: Option<String>,
+        endpoints: Vec<String>,
         detail: String,
     },
     /// TLS handshake or certificate problem (untrusted server, client certificate missing or
     /// rejected, unreadable PEM files, https/http mismatch).
     #[error("TLS problem talking to etcd: {detail}")]
-    Tls { detail: String },
+    Tls {
+        endpoints: Vec<String>,
+        detail: String,
+    },
     /// A compare-and-swap guard failed: these keys no longer match what the plan expected.
     /// Nothing of the transaction was written.
     #[error("etcd keys changed since they were read (nothing written): {}", keys.join(", "))]
@@ -41,24 +48,88 @@ pub enum EtcdError {
     /// One operation is larger than a single etcd request may be.
     #[error("etcd write of key {key} needs {bytes} bytes, more than one etcd request allows")]
     TooLarge { key: String, bytes: usize },
+    /// The server refused a request whole as over one of its own limits (nothing of it was
+    /// applied): a smaller request may pass.
+    #[error("etcd refused the request as over its limits ({limit}): {detail}")]
+    OverLimit { limit: ServerLimit, detail: String },
     /// A request to an otherwise reachable etcd did not finish in time (no leader, overload).
     #[error("etcd did not answer in time: {what}")]
-    Timeout { what: String },
+    Timeout {
+        what: String,
+        endpoints: Vec<String>,
+    },
+    /// A transient server state (no leader, leader changed, too many requests, a proposal
+    /// that timed out inside etcd): worth retrying. `maybe_applied` as for `Unreachable`.
+    #[error("etcd is busy or between leaders at {}: {detail}", endpoints.join(", "))]
+    Retryable {
+        endpoints: Vec<String>,
+        detail: String,
+        maybe_applied: bool,
+    },
     /// etcd answered with an error that fits none of the above.
     #[error("etcd error: {detail}")]
     Server { detail: String },
 }
 
-impl From<EtcdError> for CliError {
-    fn from(e: EtcdError) -> CliError {
-        let kind = match &e {
-            EtcdError::Unreachable { .. } | EtcdError::Timeout { .. } => ErrorKind::EtcdUnreachable,
-            EtcdError::Auth { .. } => ErrorKind::EtcdAuth,
-            EtcdError::Tls { .. } => ErrorKind::EtcdTls,
-            EtcdError::Conflict { .. } => ErrorKind::Conflict,
-            EtcdError::TooLarge { .. } | EtcdError::Server { .. } => ErrorKind::Internal,
-        };
-        CliError::new(kind, e.to_string())
+/// Which of etcd's own limits a request went over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServerLimit {
+    /// More operations in one transaction than `--max-txn-ops`.
+    TxnOps,
+    /// A request larger than `--max-request-bytes`.
+    RequestBytes,
+    /// A gRPC message larger than the client or server accepts (a write or a read page).
+    MessageBytes,
+}
+
+impl std::fmt::Display for ServerLimit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ServerLimit::TxnOps => "operations per transaction",
+            ServerLimit::RequestBytes => "request size",
+            ServerLimit::MessageBytes => "message size",
+        })
+    }
+}
+
+/// Whether a failed request may be sent again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Retry {
+    /// The request cannot have reached etcd (no connection was made): retry freely.
+    NotSent,
+    /// The request may have been applied (connection lost mid-request, leader changed):
+    /// retry, but a write's outcome must then be checked rather than assumed.
+    MaybeApplied,
+    /// Final.
+    No,
+}
+
+impl EtcdError {
+    /// Whether the request that failed with this error may be retried.
+    pub fn retry(&self) -> Retry {
+        match self {
+            EtcdError::Unreachable { maybe_applied, .. }
+            | EtcdError::Retryable { maybe_applied, .. } => {
+                if *maybe_applied {
+                    Retry::MaybeApplied
+                } else {
+                    Retry::NotSent
+                }
+            }
+            _ => Retry::No,
+        }
+    }
+
+    /// The endpoints the failed request went to, where the error knows them.
+    pub fn endpoints(&self) -> &[String] {
+        match self {
+            EtcdError::Unreachable { endpoints, .. }
+            | EtcdError::Auth { endpoints, .. }
+            | EtcdError::Tls { endpoints, .. }
+            | EtcdError::Timeout { endpoints, .. }
+            | EtcdError::Retryable { endpoints, .. } => endpoints,
+            _ => &[],
+        }
     }
 }
 
@@ -84,25 +155,36 @@ pub(crate) struct ErrorContext<'a> {
     pub user: Option<&'a str>,
     /// Masked out of every detail string. Never printed.
     pub password: Option<&'a str>,
+    /// The connection uses TLS, and whether a client certificate was given: a TLS 1.3
+    /// server that rejects the client shows up as a closed connection.
+    pub tls: bool,
+    pub client_cert: bool,
 }
 
 impl ErrorContext<'_> {
     pub(crate) fn unreachable(&self, detail: impl Into<String>) -> EtcdError {
+        self.unreachable_after(detail, false)
+    }
+
+    fn unreachable_after(&self, detail: impl Into<String>, maybe_applied: bool) -> EtcdError {
         EtcdError::Unreachable {
             endpoints: self.endpoints.to_vec(),
             detail: self.mask(detail.into()),
+            maybe_applied,
         }
     }
 
     pub(crate) fn auth(&self, detail: impl Into<String>) -> EtcdError {
         EtcdError::Auth {
             user: self.user.map(str::to_owned),
+            endpoints: self.endpoints.to_vec(),
             detail: self.mask(detail.into()),
         }
     }
 
     pub(crate) fn tls(&self, detail: impl Into<String>) -> EtcdError {
         EtcdError::Tls {
+            endpoints: self.endpoints.to_vec(),
             detail: self.mask(detail.into()),
         }
     }
@@ -110,6 +192,21 @@ impl ErrorContext<'_> {
     pub(crate) fn server(&self, detail: impl Into<String>) -> EtcdError {
         EtcdError::Server {
             detail: self.mask(detail.into()),
+        }
+    }
+
+    pub(crate) fn timeout(&self, what: impl Into<String>) -> EtcdError {
+        EtcdError::Timeout {
+            what: what.into(),
+            endpoints: self.endpoints.to_vec(),
+        }
+    }
+
+    fn retryable(&self, detail: impl Into<String>, maybe_applied: bool) -> EtcdError {
+        EtcdError::Retryable {
+            endpoints: self.endpoints.to_vec(),
+            detail: self.mask(detail.into()),
+            maybe_applied,
         }
     }
 
@@ -123,10 +220,49 @@ impl ErrorContext<'_> {
         }
     }
 
-    /// Classify an etcd-client error. `what` names the operation for timeouts.
+    /// Classify an etcd-client error. `what` names the operation for timeouts. This is
+    /// the one place that reads error text; everything downstream matches on variants.
     pub(crate) fn classify(&self, err: &etcd_client::Error, phase: Phase, what: &str) -> EtcdError {
         let chain = error_chain(err);
         let lower = chain.to_lowercase();
+        if let Some(limit) = over_limit(&lower) {
+            return EtcdError::OverLimit {
+                limit,
+                detail: self.mask(chain),
+            };
+        }
+        let class = self.classify_rest(err, phase, what, &chain, &lower);
+        match class {
+            EtcdError::Unreachable { .. }
+                if self.tls && phase == Phase::Connect && lower.contains("connection closed") =>
+            {
+                // A TLS 1.3 server that rejects the client certificate does so after the
+                // client considers the handshake done: the client only sees the new
+                // connection being closed. A fresh connection that opens and is closed
+                // before any answer is that, not a network problem.
+                let hint = if self.client_cert {
+                    "the server probably rejected the client certificate"
+                } else {
+                    "no client certificate was given; the server probably requires one"
+                };
+                self.tls(format!(
+                    "the server closed the connection right after the TLS handshake ({hint}): {err}"
+                ))
+            }
+            other => other,
+        }
+    }
+
+    fn classify_rest(
+        &self,
+        err: &etcd_client::Error,
+        phase: Phase,
+        what: &str,
+        chain: &str,
+        lower: &str,
+    ) -> EtcdError {
+        // Failures where the request cannot have reached etcd.
+        let not_sent = NOT_SENT_WORDS.iter().any(|w| lower.contains(w));
         match err {
             etcd_client::Error::GRpcStatus(status) => {
                 let code: i32 = status.code().into();
@@ -137,19 +273,24 @@ impl ErrorContext<'_> {
                 {
                     return self.auth(status.message());
                 }
-                if looks_like_tls(&lower) {
+                if looks_like_tls(lower) {
                     return self.tls(chain);
+                }
+                if message.contains("etcdserver: no leader") {
+                    return self.retryable(chain, false);
+                }
+                if MAYBE_APPLIED_MESSAGES.iter().any(|m| lower.contains(m)) {
+                    return match phase {
+                        Phase::Connect => self.unreachable(format!("no answer in time ({chain})")),
+                        Phase::Request => self.retryable(chain, true),
+                    };
                 }
                 if code == GRPC_DEADLINE_EXCEEDED
                     || (code == GRPC_CANCELLED && lower.contains("timeout expired"))
-                    // etcd's own: a proposal not applied in time (e.g. the leader died).
-                    || message.contains("etcdserver: request timed out")
                 {
                     return match phase {
                         Phase::Connect => self.unreachable(format!("no answer in time ({chain})")),
-                        Phase::Request => EtcdError::Timeout {
-                            what: what.to_owned(),
-                        },
+                        Phase::Request => self.timeout(what),
                     };
                 }
                 if lower.contains("grpc-status header missing") {
@@ -162,25 +303,48 @@ impl ErrorContext<'_> {
                 if (code == GRPC_UNAVAILABLE || transport) && !message.starts_with("etcdserver:") {
                     // Transport-level unavailability (refused, reset, DNS). etcd's own
                     // "etcdserver: ..." unavailability (no leader, stopped) is a server state.
-                    return self.unreachable(chain);
+                    return self.unreachable_after(chain, !not_sent);
                 }
                 self.server(chain)
             }
             etcd_client::Error::TransportError(_) | etcd_client::Error::IoError(_) => {
-                if looks_like_tls(&lower) {
+                if looks_like_tls(lower) {
                     self.tls(chain)
                 } else {
-                    self.unreachable(chain)
+                    self.unreachable_after(chain, !not_sent && phase == Phase::Request)
                 }
             }
             etcd_client::Error::InvalidUri(_) | etcd_client::Error::EndpointError(_) => {
                 self.unreachable(format!("invalid endpoint: {chain}"))
             }
-            etcd_client::Error::InvalidArgs(_) if looks_like_tls(&lower) => self.tls(chain),
+            etcd_client::Error::InvalidArgs(_) if looks_like_tls(lower) => self.tls(chain),
             _ => self.server(chain),
         }
     }
 }
+
+/// Which server limit an error text reports, if any (etcd's and gRPC's own wording).
+fn over_limit(lower: &str) -> Option<ServerLimit> {
+    if lower.contains("too many operations in txn request") {
+        Some(ServerLimit::TxnOps)
+    } else if lower.contains("request is too large") || lower.contains("larger than max") {
+        Some(ServerLimit::RequestBytes)
+    } else if lower.contains("message length too large") {
+        Some(ServerLimit::MessageBytes)
+    } else {
+        None
+    }
+}
+
+/// Signs that no connection was made, so the request never reached etcd.
+const NOT_SENT_WORDS: &[&str] = &["tcp connect error", "connection refused", "dns error"];
+
+/// etcd's transient states after which a write may or may not have been applied.
+const MAYBE_APPLIED_MESSAGES: &[&str] = &[
+    "etcdserver: leader changed",
+    "etcdserver: request timed out",
+    "too many requests",
+];
 
 // gRPC status codes (https://grpc.github.io/grpc/core/md_doc_statuscodes.html). tonic's
 // `Code` converts to these numbers; naming them here saves a direct tonic dependency.
@@ -252,6 +416,8 @@ mod tests {
             endpoints,
             user: Some("root"),
             password,
+            tls: false,
+            client_cert: false,
         }
     }
 
@@ -310,19 +476,60 @@ mod tests {
     }
 
     #[test]
-    fn cli_kinds_follow_the_class() {
-        let e: CliError = EtcdError::Conflict {
-            keys: vec!["/k".into()],
+    fn limits_and_transient_states_become_variants_once() {
+        let eps = vec!["http://127.0.0.1:2379".to_owned()];
+        let c = ctx(&eps, None);
+        let over = etcd_client::Error::Internal(
+            "etcdserver: too many operations in txn request".to_owned(),
+        );
+        assert!(matches!(
+            c.classify(&over, Phase::Request, "txn"),
+            EtcdError::OverLimit {
+                limit: ServerLimit::TxnOps,
+                ..
+            }
+        ));
+        let big = etcd_client::Error::Internal("etcdserver: request is too large".to_owned());
+        assert!(matches!(
+            c.classify(&big, Phase::Request, "txn"),
+            EtcdError::OverLimit {
+                limit: ServerLimit::RequestBytes,
+                ..
+            }
+        ));
+        // A refused connection never reached etcd; a reset one may have.
+        let refused = etcd_client::Error::IoError(std::io::Error::new(
+            std::io::ErrorKind::ConnectionRefused,
+            "Connection refused",
+        ));
+        assert_eq!(
+            c.classify(&refused, Phase::Request, "get").retry(),
+            Retry::NotSent
+        );
+        let reset = etcd_client::Error::IoError(std::io::Error::new(
+            std::io::ErrorKind::ConnectionReset,
+            "connection reset by peer",
+        ));
+        assert_eq!(
+            c.classify(&reset, Phase::Request, "txn").retry(),
+            Retry::MaybeApplied
+        );
+        let odd = etcd_client::Error::Internal("something odd".to_owned());
+        assert_eq!(c.classify(&odd, Phase::Request, "txn").retry(), Retry::No);
+    }
+
+    #[test]
+    fn a_closed_tls_connection_at_connect_is_a_tls_problem() {
+        let eps = vec!["https://127.0.0.1:2379".to_owned()];
+        let mut c = ctx(&eps, None);
+        c.tls = true;
+        let closed = etcd_client::Error::IoError(std::io::Error::new(
+            std::io::ErrorKind::BrokenPipe,
+            "connection closed before message completed",
+        ));
+        match c.classify(&closed, Phase::Connect, "connect") {
+            EtcdError::Tls { detail, .. } => assert!(detail.contains("client certificate")),
+            other => panic!("expected Tls, got {other:?}"),
         }
-        .into();
-        assert_eq!(e.kind, ErrorKind::Conflict);
-        let e: CliError = EtcdError::Tls { detail: "x".into() }.into();
-        assert_eq!(e.kind, ErrorKind::EtcdTls);
-        let e: CliError = EtcdError::Auth {
-            user: None,
-            detail: "x".into(),
-        }
-        .into();
-        assert_eq!(e.kind, ErrorKind::EtcdAuth);
     }
 }

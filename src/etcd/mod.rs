@@ -8,7 +8,8 @@
 //!   write set into transactions etcd will accept.
 //! - [`batching`] splits further when a server's own limits are lower than etcd's defaults.
 //! - [`error`] holds [`EtcdError`], the typed classification of everything that can go
-//!   wrong on the wire (unreachable, auth, TLS, conflict, too large, timeout, server).
+//!   wrong on the wire (unreachable, auth, TLS, conflict, too large, over a server limit,
+//!   timeout, retryable, server), classified once from the client's errors.
 //!
 //! No other module touches etcd-client or tokio directly.
 
@@ -18,6 +19,6 @@ pub mod settings;
 pub mod store;
 
 pub use batching::{commit_all, lowered_limits, resplit, Committed};
-pub use error::EtcdError;
+pub use error::{EtcdError, Retry, ServerLimit};
 pub use settings::{resolve, EtcdFlags, EtcdSettings, Secret, SettingsError};
 pub use store::{batches, Expect, Kv, KvStore, Limits, MemStore, Op, RealEtcd};

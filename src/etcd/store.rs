@@ -20,7 +20,7 @@ use etcd_client::{
     TlsOptions, Txn, TxnOp, TxnOpResponse,
 };
 
-use super::error::{key_display, ErrorContext, EtcdError, Phase};
+use super::error::{key_display, ErrorContext, EtcdError, Phase, Retry, ServerLimit};
 use super::settings::{EtcdSettings, Secret};
 
 /// One key as stored in etcd.
@@ -204,60 +204,17 @@ pub struct RealEtcd {
     limits: Limits,
 }
 
-/// How a failed attempt may be retried.
-enum Retry {
-    /// The request cannot have reached etcd (no connection was made): retry freely.
-    NotSent,
-    /// The request may have been applied (connection lost mid-request, leader changed):
-    /// retry, but a write's outcome must then be checked rather than assumed.
-    MaybeApplied,
-    /// Final.
-    No,
-}
-
-fn retry_class(err: &etcd_client::Error, class: &EtcdError) -> Retry {
-    let lower = err.to_string().to_lowercase() + &source_text(err);
-    let not_sent = [
-        "tcp connect error",
-        "connection refused",
-        "dns error",
-        "etcdserver: no leader",
-    ];
-    let maybe = [
-        "etcdserver: leader changed",
-        "etcdserver: request timed out",
-        "too many requests",
-    ];
-    if not_sent.iter().any(|m| lower.contains(m)) {
-        Retry::NotSent
-    } else if matches!(class, EtcdError::Unreachable { .. })
-        || maybe.iter().any(|m| lower.contains(m))
-    {
-        Retry::MaybeApplied
-    } else {
-        Retry::No
-    }
-}
-
-fn source_text(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut out = String::new();
-    let mut source = err.source();
-    while let Some(s) = source {
-        out.push_str(&s.to_string().to_lowercase());
-        source = s.source();
-    }
-    out
-}
-
 impl RealEtcd {
     /// Connect and prove the connection with a status call, so that an unreachable
     /// cluster, refused credentials or a TLS problem fail here, within
     /// `connect_timeout`, rather than at the first write.
     pub fn connect(s: &EtcdSettings) -> Result<RealEtcd, EtcdError> {
-        let ctx = ErrorContext {
+        let mut ctx = ErrorContext {
             endpoints: &s.endpoints,
             user: s.user.as_deref(),
             password: s.password.as_ref().map(Secret::expose),
+            tls: false,
+            client_cert: s.cert.is_some(),
         };
         if s.endpoints.is_empty() {
             return Err(ctx.unreachable("no endpoints given"));
@@ -269,7 +226,7 @@ impl RealEtcd {
             // wizard left open) must log in again rather than fail.
             .with_auto_token_refresh(true);
         let tls = tls_options(s, &ctx)?;
-        let uses_tls = tls.is_some();
+        ctx.tls = tls.is_some();
         if let Some(tls) = tls {
             options = options.with_tls(tls);
         }
@@ -315,25 +272,7 @@ impl RealEtcd {
                 }
             };
             let class = ctx.classify(&err, Phase::Connect, "connect");
-            if uses_tls && matches!(class, EtcdError::Unreachable { .. }) {
-                // A TLS 1.3 server that rejects the client certificate does so after the
-                // client considers the handshake done: the client only sees the new
-                // connection being closed. A fresh connection that opens and is closed
-                // before any answer is that, not a network problem.
-                let lower = err.to_string().to_lowercase() + &source_text(&err);
-                if lower.contains("connection closed") {
-                    let hint = if s.cert.is_none() {
-                        "no client certificate was given; the server probably requires one"
-                    } else {
-                        "the server probably rejected the client certificate"
-                    };
-                    return Err(ctx.tls(format!(
-                        "the server closed the connection right after the TLS handshake ({hint}): {err}"
-                    )));
-                }
-            }
-            let retry = retry_class(&err, &class);
-            if matches!(retry, Retry::No) || attempt >= MAX_ATTEMPTS || Instant::now() >= deadline {
+            if class.retry() == Retry::No || attempt >= MAX_ATTEMPTS || Instant::now() >= deadline {
                 return Err(class);
             }
             let pause = RETRY_BACKOFF * attempt;
@@ -364,6 +303,10 @@ impl RealEtcd {
             endpoints: &self.endpoints,
             user: self.user.as_deref(),
             password: self.password.as_ref().map(Secret::expose),
+            // Only the connect phase tells a rejected client certificate by its closed
+            // connection; later requests need neither.
+            tls: false,
+            client_cert: false,
         }
     }
 
@@ -389,14 +332,10 @@ impl RealEtcd {
             let err = match result {
                 Ok(Ok(v)) => return Ok((v, maybe_applied)),
                 Ok(Err(e)) => e,
-                Err(_elapsed) => {
-                    return Err(EtcdError::Timeout {
-                        what: what.to_owned(),
-                    })
-                }
+                Err(_elapsed) => return Err(self.ctx().timeout(what)),
             };
             let class = self.ctx().classify(&err, Phase::Request, what);
-            match retry_class(&err, &class) {
+            match class.retry() {
                 Retry::No => return Err(class),
                 Retry::MaybeApplied => maybe_applied = true,
                 Retry::NotSent => {}
@@ -515,9 +454,10 @@ impl KvStore for RealEtcd {
             let mut page = match page {
                 Ok((p, _)) => p,
                 // A page over the decode limit: retry it smaller rather than fail.
-                Err(EtcdError::Server { detail })
-                    if limit > 1 && detail.to_lowercase().contains("message length too large") =>
-                {
+                Err(EtcdError::OverLimit {
+                    limit: ServerLimit::MessageBytes,
+                    ..
+                }) if limit > 1 => {
                     limit = (limit / 2).max(1);
                     continue;
                 }
@@ -692,13 +632,15 @@ impl KvStore for MemStore {
     fn commit(&mut self, ops: &[Op]) -> Result<i64, EtcdError> {
         if ops.len() > self.limits.max_ops {
             // etcd's own wording for the same rejection.
-            return Err(EtcdError::Server {
+            return Err(EtcdError::OverLimit {
+                limit: ServerLimit::TxnOps,
                 detail: "etcdserver: too many operations in txn request".to_owned(),
             });
         }
         let bytes: usize = ops.iter().map(Op::request_bytes).sum();
         if bytes > self.limits.max_request_bytes {
-            return Err(EtcdError::Server {
+            return Err(EtcdError::OverLimit {
+                limit: ServerLimit::RequestBytes,
                 detail: "etcdserver: request is too large".to_owned(),
             });
         }
@@ -867,7 +809,7 @@ mod tests {
         let ops: Vec<Op> = (0..3)
             .map(|i| put(&format!("k{i}"), 1, Expect::Absent))
             .collect();
-        assert!(matches!(m.commit(&ops), Err(EtcdError::Server { .. })));
+        assert!(matches!(m.commit(&ops), Err(EtcdError::OverLimit { .. })));
         assert_eq!(m.revision(), 1);
     }
 }

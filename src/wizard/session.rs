@@ -11,7 +11,7 @@ use crate::bundle::Bundle;
 use crate::contexts::RoleContexts;
 use crate::inspect::inspect;
 use crate::layout::Layout;
-use crate::mapping::suggest::{new_nodes, suggest, NewNode};
+use crate::mapping::suggest::{suggest, NewNode};
 use crate::mapping::write::render;
 use crate::mapping::Mapping;
 use crate::migrate::migrate;
@@ -77,7 +77,7 @@ pub fn run(inputs: &Inputs<'_>, ask: &mut dyn Ask) -> Result<Finish, AskError> {
     let inv = Inventory::build(inputs.tree, &[]);
     let refs = scan(inputs.tree, &inv, inputs.contexts);
     let suggestions = suggest(inputs.tree, &inputs.target.tree, &inv, inputs.contexts);
-    let new = new_nodes(&inputs.target.tree);
+    let new = inputs.target.nodes.clone();
     let book = Book::new(suggestions, inputs.existing.as_ref());
     let mut s = Session {
         inputs,

@@ -429,7 +429,11 @@ fn out_writes_a_saved_plan_binding_the_bundle_hash() {
     assert_eq!(after, before);
     let plan: serde_json::Value = serde_json::from_slice(&plan).unwrap();
     assert_eq!(plan["schema"], "dh-migrate/plan/v1");
-    assert_eq!(plan["bundle"], "bundle");
+    // Recorded absolute (issue 8), so `apply --plan` works from any directory.
+    assert_eq!(
+        plan["bundle"],
+        tmp.path().join("bundle").display().to_string().as_str()
+    );
     assert_eq!(
         plan["bundle_sha256"],
         bundle_hash(&[
@@ -439,7 +443,14 @@ fn out_writes_a_saved_plan_binding_the_bundle_hash() {
         ])
         .as_str()
     );
-    assert_eq!(plan["mapping"], "mapping.yaml");
+    assert_eq!(
+        plan["mapping"],
+        tmp.path()
+            .join("mapping.yaml")
+            .display()
+            .to_string()
+            .as_str()
+    );
     assert_eq!(plan["mapping_sha256"], sha(MAPPING).as_str());
     let items = plan["items"].as_array().unwrap();
     let items: Vec<(&str, &str, &str)> = items

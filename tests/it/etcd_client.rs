@@ -133,7 +133,7 @@ fn transactions_hold_128_ops_and_batches_split_by_count_and_size() {
         .map(|i| put(format!("/over/{i:03}").as_bytes(), b"x", Expect::Absent))
         .collect();
     match etcd.commit(&over) {
-        Err(EtcdError::Server { detail }) => {
+        Err(EtcdError::OverLimit { detail, .. }) => {
             assert!(detail.contains("too many operations"), "{detail}")
         }
         other => panic!("expected the server to refuse 129 ops, got {other:?}"),

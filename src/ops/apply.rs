@@ -1,0 +1,184 @@
+//! `apply`: migrate and import into the new cluster's etcd, in two steps so the caller
+//! can show the plan and ask in between. [`prepare`] builds the plan and the exact key
+//! changes (guarded by the revisions read) and writes nothing; [`execute`] saves the run
+//! record, writes the keys in guarded transactions, then the file-system parts per node.
+
+use super::{Inputs, OpsError};
+use crate::apply::{self as core, Applied, Change, RunOptions};
+use crate::emit::{self, OutFile};
+use crate::layout::Layout;
+use crate::plan::Plan;
+use crate::planfile::{sha256_hex, PlanFile};
+use crate::secrets::SecretPolicy;
+use std::path::PathBuf;
+
+/// How to apply.
+#[derive(Debug, Clone, Default)]
+pub struct ApplyOptions {
+    pub files_node: Option<String>,
+    pub secrets: SecretPolicy,
+    /// Write the migrated file-system parts here, one folder per new node.
+    pub files_out: Option<PathBuf>,
+    /// Operations per transaction, for a server with a lower `--max-txn-ops`.
+    pub max_txn_ops: Option<usize>,
+    /// Test seam: stop after this many transactions, as if interrupted.
+    pub stop_after: Option<usize>,
+    /// Where the run record goes.
+    pub record: PathBuf,
+    /// A saved plan (its path and content): refused when anything changed since.
+    pub saved_plan: Option<(PathBuf, PlanFile)>,
+}
+
+/// One file of the per-node file-system parts: path under the output folder, content,
+/// mode.
+pub type NodeFile = (String, Vec<u8>, u32);
+
+/// What an apply would do; nothing written yet.
+#[derive(Debug)]
+pub struct Prepared {
+    pub plan: Plan,
+    pub changes: Vec<Change>,
+    /// The per-node files, when `files_out` is given (with an OWNERS.tsv).
+    pub files: Option<Vec<NodeFile>>,
+    /// About how many transactions the changes take.
+    pub transactions: usize,
+    /// etcd's revision when the target was read.
+    pub revision: i64,
+}
+
+impl Prepared {
+    /// Nothing to write, to etcd or to disk.
+    pub fn nothing_to_do(&self) -> bool {
+        self.changes.is_empty() && self.files.is_none()
+    }
+}
+
+/// What an apply did.
+#[derive(Debug)]
+pub struct Executed {
+    pub applied: Applied,
+    /// The run record, when anything was written to etcd.
+    pub record: Option<PathBuf>,
+    /// Where the per-node files went, and how many (without OWNERS.tsv).
+    pub files: Option<(PathBuf, usize)>,
+}
+
+/// Plans the apply against the live target. Writes nothing.
+pub fn prepare(inputs: &Inputs, opts: &ApplyOptions) -> Result<Prepared, OpsError> {
+    if let Some(d) = &opts.files_out {
+        emit::check_destination(d)?;
+    }
+    let exported = inputs.target.exported.as_ref().ok_or(OpsError::Missing(
+        "apply needs the new cluster's etcd (--endpoints)",
+    ))?;
+    if let Some((path, saved)) = &opts.saved_plan {
+        let mapping = inputs.mapping()?;
+        saved
+            .check(
+                &crate::plan::bundle_hash(&inputs.bundle),
+                &sha256_hex(mapping.text.as_bytes()),
+                &sha256_hex(inputs.layout_text.as_bytes()),
+                inputs.target.etcd.as_ref(),
+            )
+            .map_err(|source| OpsError::Stale {
+                path: path.clone(),
+                source,
+            })?;
+    }
+    let plan = super::plan::make(inputs, opts.files_node.as_deref(), opts.secrets)?;
+    let changes = core::changes(&plan.migration, &inputs.layout, exported);
+    let files = opts
+        .files_out
+        .as_ref()
+        .map(|_| node_files(&plan, inputs, &inputs.layout));
+    let per_txn = match (&inputs.target.store, opts.max_txn_ops) {
+        (Some(s), n) => n.map_or(s.limits().max_ops, |n| n.clamp(1, s.limits().max_ops)),
+        (None, n) => n.unwrap_or(crate::etcd::Limits::ETCD_DEFAULT.max_ops),
+    };
+    Ok(Prepared {
+        transactions: changes.len().div_ceil(per_txn.max(1)),
+        revision: exported.header_revision,
+        plan,
+        changes,
+        files,
+    })
+}
+
+/// Writes what `prepare` planned: the run record before the first write, the keys in
+/// guarded transactions (a refused one undoes the written ones), then the per-node files.
+pub fn execute(
+    inputs: &mut Inputs,
+    prepared: &Prepared,
+    opts: &ApplyOptions,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<Executed, OpsError> {
+    let endpoints = inputs.target.endpoints.clone();
+    let store = inputs.target.store.as_mut().ok_or(OpsError::Missing(
+        "apply needs the new cluster's etcd (--endpoints)",
+    ))?;
+    let applied = core::apply(
+        store.as_mut(),
+        &inputs.layout,
+        &prepared.changes,
+        RunOptions {
+            endpoints: &endpoints,
+            record: &opts.record,
+            stop_after: opts.stop_after,
+            max_ops: opts.max_txn_ops,
+            progress,
+        },
+    )?;
+    let files = match (&opts.files_out, &prepared.files) {
+        (Some(dir), Some(files)) => {
+            let refs: Vec<OutFile<'_>> = files
+                .iter()
+                .map(|(p, c, m)| OutFile {
+                    path: p,
+                    content: c,
+                    mode: *m,
+                })
+                .collect();
+            let n = emit::write_tree(dir, &refs)?;
+            Some((dir.clone(), n - 1))
+        }
+        _ => None,
+    };
+    Ok(Executed {
+        record: (applied.keys > 0).then(|| opts.record.clone()),
+        applied,
+        files,
+    })
+}
+
+/// The file-system parts per new node, with an ownership list.
+fn node_files(plan: &Plan, inputs: &Inputs, layout: &Layout) -> Vec<NodeFile> {
+    let mut out = Vec::new();
+    let mut owners = String::from("# node\tpath\tmode\tuid\tgid\towner\n");
+    for (node, paths) in &plan.files_for_node {
+        for p in paths {
+            let Some(f) = plan.migration.files.get(p) else {
+                continue;
+            };
+            if layout.is_item(p) {
+                continue;
+            }
+            // files/<abs> or nodes/<old>/files/<abs> -> <node>/<abs>
+            let abs = p
+                .strip_prefix("files/")
+                .or_else(|| p.split_once("/files/").map(|(_, rest)| rest))
+                .unwrap_or(p);
+            let b = inputs.bundle.get(p);
+            owners.push_str(&format!(
+                "{node}\t/{abs}\t{:04o}\t{}\t{}\t{}\n",
+                f.mode & 0o7777,
+                b.and_then(|b| b.uid).map_or("-".into(), |u| u.to_string()),
+                b.and_then(|b| b.gid).map_or("-".into(), |g| g.to_string()),
+                b.and_then(|b| b.uname.clone())
+                    .unwrap_or_else(|| "-".into()),
+            ));
+            out.push((format!("{node}/{abs}"), f.after.as_bytes().to_vec(), f.mode));
+        }
+    }
+    out.push(("OWNERS.tsv".into(), owners.into_bytes(), 0o644));
+    out
+}
