@@ -238,7 +238,9 @@ impl From<TargetError> for CliError {
                 };
                 CliError::from_error(kind, TargetError::Bundle { path, source })
             }
-            e @ TargetError::NotADirectory(_) => CliError::from_error(ErrorKind::Target, e),
+            e @ (TargetError::NotADirectory(_) | TargetError::Snapshot(_)) => {
+                CliError::from_error(ErrorKind::Target, e)
+            }
         }
     }
 }

@@ -104,6 +104,21 @@ pub struct LiveKv {
     pub lease: i64,
 }
 
+/// Live keys with their values, and the snapshot's revision.
+#[derive(Debug, Clone)]
+pub struct LiveSet {
+    pub kvs: Vec<LiveKv>,
+    /// The last revision the snapshot holds (what a restored etcd's header would say).
+    pub revision: u64,
+}
+
+/// How many live keys a walk visited, and the snapshot's revision.
+#[derive(Debug, Clone, Copy)]
+pub struct LiveSummary {
+    pub keys: usize,
+    pub revision: u64,
+}
+
 /// The figures `etcdctl snapshot status` prints, and what a restore would bring back.
 #[derive(Debug, Clone, Serialize)]
 pub struct Status {
@@ -193,7 +208,7 @@ impl Snapshot {
         &self,
         prefix: &[u8],
         mut visit: impl FnMut(LiveKv) -> Result<(), E>,
-    ) -> Result<Result<usize, E>, SnapshotError> {
+    ) -> Result<Result<LiveSummary, E>, SnapshotError> {
         let folded = self.fold(prefix).map_err(|p| self.fail(p))?;
         let mut buf = Vec::new();
         for (key, at) in folded.iter() {
@@ -202,18 +217,26 @@ impl Snapshot {
                 return Ok(Err(e));
             }
         }
-        Ok(Ok(folded.len()))
+        Ok(Ok(LiveSummary {
+            keys: folded.len(),
+            revision: folded.revision,
+        }))
     }
 
-    /// All live keys starting with `prefix` (for small prefixes: values are held).
-    pub fn live(&self, prefix: &[u8]) -> Result<Vec<LiveKv>, SnapshotError> {
-        let mut out = Vec::new();
-        self.for_each_live(prefix, |kv| {
-            out.push(kv);
-            Ok::<(), std::convert::Infallible>(())
-        })?
-        .unwrap_or_else(|never| match never {});
-        Ok(out)
+    /// All live keys starting with `prefix` (for small prefixes: values are held), and
+    /// the snapshot's revision.
+    pub fn live(&self, prefix: &[u8]) -> Result<LiveSet, SnapshotError> {
+        let mut kvs = Vec::new();
+        let summary = self
+            .for_each_live(prefix, |kv| {
+                kvs.push(kv);
+                Ok::<(), std::convert::Infallible>(())
+            })?
+            .unwrap_or_else(|never| match never {});
+        Ok(LiveSet {
+            kvs,
+            revision: summary.revision,
+        })
     }
 
     fn fold(&self, prefix: &[u8]) -> Result<mvcc::Folded, Problem> {

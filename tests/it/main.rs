@@ -12,6 +12,7 @@ mod props_corpus;
 mod report_cli;
 mod scanner;
 mod snapshot_reader;
+mod snapshot_target;
 mod support;
 mod wizard_pty;
 mod xml_corpus;

@@ -57,6 +57,7 @@ fn reader_keyspace(path: &Path) -> Keyspace {
     let snap = Snapshot::open(path, Options::default()).expect("snapshot opens");
     snap.live(b"")
         .expect("snapshot reads")
+        .kvs
         .into_iter()
         .map(|kv| {
             (
