@@ -9,6 +9,8 @@
 #        snapshot-KEYS-VALUE_BYTES.db and reused by later runs.
 #        BENCH_RUNS (default 3): runs per tool; the median wall time is reported.
 #        DH_MIGRATE: a dh-migrate binary (default: target/release, built here).
+#        SNAPSHOT_LOADER: a built examples/snapshot_bench_load (default: built here).
+#        BENCH_GENERATE_ONLY=1: make the snapshot and stop.
 # Needs: /usr/bin/etcd, /usr/bin/etcdctl (Debian etcd-server/etcd-client 3.4), /usr/bin/time.
 # The data set is made with examples/snapshot_bench_load.rs in transactions of 5000 puts
 # against an etcd whose data directory is in /dev/shm (no disk fsync cost) and whose
@@ -23,13 +25,13 @@ data="${BENCH_DATA:-$repo/bench-data}"
 runs="${BENCH_RUNS:-3}"
 target_dir="${CARGO_TARGET_DIR:-$repo/target}"
 dh="${DH_MIGRATE:-$target_dir/release/dh-migrate}"
-loader="$target_dir/release/examples/snapshot_bench_load"
+loader="${SNAPSHOT_LOADER:-$target_dir/release/examples/snapshot_bench_load}"
 snap="$data/snapshot-$keys-$value_bytes.db"
 mkdir -p "$data"
 
 log() { printf '%s\n' "$*" >&2; }
 
-if [[ -z "${DH_MIGRATE:-}" || ! -x "$loader" ]]; then
+if [[ -z "${DH_MIGRATE:-}" || ! -x "$loader" ]] && [[ -z "${BENCH_GENERATE_ONLY:-}" || ! -x "$loader" ]]; then
     log "building the release binary and the loader"
     (cd "$repo" && cargo build --release --quiet --bin dh-migrate --example snapshot_bench_load)
 fi
@@ -81,6 +83,7 @@ PY
     trap - EXIT
 fi
 
+[[ -n "${BENCH_GENERATE_ONLY:-}" ]] && { log "made $snap"; exit 0; }
 size=$(stat -c %s "$snap")
 log "snapshot: $snap ($((size / 1048576)) MiB)"
 # Read the file once so every tool starts from the page cache.

@@ -18,6 +18,7 @@ pub mod export;
 pub mod formats;
 pub mod inspect;
 pub mod layout;
+pub mod layout_detect;
 pub mod mapping;
 pub mod migrate;
 pub mod ops;

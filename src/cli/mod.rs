@@ -6,6 +6,7 @@ mod apply;
 pub mod args;
 mod export;
 mod inspect;
+mod layout;
 mod mapping;
 mod plan;
 mod report;
@@ -43,6 +44,9 @@ pub enum Command {
     /// Read an etcd v3 snapshot offline: dump its live keys, or show its status.
     #[command(subcommand)]
     Snapshot(snapshot::SnapshotCommand),
+    /// Work with etcd layout files (detect one from a cluster or a snapshot).
+    #[command(subcommand)]
+    Layout(layout::LayoutCommand),
 }
 
 /// What every command handler gets: the output layer and the environment, read once.
@@ -83,6 +87,7 @@ fn run(cli: Cli, ctx: &Ctx) -> Result<ExitCode, CliError> {
         Command::Mapping(c) => mapping::run(c, ctx),
         Command::Wizard(a) => wizard::run(a, ctx),
         Command::Snapshot(c) => snapshot::run(c, ctx),
+        Command::Layout(c) => layout::run(c, ctx),
     }
 }
 
