@@ -17,6 +17,7 @@
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 
+use super::cache::Cache;
 use super::Problem;
 
 const PAGE_HEADER: usize = 16;
@@ -199,6 +200,7 @@ impl<'f> Db<'f> {
         let pages = usize::try_from(self.meta.pgid).unwrap_or(usize::MAX);
         Walker {
             db: self,
+            cache: Cache::new(self.file, self.len),
             visited: vec![0u64; pages.div_ceil(64)],
             bufs: Vec::new(),
         }
@@ -208,6 +210,7 @@ impl<'f> Db<'f> {
 /// Walks bucket trees; remembers every page it has visited across walks.
 pub struct Walker<'d, 'f> {
     db: &'d Db<'f>,
+    cache: Cache<'f>,
     visited: Vec<u64>,
     bufs: Vec<Vec<u8>>,
 }
@@ -287,10 +290,7 @@ impl Walker<'_, '_> {
             )));
         }
         buf.resize(ps as usize, 0);
-        self.db
-            .file
-            .read_exact_at(buf, pgid * ps)
-            .map_err(Problem::Read)?;
+        self.cache.read(pgid * ps, buf).map_err(Problem::Read)?;
         let id = u64_at(buf, 0);
         if id != pgid {
             return Err(Problem::Tree(format!("page {pgid} says it is page {id}")));
@@ -311,9 +311,8 @@ impl Walker<'_, '_> {
         if overflow > 0 {
             buf.resize(span as usize, 0);
             debug_assert!(pgid * ps + span <= self.db.len);
-            self.db
-                .file
-                .read_exact_at(&mut buf[ps as usize..], (pgid + 1) * ps)
+            self.cache
+                .read((pgid + 1) * ps, &mut buf[ps as usize..])
                 .map_err(Problem::Read)?;
         }
         Ok(())

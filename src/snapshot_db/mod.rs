@@ -13,6 +13,7 @@
 //! of etcd 3.4 (`clientv3/snapshot/v3_snapshot.go`, `Status`), so the two can be compared.
 
 pub mod bbolt;
+mod cache;
 pub mod identity;
 pub mod mvcc;
 pub mod proto;
@@ -211,8 +212,11 @@ impl Snapshot {
     ) -> Result<Result<LiveSummary, E>, SnapshotError> {
         let folded = self.fold(prefix).map_err(|p| self.fail(p))?;
         let mut buf = Vec::new();
+        let mut cache = cache::Cache::new(&self.file, self.db_len);
         for (key, at) in folded.iter() {
-            let kv = self.read_kv(&mut buf, key, at).map_err(|p| self.fail(p))?;
+            let kv = self
+                .read_kv(&mut cache, &mut buf, key, at)
+                .map_err(|p| self.fail(p))?;
             if let Err(e) = visit(kv) {
                 return Ok(Err(e));
             }
@@ -252,11 +256,15 @@ impl Snapshot {
         Ok(fold.finish())
     }
 
-    fn read_kv(&self, buf: &mut Vec<u8>, key: &[u8], at: &mvcc::Latest) -> Result<LiveKv, Problem> {
+    fn read_kv(
+        &self,
+        cache: &mut cache::Cache<'_>,
+        buf: &mut Vec<u8>,
+        key: &[u8],
+        at: &mvcc::Latest,
+    ) -> Result<LiveKv, Problem> {
         buf.resize(at.value_len as usize, 0);
-        self.file
-            .read_exact_at(buf, at.value_off)
-            .map_err(Problem::Read)?;
+        cache.read(at.value_off, buf).map_err(Problem::Read)?;
         let kv = mvcc::decode_kv(buf).map_err(|what| Problem::Value {
             bucket: "key".into(),
             key: String::from_utf8_lossy(key).into_owned(),
