@@ -8,6 +8,7 @@ mod cli_plan;
 mod cli_restart_suggest;
 mod etcd_client;
 mod golden;
+mod layout_detect;
 mod props_corpus;
 mod report_cli;
 mod scanner;
