@@ -92,7 +92,12 @@ pub fn dump_line(kv: &LiveKv, values: bool) -> String {
         key_b64: std::str::from_utf8(&kv.key)
             .is_err()
             .then(|| b64.encode(&kv.key)),
-        value_sha256: hex::encode(Sha256::digest(&kv.value)),
+        value_sha256: {
+            let mut hex = [0u8; 64];
+            hex::encode_to_slice(Sha256::digest(&kv.value), &mut hex)
+                .expect("64 hex digits for 32 bytes");
+            String::from_utf8_lossy(&hex).into_owned()
+        },
         create_revision: kv.create_revision,
         mod_revision: kv.mod_revision,
         version: kv.version,

@@ -82,10 +82,13 @@ impl Default for Options {
     }
 }
 
-/// An opened snapshot: the trailer (when present) verified, a valid meta page chosen.
+/// An opened snapshot: a valid meta page chosen, the trailer (when present) being
+/// verified on a thread of its own while the first walk runs; nothing is handed out
+/// before the trailer matched.
 pub struct Snapshot {
     path: PathBuf,
     file: File,
+    trailer: std::sync::Mutex<Trailer>,
     /// The file's size, trailer included.
     pub file_size: u64,
     /// Whether a SHA-256 trailer was present (and matched).
@@ -147,6 +150,15 @@ pub struct LeasedKey {
 
 const SHA_LEN: u64 = 32;
 
+/// The trailer check's state.
+enum Trailer {
+    Pending(std::thread::JoinHandle<Result<(), Problem>>),
+    Ok,
+    Mismatch,
+    /// A read failure, kept to report it again on a later read.
+    ReadFailed(std::io::ErrorKind, String),
+}
+
 impl Snapshot {
     /// Opens `path`, verifies its SHA-256 trailer and picks the valid bbolt meta page.
     pub fn open(path: &Path, options: Options) -> Result<Snapshot, SnapshotError> {
@@ -165,13 +177,23 @@ impl Snapshot {
         } else {
             file_size
         };
-        if has_trailer {
-            verify_trailer(&file, db_len).map_err(fail)?;
-        }
-        let meta = bbolt::Db::open(&file, db_len).map_err(fail)?.meta;
+        // Hashing the whole file takes as long as a walk of it: the two run side by side.
+        let trailer = if has_trailer {
+            let copy = file.try_clone().map_err(|e| fail(Problem::Read(e)))?;
+            Trailer::Pending(std::thread::spawn(move || verify_trailer(&copy, db_len)))
+        } else {
+            Trailer::Ok
+        };
+        let trailer = std::sync::Mutex::new(trailer);
+        let meta = match bbolt::Db::open(&file, db_len) {
+            Ok(db) => db.meta,
+            // A damaged file is first of all a trailer mismatch, when it has one.
+            Err(problem) => return Err(fail(settle(&trailer).err().unwrap_or(problem))),
+        };
         Ok(Snapshot {
             path: path.to_path_buf(),
             file,
+            trailer,
             file_size,
             has_trailer,
             db_len,
@@ -181,6 +203,11 @@ impl Snapshot {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Waits for the trailer check (once) and returns its verdict.
+    fn verified(&self) -> Result<(), SnapshotError> {
+        settle(&self.trailer).map_err(|p| self.fail(p))
     }
 
     fn fail(&self, problem: Problem) -> SnapshotError {
@@ -210,7 +237,10 @@ impl Snapshot {
         prefix: &[u8],
         mut visit: impl FnMut(LiveKv) -> Result<(), E>,
     ) -> Result<Result<LiveSummary, E>, SnapshotError> {
-        let folded = self.fold(prefix).map_err(|p| self.fail(p))?;
+        let folded = self.fold(prefix);
+        // The trailer's verdict comes before the walk's: a damaged file is reported as such.
+        self.verified()?;
+        let folded = folded.map_err(|p| self.fail(p))?;
         let mut buf = Vec::new();
         let mut cache = cache::Cache::new(&self.file, self.db_len);
         for (key, at) in folded.iter() {
@@ -290,7 +320,9 @@ impl Snapshot {
     /// Walks every bucket once: the `etcdctl snapshot status` figures, the live key count,
     /// lease-bound keys and the old cluster's identity.
     pub fn status(&self) -> Result<Status, SnapshotError> {
-        self.status_inner().map_err(|p| self.fail(p))
+        let status = self.status_inner();
+        self.verified()?;
+        status.map_err(|p| self.fail(p))
     }
 
     fn status_inner(&self) -> Result<Status, Problem> {
@@ -352,6 +384,32 @@ fn nested_in_key(k: &[u8]) -> Problem {
     Problem::Revision {
         key: hex::encode(k),
         what: "a nested bucket inside the `key` bucket".into(),
+    }
+}
+
+/// Waits for a pending trailer check and keeps its verdict.
+fn settle(trailer: &std::sync::Mutex<Trailer>) -> Result<(), Problem> {
+    let mut state = trailer
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    if let Trailer::Pending(_) = &*state {
+        let Trailer::Pending(handle) = std::mem::replace(&mut *state, Trailer::Ok) else {
+            unreachable!("matched just above")
+        };
+        let verdict = handle
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        *state = match verdict {
+            Ok(()) => Trailer::Ok,
+            Err(Problem::Read(e)) => Trailer::ReadFailed(e.kind(), e.to_string()),
+            Err(_) => Trailer::Mismatch,
+        };
+    }
+    match &*state {
+        Trailer::Ok => Ok(()),
+        Trailer::Pending(_) => unreachable!("settled above"),
+        Trailer::Mismatch => Err(Problem::HashMismatch),
+        Trailer::ReadFailed(kind, m) => Err(Problem::Read(std::io::Error::new(*kind, m.clone()))),
     }
 }
 

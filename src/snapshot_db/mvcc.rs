@@ -103,7 +103,10 @@ pub struct Fold {
     arena: Vec<u8>,
     entries: Vec<Latest>,
     table: HashTable<u32>,
-    hasher: std::hash::RandomState,
+    /// foldhash, randomly seeded per process: several times faster than SipHash on short
+    /// keys (measured: SipHash was a tenth of a million-key dump), still not predictable
+    /// by whoever wrote the file.
+    hasher: foldhash::fast::RandomState,
     /// The highest main revision seen (tombstones included), as `etcdctl` reports it.
     pub revision: u64,
     pub revisions: u64,
@@ -116,7 +119,7 @@ impl Fold {
             arena: Vec::new(),
             entries: Vec::new(),
             table: HashTable::new(),
-            hasher: std::hash::RandomState::new(),
+            hasher: foldhash::fast::RandomState::default(),
             revision: 0,
             revisions: 0,
         }

@@ -13,11 +13,20 @@ fn detect_writes_a_v2_layout_from_a_live_etcd_and_from_its_snapshot() {
     let server = EtcdServer::start();
     let items: &[(&str, &[u8])] = &[
         ("/dh/config/props/iris-environment.prop/file", b"a=b\n"),
-        ("/dh/config/props/iris-environment.prop/name", b"iris-environment.prop"),
+        (
+            "/dh/config/props/iris-environment.prop/name",
+            b"iris-environment.prop",
+        ),
         ("/dh/config/props/iris-environment.prop/meta/guard", b"41"),
         ("/dh/config/routing/file", b"dataImportServers:\n  x: {}\n"),
-        ("/dh/config/routing/disconfigs/Ingest1/file", b"claims: []\n"),
-        ("/dh/config/routing/disconfigs/Ingest1/name", b"Ingest1.yaml"),
+        (
+            "/dh/config/routing/disconfigs/Ingest1/file",
+            b"claims: []\n",
+        ),
+        (
+            "/dh/config/routing/disconfigs/Ingest1/name",
+            b"Ingest1.yaml",
+        ),
         (
             "/dh/config/schema/Market/tables/Trades/file",
             b"<Table name=\"Trades\" namespace=\"Market\" storageType=\"NestedPartitionedOnDisk\">",
@@ -41,7 +50,11 @@ fn detect_writes_a_v2_layout_from_a_live_etcd_and_from_its_snapshot() {
             .args(args)
             .output()
             .unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8(out.stdout).unwrap()
     };
     let offline = run(&["layout", "detect", "--snapshot", snap.to_str().unwrap()]);
@@ -53,7 +66,10 @@ fn detect_writes_a_v2_layout_from_a_live_etcd_and_from_its_snapshot() {
     assert_eq!(path(items[0].0), "config/props/iris-environment.prop");
     assert_eq!(path(items[3].0), "config/routing/routing.yaml");
     assert_eq!(path(items[4].0), "config/routing/dis/Ingest1.yaml");
-    assert_eq!(path(items[6].0), "config/schemas/Market/Market.Trades.schema");
+    assert_eq!(
+        path(items[6].0),
+        "config/schemas/Market/Market.Trades.schema"
+    );
     let pq: Vec<(&str, &[u8])> = vec![(items[8].0, items[8].1)];
     assert_eq!(l.scanned(pq)[0].1, "config/pq/Dash.xml");
     assert!(offline.contains("# 1 keys not placed:\n#   /dh/runtime/leader/iris_controller\n"));
