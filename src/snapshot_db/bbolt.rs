@@ -115,6 +115,9 @@ pub enum BucketRoot {
     },
 }
 
+/// What a walk calls for each entry of a bucket, in key order.
+pub type Visitor<'v> = dyn FnMut(&[u8], Value<'_>) -> Result<(), Problem> + 'v;
+
 /// One leaf entry handed to a walk's visitor.
 pub enum Value<'a> {
     /// A plain value and its offset in the file.
@@ -235,11 +238,7 @@ impl Walker<'_, '_> {
     }
 
     /// Calls `visit` for every entry of one bucket, in key order (checked).
-    pub fn walk(
-        &mut self,
-        root: &BucketRoot,
-        visit: &mut dyn FnMut(&[u8], Value<'_>) -> Result<(), Problem>,
-    ) -> Result<(), Problem> {
+    pub fn walk(&mut self, root: &BucketRoot, visit: &mut Visitor<'_>) -> Result<(), Problem> {
         let mut prev: Option<Vec<u8>> = None;
         let mut ordered = |key: &[u8], v: Value<'_>| -> Result<(), Problem> {
             if let Some(p) = &mut prev {
@@ -322,7 +321,7 @@ impl Walker<'_, '_> {
         &mut self,
         pgid: u64,
         depth: usize,
-        visit: &mut dyn FnMut(&[u8], Value<'_>) -> Result<(), Problem>,
+        visit: &mut Visitor<'_>,
     ) -> Result<(), Problem> {
         if depth >= MAX_DEPTH {
             return Err(Problem::Tree(format!(
@@ -396,7 +395,7 @@ fn leaf_entries(
     page_off: u64,
     count: usize,
     place: &str,
-    visit: &mut dyn FnMut(&[u8], Value<'_>) -> Result<(), Problem>,
+    visit: &mut Visitor<'_>,
 ) -> Result<(), Problem> {
     for i in 0..count {
         let e = PAGE_HEADER + i * ELEMENT;

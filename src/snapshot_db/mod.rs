@@ -293,8 +293,8 @@ impl Snapshot {
         key: &[u8],
         at: &mvcc::Latest,
     ) -> Result<LiveKv, Problem> {
-        buf.resize(at.value_len as usize, 0);
-        cache.read(at.value_off, buf).map_err(Problem::Read)?;
+        buf.resize(at.value_len() as usize, 0);
+        cache.read(at.value_off(), buf).map_err(Problem::Read)?;
         let kv = mvcc::decode_kv(buf).map_err(|what| Problem::Value {
             bucket: "key".into(),
             key: String::from_utf8_lossy(key).into_owned(),
@@ -357,14 +357,17 @@ impl Snapshot {
             })?;
         }
         let folded = fold.finish();
-        let leased_keys = folded
-            .iter()
-            .filter(|(_, e)| e.lease != 0)
-            .map(|(k, e)| LeasedKey {
+        // Few keys are leased: their lease ids are read with their values.
+        let mut cache = cache::Cache::new(&self.file, self.db_len);
+        let mut buf = Vec::new();
+        let mut leased_keys = Vec::new();
+        for (k, e) in folded.iter().filter(|(_, e)| e.leased()) {
+            let kv = self.read_kv(&mut cache, &mut buf, k, e)?;
+            leased_keys.push(LeasedKey {
                 key: String::from_utf8_lossy(k).into_owned(),
-                lease: e.lease,
-            })
-            .collect();
+                lease: kv.lease,
+            });
+        }
         Ok(Status {
             hash: crc,
             revision: folded.revision,

@@ -86,15 +86,37 @@ pub fn decode_kv(buf: &[u8]) -> Result<KeyValue<'_>, &'static str> {
     Ok(kv)
 }
 
-/// Where a key's last revision lives.
+/// Where a key's last revision lives: 20 bytes per distinct key (all `u32`, so no
+/// padding), because a million keys must fold in well under 100 MiB.
 #[derive(Debug, Clone, Copy)]
 pub struct Latest {
     key_off: u32,
     key_len: u32,
-    pub value_off: u64,
-    pub value_len: u32,
-    pub tombstone: bool,
-    pub lease: i64,
+    off_lo: u32,
+    off_hi: u32,
+    /// The value's length in the low 30 bits (pages are capped far below 1 GiB), then
+    /// the tombstone and leased flags.
+    len_flags: u32,
+}
+
+const TOMBSTONE: u32 = 1 << 31;
+const LEASED: u32 = 1 << 30;
+const LEN_MASK: u32 = LEASED - 1;
+
+impl Latest {
+    pub fn value_off(&self) -> u64 {
+        u64::from(self.off_hi) << 32 | u64::from(self.off_lo)
+    }
+    pub fn value_len(&self) -> u32 {
+        self.len_flags & LEN_MASK
+    }
+    pub fn tombstone(&self) -> bool {
+        self.len_flags & TOMBSTONE != 0
+    }
+    /// Bound to a lease (the lease id itself is read with the value).
+    pub fn leased(&self) -> bool {
+        self.len_flags & LEASED != 0
+    }
 }
 
 /// Folds the `key` bucket, visited in revision order, into the last revision per key.
@@ -140,15 +162,20 @@ impl Fold {
         }
         let too_big = || Problem::Revision {
             key: hex::encode(rev_key),
-            what: "value or key store over 4 GiB".into(),
+            what: "value over 1 GiB, or keys over 4 GiB in all".into(),
         };
+        let len = u32::try_from(value.len())
+            .ok()
+            .filter(|&l| l <= LEN_MASK)
+            .ok_or_else(too_big)?;
         let latest = Latest {
             key_off: 0,
             key_len: u32::try_from(kv.key.len()).map_err(|_| too_big())?,
-            value_off,
-            value_len: u32::try_from(value.len()).map_err(|_| too_big())?,
-            tombstone: rev.tombstone,
-            lease: kv.lease,
+            off_lo: value_off as u32,
+            off_hi: (value_off >> 32) as u32,
+            len_flags: len
+                | if rev.tombstone { TOMBSTONE } else { 0 }
+                | if kv.lease != 0 { LEASED } else { 0 },
         };
         let hash = self.hasher.hash_one(kv.key);
         let (arena, entries) = (&self.arena, &self.entries);
@@ -186,7 +213,7 @@ impl Fold {
             ..
         } = self;
         let mut live: Vec<u32> = (0..entries.len() as u32)
-            .filter(|&i| !entries[i as usize].tombstone)
+            .filter(|&i| !entries[i as usize].tombstone())
             .collect();
         let key = |i: u32| {
             let e = &entries[i as usize];
@@ -289,7 +316,7 @@ mod tests {
         assert_eq!(f.keys(), vec![&b"/a/x"[..], b"/a/w", b"/a/v"]);
         let folded = f.finish();
         assert_eq!(folded.revision, 7);
-        let got: Vec<_> = folded.iter().map(|(k, e)| (k, e.value_off)).collect();
+        let got: Vec<_> = folded.iter().map(|(k, e)| (k, e.value_off())).collect();
         assert_eq!(got, vec![(&b"/a/v"[..], 600), (&b"/a/x"[..], 400)]);
     }
 
