@@ -3,9 +3,9 @@
 //! from the live etcd and from its snapshot, one that maps every item back to its bundle
 //! path, with runtime keys listed as not placed.
 
-use assert_cmd::Command;
 use dh_migrate::layout::Layout;
 
+use crate::snapshot_reader::dh;
 use crate::support::EtcdServer;
 
 #[test]
@@ -42,14 +42,7 @@ fn detect_writes_a_v2_layout_from_a_live_etcd_and_from_its_snapshot() {
     let snap = dir.path().join("s.db");
     server.etcdctl(&["snapshot", "save", snap.to_str().unwrap()]);
     let run = |args: &[&str]| {
-        let out = Command::cargo_bin("dh-migrate")
-            .unwrap()
-            .current_dir(dir.path())
-            .env_clear()
-            .env("HOME", dir.path())
-            .args(args)
-            .output()
-            .unwrap();
+        let out = dh(dir.path(), args);
         assert!(
             out.status.success(),
             "{}",

@@ -244,7 +244,9 @@ fn etcdctl_status(path: &Path) -> (u64, u64, u64, u64) {
     (f("hash"), f("revision"), f("totalKey"), f("totalSize"))
 }
 
-fn dh(dir: &Path, args: &[&str]) -> std::process::Output {
+/// Runs `dh-migrate ARGS` in `dir` with a cleared environment (HOME is `dir`); shared by
+/// the snapshot and layout-detect tests.
+pub(crate) fn dh(dir: &Path, args: &[&str]) -> std::process::Output {
     Command::cargo_bin("dh-migrate")
         .unwrap()
         .current_dir(dir)

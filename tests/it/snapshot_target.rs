@@ -4,10 +4,10 @@
 
 use std::path::Path;
 
-use assert_cmd::Command;
 use dh_migrate::layout::Layout;
 use serde_json::Value;
 
+use crate::snapshot_reader::dh;
 use crate::support::EtcdServer;
 
 fn fixtures() -> &'static Path {
@@ -38,17 +38,6 @@ fn load(server: &EtcdServer, tree: &Path) {
         }
     }
     assert!(n > 3, "the new-cluster fixture has etcd items");
-}
-
-fn dh(dir: &Path, args: &[&str]) -> std::process::Output {
-    Command::cargo_bin("dh-migrate")
-        .unwrap()
-        .current_dir(dir)
-        .env_clear()
-        .env("HOME", dir)
-        .args(args)
-        .output()
-        .unwrap()
 }
 
 /// Drops the fields that name where the target was read from.
