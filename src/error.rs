@@ -316,6 +316,7 @@ impl From<OpsError> for CliError {
             OpsError::Contexts(e) => CliError::from_error(ErrorKind::Usage, e),
             OpsError::Layout(e) => CliError::from_error(ErrorKind::Usage, e),
             OpsError::Bundle(e) => e.into(),
+            OpsError::Snapshot(e) => e.into(),
             OpsError::Tree(e) => e.into(),
             OpsError::Target(e) => e.into(),
             OpsError::Etcd(e) => e.into(),

@@ -120,6 +120,9 @@ pub enum OpsError {
     Layout(#[from] LayoutError),
     #[error(transparent)]
     Bundle(#[from] BundleError),
+    /// The bundle's etcd snapshot does not check out (the bundle is invalid).
+    #[error("bundle snapshot {0}")]
+    Snapshot(#[from] crate::snapshot_db::SnapshotError),
     #[error(transparent)]
     Tree(#[from] TreeError),
     #[error(transparent)]

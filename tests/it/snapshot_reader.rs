@@ -496,3 +496,33 @@ fn structure_checks_hold_without_the_trailer() {
     let p = write("short.db", &raw[..raw.len() - page]);
     refused(d, &p, &skip, "truncated");
 }
+
+/// A directory bundle whose snapshot does not check out is an invalid bundle for
+/// `inspect` (exit 3 naming the snapshot), even without a manifest to catch it first;
+/// the same bundle with its snapshot intact inspects fine.
+#[test]
+fn inspect_refuses_a_bundle_whose_snapshot_is_damaged() {
+    let f = fixture();
+    let bundle = f.dir.path().join("bundle");
+    std::fs::create_dir_all(bundle.join("etcd")).unwrap();
+    std::fs::create_dir_all(bundle.join("config/props")).unwrap();
+    std::fs::write(bundle.join("config/props/iris-environment.prop"), "a=b\n").unwrap();
+    let snap = bundle.join("etcd/snapshot.db");
+    std::fs::copy(&f.path, &snap).unwrap();
+    let b = bundle.to_str().unwrap();
+    let ok = dh(f.dir.path(), &["inspect", b]);
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let mut bytes = std::fs::read(&snap).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 1; // the trailer itself
+    std::fs::write(&snap, bytes).unwrap();
+    let bad = dh(f.dir.path(), &["inspect", b]);
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert_eq!(bad.status.code(), Some(3), "{err}");
+    assert!(err.contains("etcd/snapshot.db"), "{err}");
+    assert!(err.contains("SHA-256"), "{err}");
+}
