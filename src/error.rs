@@ -199,6 +199,13 @@ impl From<BundleError> for CliError {
     }
 }
 
+impl From<crate::snapshot_db::SnapshotError> for CliError {
+    fn from(e: crate::snapshot_db::SnapshotError) -> CliError {
+        // A snapshot that cannot be read is an invalid bundle part (exit 3), whatever failed.
+        CliError::from_error(ErrorKind::Bundle, e)
+    }
+}
+
 impl From<TreeError> for CliError {
     fn from(e: TreeError) -> CliError {
         match e {
@@ -240,7 +247,9 @@ impl From<TargetError> for CliError {
                 };
                 CliError::from_error(kind, TargetError::Bundle { path, source })
             }
-            e @ TargetError::NotADirectory(_) => CliError::from_error(ErrorKind::Target, e),
+            e @ (TargetError::NotADirectory(_) | TargetError::Snapshot(_)) => {
+                CliError::from_error(ErrorKind::Target, e)
+            }
         }
     }
 }
@@ -333,6 +342,7 @@ impl From<OpsError> for CliError {
             OpsError::Contexts(e) => CliError::from_error(ErrorKind::Usage, e),
             OpsError::Layout(e) => CliError::from_error(ErrorKind::Usage, e),
             OpsError::Bundle(e) => e.into(),
+            OpsError::Snapshot(e) => e.into(),
             OpsError::Tree(e) => e.into(),
             OpsError::Target(e) => e.into(),
             OpsError::Etcd(e) => e.into(),

@@ -45,16 +45,37 @@ pub fn from_kvs(kvs: Vec<Kv>, header_revision: i64, layout: &Layout) -> Exported
         header_revision,
         ..Exported::default()
     };
+    // Items keyed by serial number (layout version 2 `scan`) are named by their `name`
+    // part: found over the whole keyspace first.
+    let scanned: BTreeMap<String, String> = layout
+        .scanned(
+            kvs.iter()
+                .filter_map(|kv| Some((std::str::from_utf8(&kv.key).ok()?, kv.value.as_slice()))),
+        )
+        .into_iter()
+        .collect();
+    let mut parts = Vec::new();
     for kv in kvs {
         let key = String::from_utf8_lossy(&kv.key).into_owned();
-        match layout.path_for(&key) {
-            Some((path, _)) => {
+        let path = layout
+            .path_for(&key)
+            .map(|(p, _)| p)
+            .or_else(|| scanned.get(&key).cloned());
+        match path {
+            Some(path) => {
                 out.keys.insert(path.clone(), key);
                 out.items.insert(path, (kv.value, kv.mod_revision));
             }
-            None => out.unknown.push(key),
+            None => parts.push(key),
         }
     }
+    // A version 2 item's `name` part and meta subtree belong to it: not unknown keys.
+    let files: std::collections::BTreeSet<&String> = out.keys.values().collect();
+    let unknown: Vec<String> = parts
+        .into_iter()
+        .filter(|k| !layout.part_of(k).is_some_and(|f| files.contains(&f)))
+        .collect();
+    out.unknown = unknown;
     out
 }
 

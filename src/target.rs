@@ -1,6 +1,6 @@
 //! The new cluster ("target") as every command sees it, whatever it was read from: a
-//! directory export in the bundle layout, or a live etcd (a snapshot file of its etcd
-//! joins as [`Target::from_exported`], which is all a snapshot reader has to produce).
+//! directory export in the bundle layout, a live etcd, or an etcd snapshot file of it
+//! (read offline by `crate::snapshot_db`, then joined as [`Target::from_exported`]).
 //! A target owns its parsed configuration items, its nodes (name, IP, roles, from its
 //! installer `cluster.cnf`), its admin user, and, when live, the connection apply writes
 //! through. Nothing here reads the environment or prints.
@@ -67,6 +67,8 @@ pub enum TargetError {
     },
     #[error(transparent)]
     Export(#[from] ExportError),
+    #[error("target {0}")]
+    Snapshot(#[from] crate::snapshot_db::SnapshotError),
     #[error("{}: {source}", path.display())]
     ClusterCnf {
         path: PathBuf,
@@ -131,6 +133,27 @@ impl Target {
         t.etcd = Some(state);
         t.exported = Some(exported);
         Ok(t)
+    }
+
+    /// An etcd snapshot file of the new cluster (`--target FILE.db`): the layout's items
+    /// read offline with their revisions, as from a live etcd, with nothing to write to.
+    pub fn from_snapshot(path: &Path, layout: &Layout) -> Result<Target, TargetError> {
+        use crate::snapshot_db::{Options, Snapshot};
+        let snap = Snapshot::open(path, Options::default())?;
+        let live = snap.live(layout.prefix.as_bytes())?;
+        let kvs = live
+            .kvs
+            .into_iter()
+            .map(|kv| crate::etcd::Kv {
+                key: kv.key,
+                value: kv.value,
+                mod_revision: kv.mod_revision,
+                create_revision: kv.create_revision,
+            })
+            .collect();
+        let revision = i64::try_from(live.revision).unwrap_or(i64::MAX);
+        let exported = crate::export::from_kvs(kvs, revision, layout);
+        Target::from_exported(exported, format!("snapshot {}", path.display()))
     }
 
     /// A live etcd: every layout item read (one consistent paged read), the store kept

@@ -86,8 +86,9 @@ impl EtcdArgs {
 /// The target: a directory export of the new cluster, or its etcd.
 #[derive(Debug, Clone, clap::Args)]
 pub struct TargetArgs {
-    /// The new cluster's configuration export (directory in the bundle layout).
-    #[arg(long, value_name = "DIR")]
+    /// The new cluster's configuration export (directory in the bundle layout), or an
+    /// etcd snapshot file of it (`etcdctl snapshot save`), read offline.
+    #[arg(long, value_name = "DIR|FILE.db")]
     pub target: Option<PathBuf>,
     #[command(flatten)]
     pub etcd: EtcdArgs,
@@ -106,8 +107,12 @@ impl TargetArgs {
     /// Where the target comes from: the directory when given, else etcd when any source
     /// of endpoints is present.
     pub fn source(&self, env: &HashMap<String, String>) -> Result<Option<TargetSource>, CliError> {
-        if let Some(dir) = &self.target {
-            return Ok(Some(TargetSource::Dir(dir.clone())));
+        if let Some(path) = &self.target {
+            // A regular file can only be an etcd snapshot of the new cluster.
+            if path.is_file() {
+                return Ok(Some(TargetSource::Snapshot(path.clone())));
+            }
+            return Ok(Some(TargetSource::Dir(path.clone())));
         }
         if self.etcd.given(env) {
             return Ok(Some(TargetSource::Etcd(self.etcd.settings(env)?)));

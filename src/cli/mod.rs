@@ -9,12 +9,14 @@ mod completions;
 mod export;
 mod inspect;
 mod limits;
+mod layout;
 mod mapping;
 mod plan;
 mod report;
 mod restore;
 mod rollback;
 mod run_as;
+mod snapshot;
 mod wizard;
 
 use crate::error::CliError;
@@ -48,6 +50,12 @@ pub enum Command {
     Wizard(wizard::WizardArgs),
     Backup(backup::BackupArgs),
     Restore(restore::RestoreArgs),
+    /// Read an etcd v3 snapshot offline: dump its live keys, or show its status.
+    #[command(subcommand)]
+    Snapshot(snapshot::SnapshotCommand),
+    /// Work with etcd layout files (detect one from a cluster or a snapshot).
+    #[command(subcommand)]
+    Layout(layout::LayoutCommand),
     Completions(completions::CompletionsArgs),
     Man(completions::ManArgs),
 }
@@ -92,6 +100,8 @@ fn run(cli: Cli, ctx: &Ctx) -> Result<ExitCode, CliError> {
         Command::Wizard(a) => wizard::run(a, ctx),
         Command::Backup(a) => backup::run(a, ctx),
         Command::Restore(a) => restore::run(a, ctx),
+        Command::Snapshot(c) => snapshot::run(c, ctx),
+        Command::Layout(c) => layout::run(c, ctx),
         Command::Completions(a) => completions::completions(a, ctx),
         Command::Man(a) => completions::man(a, ctx),
     }

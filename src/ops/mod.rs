@@ -54,8 +54,8 @@ pub enum TargetSource {
         store: Store,
         endpoints: Vec<String>,
     },
-    // A snapshot file target (`--target FILE.db`) is added here: read its keys into
-    // `export::from_kvs`, then `Target::from_exported`.
+    /// An etcd snapshot file of the new cluster (`--target FILE.db`), read offline.
+    Snapshot(PathBuf),
 }
 
 /// What to load: every path named on the command line, resolved.
@@ -127,6 +127,9 @@ pub enum OpsError {
     Layout(#[from] LayoutError),
     #[error(transparent)]
     Bundle(#[from] BundleError),
+    /// The bundle's etcd snapshot does not check out (the bundle is invalid).
+    #[error("bundle snapshot {0}")]
+    Snapshot(#[from] crate::snapshot_db::SnapshotError),
     #[error(transparent)]
     Tree(#[from] TreeError),
     #[error(transparent)]
@@ -233,6 +236,7 @@ pub fn load_target(
             Target::from_store(Box::new(store), layout, &settings.endpoints)?
         }
         TargetSource::Store { store, endpoints } => Target::from_store(store, layout, &endpoints)?,
+        TargetSource::Snapshot(path) => Target::from_snapshot(&path, layout)?,
     })
 }
 

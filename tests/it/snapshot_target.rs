@@ -1,0 +1,139 @@
+//! A snapshot file of the new cluster as `--target`: `report` and `plan` read the layout's
+//! items from it offline and come to exactly what they say against the live etcd the
+//! snapshot was saved from; a damaged target snapshot is a target error (exit 7).
+
+use std::path::Path;
+
+use dh_migrate::layout::Layout;
+use serde_json::Value;
+
+use crate::snapshot_reader::dh;
+use crate::support::EtcdServer;
+
+fn fixtures() -> &'static Path {
+    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures"))
+}
+
+/// Puts every file of `tree/config` that the default layout maps at its key.
+fn load(server: &EtcdServer, tree: &Path) {
+    let layout = Layout::builtin();
+    fn walk(dir: &Path, root: &Path, out: &mut Vec<(String, Vec<u8>)>) {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                walk(&p, root, out);
+            } else {
+                let rel = p.strip_prefix(root).unwrap().to_str().unwrap().to_string();
+                out.push((rel, std::fs::read(&p).unwrap()));
+            }
+        }
+    }
+    let mut files = Vec::new();
+    walk(&tree.join("config"), tree, &mut files);
+    let mut n = 0;
+    for (rel, bytes) in files {
+        if let Some((key, _)) = layout.key_for(&rel) {
+            server.put(&key, &bytes);
+            n += 1;
+        }
+    }
+    assert!(n > 3, "the new-cluster fixture has etcd items");
+}
+
+/// Drops the fields that name where the target was read from.
+fn without_labels(v: &mut Value) {
+    match v {
+        Value::Object(m) => {
+            m.retain(|k, _| k != "target" && k != "target_label");
+            m.values_mut().for_each(without_labels);
+        }
+        Value::Array(a) => a.iter_mut().for_each(without_labels),
+        _ => {}
+    }
+}
+
+#[test]
+fn a_snapshot_target_reads_like_the_live_etcd_it_was_saved_from() {
+    let server = EtcdServer::start();
+    let new = fixtures().join("new-cluster");
+    load(&server, &new);
+    let dir = tempfile::tempdir().unwrap();
+    let snap = dir.path().join("new.db");
+    server.etcdctl(&["snapshot", "save", snap.to_str().unwrap()]);
+    let bundle = fixtures().join("old-cluster");
+    let mapping = fixtures().join("mapping.yaml");
+    let cnf = new.join("cluster/cluster.cnf");
+    let common = [
+        "report",
+        bundle.to_str().unwrap(),
+        "--mapping",
+        mapping.to_str().unwrap(),
+        "--cluster-cnf",
+        cnf.to_str().unwrap(),
+        "--format",
+        "json",
+    ];
+    let endpoint = server.endpoint();
+    let live = dh(
+        dir.path(),
+        &[&common[..], &["--endpoints", &endpoint]].concat(),
+    );
+    let offline = dh(
+        dir.path(),
+        &[&common[..], &["--target", snap.to_str().unwrap()]].concat(),
+    );
+    let err = |o: &std::process::Output| String::from_utf8_lossy(&o.stderr).into_owned();
+    assert_eq!(live.status.code(), Some(1), "{}", err(&live));
+    assert_eq!(
+        offline.status.code(),
+        live.status.code(),
+        "{}",
+        err(&offline)
+    );
+    let mut a: Value = serde_json::from_slice(&live.stdout).unwrap();
+    let mut b: Value = serde_json::from_slice(&offline.stdout).unwrap();
+    without_labels(&mut a);
+    without_labels(&mut b);
+    assert_eq!(a, b);
+
+    // plan --emit from the snapshot target writes what it writes with the live etcd.
+    let out_live = dir.path().join("live");
+    let out_snap = dir.path().join("snap");
+    let plan = |extra: &[&str], out: &Path| {
+        let args = [
+            &[
+                "plan",
+                bundle.to_str().unwrap(),
+                "--mapping",
+                mapping.to_str().unwrap(),
+                "--cluster-cnf",
+                cnf.to_str().unwrap(),
+                "--emit",
+                out.to_str().unwrap(),
+            ][..],
+            extra,
+        ]
+        .concat();
+        let o = dh(dir.path(), &args);
+        assert!(o.status.success(), "{}", err(&o));
+    };
+    plan(&["--endpoints", &endpoint], &out_live);
+    plan(&["--target", snap.to_str().unwrap()], &out_snap);
+    assert_eq!(
+        crate::support::fs::listing(&out_live),
+        crate::support::fs::listing(&out_snap)
+    );
+
+    // A damaged target snapshot: a target error, naming the file.
+    let mut bytes = std::fs::read(&snap).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 1;
+    std::fs::write(&snap, bytes).unwrap();
+    let bad = dh(
+        dir.path(),
+        &[&common[..], &["--target", snap.to_str().unwrap()]].concat(),
+    );
+    assert_eq!(bad.status.code(), Some(7), "{}", err(&bad));
+    assert!(err(&bad).contains("new.db"), "{}", err(&bad));
+    assert!(err(&bad).contains("SHA-256"), "{}", err(&bad));
+}
