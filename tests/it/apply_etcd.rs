@@ -9,6 +9,7 @@
 //! written by hand from fixtures/README.md and templates/etcd-layout.yaml.
 
 use crate::support;
+use crate::support::cli::Run;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -186,46 +187,6 @@ impl Work {
                 d.display()
             );
         }
-    }
-}
-
-struct Run {
-    what: String,
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    fn from(args: &[&str], o: Output) -> Run {
-        Run {
-            what: format!("dh-migrate {}", args.join(" ")),
-            code: o.status.code(),
-            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
-        }
-    }
-
-    fn expect(self, code: i32) -> Run {
-        assert_eq!(
-            self.code,
-            Some(code),
-            "{}\n--- stdout\n{}\n--- stderr\n{}",
-            self.what,
-            self.stdout,
-            self.stderr
-        );
-        self
-    }
-
-    fn stderr_has(&self, needle: &str) -> &Run {
-        assert!(
-            self.stderr.contains(needle),
-            "{}: stderr lacks {needle:?}:\n{}",
-            self.what,
-            self.stderr
-        );
-        self
     }
 }
 

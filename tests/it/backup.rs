@@ -10,10 +10,10 @@
 //! listing the destination: after a failure it holds at most the lock file.
 
 use crate::support;
+use crate::support::cli::Run;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::Output;
 
 use base64::Engine;
 use sha2::{Digest, Sha256};
@@ -185,45 +185,11 @@ fn mode_of(path: &Path) -> u32 {
     std::fs::metadata(path).unwrap().permissions().mode() & 0o7777
 }
 
-struct Run {
-    what: String,
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
+trait RunExt {
+    fn bundle(&self) -> PathBuf;
 }
 
-impl Run {
-    fn from(args: &[&str], o: Output) -> Run {
-        Run {
-            what: format!("dh-migrate {}", args.join(" ")),
-            code: o.status.code(),
-            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
-        }
-    }
-
-    fn expect(self, code: i32) -> Run {
-        assert_eq!(
-            self.code,
-            Some(code),
-            "{}\n--- stdout\n{}\n--- stderr\n{}",
-            self.what,
-            self.stdout,
-            self.stderr
-        );
-        self
-    }
-
-    fn stderr_has(self, needle: &str) -> Run {
-        assert!(
-            self.stderr.contains(needle),
-            "{}: stderr lacks {needle:?}:\n{}",
-            self.what,
-            self.stderr
-        );
-        self
-    }
-
+impl RunExt for Run {
     /// The last stdout line: the new bundle's path.
     fn bundle(&self) -> PathBuf {
         PathBuf::from(self.stdout.lines().last().expect("a path on stdout"))
@@ -450,8 +416,8 @@ fn dry_run_lists_what_it_would_write_and_writes_nothing() {
     let work = Work::new().with_node_files();
     let run = work
         .backup(&server.endpoint(), &["-p", "-P", "--dry-run"])
-        .expect(0)
-        .stderr_has("nothing was written");
+        .expect(0);
+    run.stderr_has("nothing was written");
     assert!(run.stdout.contains("config/pq/NightlyMerge.xml\n"));
     assert!(run
         .stdout
@@ -545,8 +511,8 @@ fn a_dead_etcd_fails_fast_and_leaves_nothing() {
     let dead = format!("http://127.0.0.1:{}", free_port());
     let run = work
         .backup(&dead, &["-a", "--connect-timeout", "1"])
-        .expect(8)
-        .stderr_has("etcd is unreachable");
+        .expect(8);
+    run.stderr_has("etcd is unreachable");
     assert!(run.stdout.is_empty());
     assert_nothing_kept(&work.out);
 }
@@ -585,13 +551,11 @@ fn an_unwritable_directory_fails_clearly() {
     let file = work.tmp.path().join("a-file");
     std::fs::write(&file, b"x").unwrap();
     let dir = file.join("backups");
-    let run = work
-        .backup_workspace(&dir, &[])
-        .expect(13)
-        .stderr_has(&format!(
-            "cannot create the backup folder {}",
-            dir.display()
-        ));
+    let run = work.backup_workspace(&dir, &[]).expect(13);
+    run.stderr_has(&format!(
+        "cannot create the backup folder {}",
+        dir.display()
+    ));
     assert!(run.stdout.is_empty());
     assert_eq!(std::fs::read(&file).unwrap(), b"x");
 
@@ -968,9 +932,8 @@ fn restore_onto_a_fresh_etcd_gives_back_every_item_and_file() {
 
     // A dry run lists and writes nothing.
     let before = support::fs::listing(work.tmp.path());
-    let dry = run(&["--dry-run"])
-        .expect(0)
-        .stderr_has("nothing was written");
+    let dry = run(&["--dry-run"]).expect(0);
+    dry.stderr_has("nothing was written");
     assert!(dry
         .stdout
         .contains("create /deephaven/config/props/iris-endpoints.prop"));
@@ -1047,8 +1010,8 @@ fn restore_with_etcd_down_prints_the_snapshot_restore_steps() {
             "1",
             "--yes",
         ])
-        .expect(8)
-        .stderr_has("nothing was written");
+        .expect(8);
+    run.stderr_has("nothing was written");
     let snapshot = bundle.join("etcd/snapshot.db");
     assert!(
         run.stdout.contains(&format!(

@@ -47,3 +47,46 @@ pub fn run_with_env<S: AsRef<OsStr>>(
         .output()
         .unwrap()
 }
+
+/// A finished run of the binary, for assertions that print everything on failure.
+pub struct Run {
+    pub what: String,
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    pub fn from(args: &[&str], o: Output) -> Run {
+        Run {
+            what: format!("dh-migrate {}", args.join(" ")),
+            code: o.status.code(),
+            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+        }
+    }
+
+    /// Fails, showing both streams, unless the exit code is `code`.
+    pub fn expect(self, code: i32) -> Run {
+        assert_eq!(
+            self.code,
+            Some(code),
+            "{}\n--- stdout\n{}\n--- stderr\n{}",
+            self.what,
+            self.stdout,
+            self.stderr
+        );
+        self
+    }
+
+    /// Fails unless stderr holds `needle`.
+    pub fn stderr_has(&self, needle: &str) -> &Run {
+        assert!(
+            self.stderr.contains(needle),
+            "{}: stderr lacks {needle:?}:\n{}",
+            self.what,
+            self.stderr
+        );
+        self
+    }
+}
