@@ -278,6 +278,12 @@ impl From<PlanError> for CliError {
                     "map each old node to a node of the new cluster, or pass --allow-unknown-hosts for a target that does not list its nodes",
                 )
             }
+            PlanError::MergeRules(lines) => {
+                let msg = problem_list("the mapping's merge: section names what is not there", &lines);
+                CliError::new(ErrorKind::Mapping, msg).hint(
+                    "correct the names (property keys as in the file, YAML paths like a.b[0].c), or remove the entries",
+                )
+            }
             PlanError::Merge(e) => {
                 let kind = match &e {
                     crate::merge::MergeError::Unsound { .. } => ErrorKind::Internal,

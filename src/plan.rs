@@ -66,6 +66,10 @@ pub enum PlanError {
     /// name the new cluster).
     #[error("the mapping does not name the new cluster: {} problem(s)", .0.len())]
     NotNewNodes(Vec<String>),
+    /// Entries of the mapping's `merge:` section that decide nothing (a typo there would
+    /// let the bundle overwrite a value meant to be kept).
+    #[error("the mapping's merge: section names what is not there: {} problem(s)", .0.len())]
+    MergeRules(Vec<String>),
     /// An item that cannot be merged onto the new cluster's copy without losing something.
     #[error(transparent)]
     Merge(#[from] crate::merge::MergeError),
@@ -222,6 +226,15 @@ pub fn make_plan_with(
     }
     // Merge, never overwrite: what apply writes for an item the new cluster has.
     migration.merge_onto(&target.tree, &mapping.merge)?;
+    let unmatched = mapping.merge.unmatched(&mapping.file, &|item| {
+        migration
+            .merge_reports()
+            .find(|(p, _)| *p == item)
+            .map(|(_, r)| (r.dropped.clone(), r.new_won.clone()))
+    });
+    if !unmatched.is_empty() {
+        return Err(PlanError::MergeRules(unmatched));
+    }
     // Which paths are etcd items, asked several times per file below: `Layout::is_item`
     // matches the path against every layout pattern, so each path is asked once.
     let paths: Vec<&str> = tree

@@ -56,6 +56,47 @@ impl MergeRules {
     pub fn for_item(&self, path: &str) -> Option<&ItemRules> {
         self.items.iter().find(|i| i.item == path)
     }
+
+    /// Every entry of the section that decided nothing, one line each naming the mapping
+    /// file's line: an item that is not merged (not in both the bundle and the new
+    /// cluster), a `drop:` name that matches no setting only the new cluster has, a
+    /// `new-wins:` name that matches no setting both set. A typo here would otherwise let
+    /// the bundle overwrite a value the user meant to keep, without a word.
+    /// `merged` gives, per merged item, the names dropped and the names the new cluster won.
+    pub fn unmatched(
+        &self,
+        mapping_file: &str,
+        merged: &dyn Fn(&str) -> Option<(Vec<String>, Vec<String>)>,
+    ) -> Vec<String> {
+        let mut out = Vec::new();
+        for item in &self.items {
+            let Some((dropped, won)) = merged(&item.item) else {
+                out.push(format!(
+                    "{mapping_file}:{}: merge: `{}` is not an item both the bundle and the new cluster have, so nothing is merged there",
+                    item.line, item.item
+                ));
+                continue;
+            };
+            for (list, names, what) in [
+                (&item.drop, &dropped, "no setting only the new cluster has"),
+                (
+                    &item.new_wins,
+                    &won,
+                    "no setting both the bundle and the new cluster set",
+                ),
+            ] {
+                for r in list {
+                    if !names.iter().any(|n| glob(&r.pattern, &normalize(n))) {
+                        out.push(format!(
+                            "{mapping_file}:{}: merge: `{}` matches {what} in {}",
+                            r.line, r.pattern, item.item
+                        ));
+                    }
+                }
+            }
+        }
+        out
+    }
 }
 
 /// `name` with the whitespace inside leading `[...]` scope headers removed and the rest

@@ -661,12 +661,10 @@ impl Session<'_, '_> {
                 Err(PlanError::Broke(b)) => {
                     writeln!(o, "  {}", esc(&b.to_string()))?;
                 }
-                Err(PlanError::NotNewNodes(lines)) => {
-                    writeln!(
-                        o,
-                        "  the mapping does not name the new cluster: {} problem(s)",
-                        lines.len()
-                    )?;
+                Err(
+                    ref e @ (PlanError::NotNewNodes(ref lines) | PlanError::MergeRules(ref lines)),
+                ) => {
+                    writeln!(o, "  {}", esc(&e.to_string()))?;
                     for l in lines.iter().take(PROBLEM_LINES) {
                         writeln!(o, "    {}", esc(l))?;
                     }

@@ -342,3 +342,69 @@ fn inspect_lists_references_in_other_encodings_and_binaries_and_the_files_not_re
         "{stdout}"
     );
 }
+
+#[test]
+fn the_merge_section_drops_and_keeps_what_it_names() {
+    let tmp = setup(|m| {
+        format!(
+            "{m}merge:\n  config/props/iris-environment.prop:\n    drop: [log.json.enabled]\n    new-wins: [iris.site.name]\n"
+        )
+    });
+    let mut args = PLAN.to_vec();
+    args.extend(["--emit-result", "result"]);
+    let out = run(tmp.path(), &args);
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let env =
+        fs::read_to_string(tmp.path().join("result/config/props/iris-environment.prop")).unwrap();
+    assert!(!env.contains("log.json.enabled"), "dropped:\n{env}");
+    assert!(
+        env.contains("RemoteQueryDispatcher.useEnvoy=true"),
+        "kept:\n{env}"
+    );
+    assert!(env.lines().any(|l| l == "iris.site.name=prod-new"), "{env}");
+    assert!(
+        !env.lines().any(|l| l == "iris.site.name=prod-old"),
+        "the new cluster's value won:\n{env}"
+    );
+}
+
+#[test]
+fn a_merge_section_entry_that_decides_nothing_fails_with_5_naming_its_line() {
+    // Typos: a drop name, a new-wins name, and an item the new cluster does not have.
+    let tmp = setup(|m| {
+        format!(
+            "{m}merge:\n  config/props/iris-environment.prop:\n    drop: [log.json.enable]\n    new-wins: [iris.site.nme]\n  config/props/iris-enviroment.prop:\n    drop: [x]\n"
+        )
+    });
+    let lines = fs::read_to_string(tmp.path().join("mapping.yaml"))
+        .unwrap()
+        .lines()
+        .count();
+    let mut args = PLAN.to_vec();
+    args.extend(["--emit-result", "result"]);
+    let out = run(tmp.path(), &args);
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(out.status.code(), Some(5), "{stderr}");
+    assert!(
+        stderr.contains("merge: section names what is not there"),
+        "{stderr}"
+    );
+    for needle in [
+        format!(
+            "mapping.yaml:{}: merge: `log.json.enable` matches no setting only the new cluster has in config/props/iris-environment.prop",
+            lines - 3
+        ),
+        format!(
+            "mapping.yaml:{}: merge: `iris.site.nme` matches no setting both the bundle and the new cluster set in config/props/iris-environment.prop",
+            lines - 2
+        ),
+        format!(
+            "mapping.yaml:{}: merge: `config/props/iris-enviroment.prop` is not an item both the bundle and the new cluster have",
+            lines - 1
+        ),
+    ] {
+        assert!(stderr.contains(&needle), "{needle}\n{stderr}");
+    }
+    assert!(!tmp.path().join("result").exists(), "nothing written");
+}
