@@ -45,6 +45,9 @@ fn find<'a>(list: &'a [RuleName], name: &str) -> Option<&'a RuleName> {
     list.iter().find(|r| glob(&r.pattern, &name))
 }
 
+/// Of one merged item: the names dropped, and the names where the new cluster's value won.
+pub type MergedNames = (Vec<String>, Vec<String>);
+
 /// Every item's decisions.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct MergeRules {
@@ -66,7 +69,7 @@ impl MergeRules {
     pub fn unmatched(
         &self,
         mapping_file: &str,
-        merged: &dyn Fn(&str) -> Option<(Vec<String>, Vec<String>)>,
+        merged: &dyn Fn(&str) -> Option<MergedNames>,
     ) -> Vec<String> {
         let mut out = Vec::new();
         for item in &self.items {
