@@ -155,8 +155,10 @@ mkdir -p two/a two/b && small_bundle two/a/x && small_bundle two/b/x
 measure "two-top-level-folders" 3 'grep -q "top-level folder" err.txt' -- "$BIN" inspect two
 
 # 10. Invalid UTF-8 in a configuration file: the error gives line:col, not a byte offset.
+# (YAML must be UTF-8; property files are ISO-8859-1 as Java reads them, so any byte is text.)
 small_bundle bad-utf8
-printf 'a=1\nb=2\nc=\xff\n' >bad-utf8/config/props/iris-environment.prop
-measure "invalid-utf8-config" 4 'grep -q "iris-environment.prop:3:3" err.txt' -- "$BIN" inspect bad-utf8
+mkdir -p bad-utf8/config/routing
+printf 'a: 1\nb: 2\nc: \xff\n' >bad-utf8/config/routing/routing.yaml
+measure "invalid-utf8-config" 4 'grep -q "routing.yaml:3:4" err.txt' -- "$BIN" inspect bad-utf8
 
 exit $fail
