@@ -243,3 +243,64 @@ fn key_files_are_0600_in_folders_0700_when_emitted_from_a_directory_bundle() {
         }
     }
 }
+
+/// Probe 5, scaled down: a mapping naming 20,000 hosts the bundle does not know. Each is a
+/// problem ("names no host of the bundle"); the error leads with that cause, counts them
+/// all, shows only the first few, and nothing is written. (The work per host is a hash
+/// lookup: `scripts/bench-hostile.sh` runs the 100,000-host probe.)
+#[test]
+fn a_mapping_with_20000_unknown_hosts_fails_with_6_leading_with_the_cause() {
+    let tmp = tempfile::tempdir().unwrap();
+    copy_dir(&fixture("old-cluster"), &tmp.path().join("old"));
+    copy_dir(&fixture("new-cluster"), &tmp.path().join("new"));
+    let mut mapping = fs::read_to_string(fixture("mapping.yaml")).unwrap();
+    let at = mapping.find("hosts:\n").unwrap() + "hosts:\n".len();
+    let unknown: String = (0..20_000)
+        .map(|i| format!("  u{i:05}.unknown-cluster.example.com: infra-a.new.example.com\n"))
+        .collect();
+    mapping.insert_str(at, &unknown);
+    fs::write(tmp.path().join("mapping.yaml"), mapping).unwrap();
+    let before = listing(tmp.path());
+    let out = run(
+        tmp.path(),
+        &[
+            "plan",
+            "old",
+            "--target",
+            "new",
+            "--mapping",
+            "mapping.yaml",
+            "--emit",
+            "out",
+        ],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(6),
+        "{}",
+        &stderr[..stderr.len().min(2000)]
+    );
+    let first = stderr
+        .lines()
+        .find(|l| l.contains("unknown-cluster"))
+        .unwrap();
+    assert!(
+        first.contains("u00000.unknown-cluster.example.com")
+            && first.contains("names no host of the bundle"),
+        "the cause comes first: {first}"
+    );
+    // Bounded output: the 20,000 are counted, not all printed.
+    assert!(
+        stderr.contains("20000") || stderr.contains("20,000"),
+        "{}",
+        &stderr[..stderr.len().min(3000)]
+    );
+    assert!(
+        stderr.lines().count() < 200,
+        "{} lines",
+        stderr.lines().count()
+    );
+    assert!(out.stdout.is_empty());
+    assert_eq!(listing(tmp.path()), before, "nothing written");
+}
