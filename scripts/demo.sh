@@ -22,7 +22,12 @@ cleanup() {
 }
 trap cleanup EXIT
 
-step() { printf '\n\033[1m==> %s\033[0m\n' "$*" >&2; }
+# Headings in bold only on a terminal (and never with NO_COLOR): a log file gets plain text.
+if [[ -t 2 && -z "${NO_COLOR:-}" ]]; then
+  step() { printf '\n\033[1m==> %s\033[0m\n' "$*" >&2; }
+else
+  step() { printf '\n==> %s\n' "$*" >&2; }
+fi
 
 read -r client_port peer_port < <(python3 -c '
 import socket
