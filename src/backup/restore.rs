@@ -125,7 +125,11 @@ fn file_actions(bundle: &Bundle, part: &str, root: &Path) -> Result<Vec<FileActi
     for f in bundle.under(part) {
         let rel = &f.path[part.len() + 1..];
         let to = root.join(rel);
-        let mode = if f.mode & 0o777 == 0 {
+        // Key files (auth keys, private keys, credential stores) are 0600 whatever the
+        // bundle says; everything else keeps its mode (0644 when the bundle has none).
+        let mode = if crate::secrets::is_secret_file(&f.path) {
+            crate::emit::KEY_FILE_MODE
+        } else if f.mode & 0o777 == 0 {
             0o644
         } else {
             f.mode & 0o7777
@@ -296,7 +300,7 @@ pub fn write_files(
     stream_files(bundle, &paths, &mut |path, input| {
         let a = by_path[path];
         let dir = a.to.parent().unwrap_or(Path::new("/"));
-        fs::create_dir_all(dir).map_err(io_at(dir))?;
+        create_parent(dir, a.mode == crate::emit::KEY_FILE_MODE).map_err(io_at(dir))?;
         let mut tmp = tempfile::Builder::new()
             .prefix(".dh-migrate-restore-")
             .tempfile_in(dir)
@@ -323,6 +327,30 @@ pub fn write_files(
         Ok(())
     })?;
     Ok(done)
+}
+
+/// Creates `dir` and its missing parents: 0755 at most, and `dir` itself 0700 when it is
+/// created to hold a key file (an existing folder is left as it is).
+fn create_parent(dir: &Path, for_key: bool) -> io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    if dir.is_dir() {
+        return Ok(());
+    }
+    if let Some(up) = dir.parent() {
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o755)
+            .create(up)?;
+    }
+    let mode = if for_key {
+        crate::emit::KEY_DIR_MODE
+    } else {
+        0o755
+    };
+    match fs::DirBuilder::new().mode(mode).create(dir) {
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
+        other => other,
+    }
 }
 
 /// Per-member `etcdctl snapshot restore` steps for a cluster that lost quorum: `members`

@@ -1022,3 +1022,36 @@ fn restore_with_etcd_down_prints_the_snapshot_restore_steps() {
         run.stdout
     );
 }
+
+/// A directory bundle whose key file is 0644 (as git checks the fixture out): restored, it
+/// is 0600, in a folder created 0700; other files keep their modes.
+#[test]
+fn restore_writes_key_files_0600_in_a_0700_folder_from_any_bundle() {
+    let work = Work::new();
+    let key_rel = "etc/sysconfig/deephaven/auth/priv-iris.base64.txt";
+    assert_eq!(
+        mode_of(&Path::new(OLD_DIR).join("files").join(key_rel)) & 0o077,
+        0o044
+    );
+    let fresh = EtcdServer::start();
+    let root = work.tmp.path().join("root");
+    let root_s = root.to_str().unwrap();
+    work.run(&[
+        "restore",
+        OLD_DIR,
+        "--endpoints",
+        &fresh.endpoint(),
+        "--files-root",
+        root_s,
+        "--yes",
+        "--run-record",
+        work.tmp.path().join("r.json").to_str().unwrap(),
+    ])
+    .expect(0);
+    let key = root.join(key_rel);
+    assert_eq!(mode_of(&key), 0o600);
+    assert_eq!(mode_of(key.parent().unwrap()), 0o700);
+    let host = root.join("etc/sysconfig/deephaven/illumon.iris.hostconfig");
+    assert_eq!(mode_of(&host), 0o644);
+    assert_eq!(mode_of(host.parent().unwrap()), 0o755);
+}
