@@ -235,6 +235,20 @@ pub struct PlanDoc<'a> {
     pub restart: &'a [crate::restart::RestartStep],
     /// The etcd snapshot advice and warning (a bundle with etcd/snapshot.db), as text.
     pub snapshot: Option<&'a str>,
+    /// References rewritten inside persistent-query scripts: their own class ("in a
+    /// script: review"), for a person to check.
+    pub rewrites_in_scripts: Vec<ScriptRewrite>,
+}
+
+/// One reference rewritten inside a persistent-query script.
+#[derive(Debug, serde::Serialize)]
+pub struct ScriptRewrite {
+    pub file: String,
+    pub line: usize,
+    pub column: usize,
+    pub before: String,
+    pub after: String,
+    pub context: String,
 }
 
 /// The plan's figures, as the text summary shows them.
@@ -250,6 +264,8 @@ pub struct PlanSummary {
     pub target_files_changing: usize,
     /// Files only the new cluster has (left alone).
     pub target_files_only_there: usize,
+    /// References rewritten inside persistent-query scripts (listed for review).
+    pub rewrites_in_scripts: usize,
 }
 
 /// One migrated file: what the migration did to it and what applying does.
@@ -294,6 +310,22 @@ pub fn plan_doc<'a>(plan: &'a Plan, o: &ViewOptions) -> PlanDoc<'a> {
             })
         })
         .collect();
+    let rewrites_in_scripts: Vec<ScriptRewrite> = plan
+        .migration
+        .rewrites()
+        .filter(|(r, _)| crate::report::in_script(r))
+        .filter_map(|(r, o)| match o {
+            Outcome::Rewrite { new, .. } => Some(ScriptRewrite {
+                file: r.file.clone(),
+                line: r.pos.line,
+                column: r.pos.col,
+                before: r.text.clone(),
+                after: new.clone(),
+                context: r.context.to_string(),
+            }),
+            _ => None,
+        })
+        .collect();
     let c = plan.migration.counts();
     PlanDoc {
         schema: PLAN_SCHEMA,
@@ -314,7 +346,9 @@ pub fn plan_doc<'a>(plan: &'a Plan, o: &ViewOptions) -> PlanDoc<'a> {
                 .iter()
                 .filter(|f| f.status == FileStatus::OnlyInTarget)
                 .count(),
+            rewrites_in_scripts: rewrites_in_scripts.len(),
         },
+        rewrites_in_scripts,
         changes,
         files_for_node: &plan.files_for_node,
         restart: &plan.restart,

@@ -319,3 +319,46 @@ fn plan_says_a_node_file_is_copied_to_its_node_with_its_mode_not_added() {
         "\n== config/props/site-overrides.prop  (3 reference(s) rewritten)\n-- the new cluster has no such file: applying adds it\n"
     ), "{text}");
 }
+
+/// `plan --format json` lists the reference rewritten inside the PQ script in its own class,
+/// with its place (line 6, column 35 of `config/pq/Refresh.xml`, counted in the file by
+/// hand), and validates against `docs/plan.schema.json`.
+#[test]
+fn plan_json_lists_script_rewrites_for_review() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    setup(d);
+    let out = dh(d)
+        .args([
+            "plan",
+            "bundle",
+            "--target",
+            "target",
+            "--mapping",
+            "mapping.yaml",
+            "--format",
+            "json",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    crate::support::fs::assert_schema_valid("docs/plan.schema.json", &doc);
+    assert_eq!(doc["summary"]["rewrites_in_scripts"], 1);
+    assert_eq!(
+        doc["rewrites_in_scripts"],
+        serde_json::json!([{
+            "file": "config/pq/Refresh.xml",
+            "line": 6,
+            "column": 35,
+            "before": "query-1.old.example.com",
+            "after": "query-a.new.example.com",
+            "context": "<PersistentQuery/Script> text"
+        }])
+    );
+}
