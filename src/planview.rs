@@ -370,7 +370,7 @@ pub struct ApplyDoc<'a> {
     /// The run record (for `dh-migrate rollback`), when anything was written.
     pub run_record: Option<String>,
     /// Where the per-node file-system parts went, and how many.
-    pub files_out: Option<FilesOutDoc>,
+    pub files_out: Option<FilesOutDoc<'a>>,
 }
 
 #[derive(Debug, serde::Serialize)]
@@ -381,7 +381,10 @@ pub struct AppliedDoc {
 }
 
 #[derive(Debug, serde::Serialize)]
-pub struct FilesOutDoc {
+pub struct FilesOutDoc<'a> {
     pub dir: String,
     pub files: usize,
+    /// The copy step: per node file, where it was written, where it goes on its node, and
+    /// the mode, owner and group to give it (null where the bundle does not say).
+    pub copies: &'a [crate::restart::CopyFile],
 }

@@ -345,6 +345,7 @@ fn apply_doc<'a>(
             .map(|(dir, n)| FilesOutDoc {
                 dir: dir.display().to_string(),
                 files: *n,
+                copies: &prepared.copies,
             }),
     }
 }

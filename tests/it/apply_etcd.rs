@@ -1336,3 +1336,50 @@ fn etcd_members_are_nodes_of_the_new_cluster() {
     );
     plan(&named.endpoint()).expect(0);
 }
+
+/// `apply --format json --files-out DIR` carries the copy step: every node file with the
+/// node it goes to, its path there and the mode to give it (key files 0600).
+#[test]
+fn apply_json_carries_the_copy_step_of_the_node_files() {
+    let server = EtcdServer::start();
+    seed(&server);
+    let ep = server.endpoint();
+    let work = Work::new();
+    let out = work.path("node-files");
+    let record = work.path("run.json");
+    let run = work
+        .run(&apply_args(
+            OLD_DIR,
+            &ep,
+            &[
+                "--yes",
+                "--format",
+                "json",
+                "--files-out",
+                &out,
+                "--run-record",
+                &record,
+            ],
+        ))
+        .expect(0);
+    let doc: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    support::fs::assert_schema_valid("docs/plan.schema.json", &doc);
+    let copies = doc["files_out"]["copies"].as_array().unwrap();
+    assert_eq!(
+        copies.len(),
+        doc["files_out"]["files"].as_u64().unwrap() as usize
+    );
+    let key = copies
+        .iter()
+        .find(|c| c["dest"] == "/etc/sysconfig/deephaven/auth/priv-iris.base64.txt")
+        .expect("the key file is in the copy step");
+    assert_eq!(key["node"], "infra-a.new.example.com");
+    assert_eq!(key["mode"], 0o600);
+    assert_eq!(
+        key["written"],
+        "infra-a.new.example.com/etc/sysconfig/deephaven/auth/priv-iris.base64.txt"
+    );
+    assert!(Path::new(&out)
+        .join(key["written"].as_str().unwrap())
+        .is_file());
+}
