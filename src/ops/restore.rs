@@ -67,7 +67,8 @@ pub fn prepare(
         Err(error @ (EtcdError::Unreachable { .. } | EtcdError::Timeout { .. }))
             if opened.get(SNAPSHOT_PATH).is_some() =>
         {
-            let steps = restore::snapshot_steps(bundle, &[], &settings.endpoints);
+            let members = snapshot_members(bundle);
+            let steps = restore::snapshot_steps(bundle, &members, &settings.endpoints);
             return Ok(Preparation::EtcdDown { steps, error });
         }
         Err(e) => return Err(e.into()),
@@ -141,4 +142,26 @@ pub fn execute(
         workspace,
         mysql: mysql.is_some(),
     })
+}
+
+/// The old members (name, first peer URL) as the bundle's own snapshot lists them, so the
+/// restore steps name them; empty (placeholders per endpoint) when the snapshot is inside an
+/// archive or cannot be read.
+fn snapshot_members(bundle: &Path) -> Vec<(String, String)> {
+    let path = bundle.join(SNAPSHOT_PATH);
+    if !path.is_file() {
+        return Vec::new();
+    }
+    let Ok(snapshot) = crate::snapshot_db::Snapshot::open(&path, Default::default()) else {
+        return Vec::new();
+    };
+    let Ok(status) = snapshot.status() else {
+        return Vec::new();
+    };
+    status
+        .identity
+        .members
+        .into_iter()
+        .filter_map(|m| Some((m.name, m.peer_urls.into_iter().next()?)))
+        .collect()
 }

@@ -1012,10 +1012,16 @@ fn restore_with_etcd_down_prints_the_snapshot_restore_steps() {
         ])
         .expect(8);
     run.stderr_has("nothing was written");
+    // The members come from the bundle's own snapshot (read offline): the old member's
+    // name and peer URL, as etcd lists them.
+    let listed = server.etcdctl(&["member", "list", "-w", "json"]);
+    let members: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap();
+    let name = members["members"][0]["name"].as_str().unwrap();
+    let peer = members["members"][0]["peerURLs"][0].as_str().unwrap();
     let snapshot = bundle.join("etcd/snapshot.db");
     assert!(
         run.stdout.contains(&format!(
-            "etcdctl snapshot restore {} --name <member-1-name> --initial-cluster <member-1-name>=https://127.0.0.1:2380",
+            "[{name}] etcdctl snapshot restore {} --name {name} --initial-cluster {name}={peer}",
             snapshot.display()
         )),
         "{}",
