@@ -642,16 +642,33 @@ impl KvStore for RealEtcd {
     }
 
     fn members(&mut self) -> Result<Vec<Member>, EtcdError> {
-        let mut cluster = self.client.cluster_client();
-        let ctx = self.ctx();
+        // Retried like every KV request: the client spreads requests over the endpoints,
+        // and one of them may be a member that is down.
         let what = "listing the etcd members";
-        let resp = self
-            .runtime
-            .block_on(async {
-                tokio::time::timeout(self.request_timeout, cluster.member_list()).await
-            })
-            .map_err(|_| ctx.timeout(what))?
-            .map_err(|e| ctx.classify(&e, Phase::Request, what))?;
+        let deadline = Instant::now() + self.request_timeout;
+        let mut attempt = 0;
+        let resp = loop {
+            attempt += 1;
+            let mut cluster = self.client.cluster_client();
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            let result = self
+                .runtime
+                .block_on(async { tokio::time::timeout(remaining, cluster.member_list()).await });
+            let err = match result {
+                Ok(Ok(resp)) => break resp,
+                Ok(Err(e)) => e,
+                Err(_elapsed) => return Err(self.ctx().timeout(what)),
+            };
+            let class = self.ctx().classify(&err, Phase::Request, what);
+            // A read: retrying is safe whatever the class says about having been applied.
+            if matches!(class.retry(), Retry::No)
+                || attempt >= MAX_ATTEMPTS
+                || Instant::now() >= deadline
+            {
+                return Err(class);
+            }
+            std::thread::sleep(RETRY_BACKOFF * attempt);
+        };
         Ok(resp
             .members()
             .iter()
