@@ -76,6 +76,9 @@ pub struct InspectReport {
     /// Files that could not be read as text: binary files (scanned as bytes), and files
     /// too large to hold in memory (not scanned).
     pub not_text: Vec<NotText>,
+    /// Items of the bundle's etcd snapshot that differ from its `config/` files.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 /// A file `inspect` could not read as text, and why.
@@ -305,6 +308,7 @@ fn assemble(
             .collect(),
         binary_references,
         not_text,
+        warnings: Vec::new(),
     }
 }
 
@@ -430,6 +434,12 @@ pub fn render_text(r: &InspectReport) -> String {
                     _ => "too large to hold in memory: not scanned",
                 };
                 writeln!(o, "  {}  ({why})", esc(&n.path))?;
+            }
+        }
+        if !r.warnings.is_empty() {
+            writeln!(o, "\nWarnings ({})", r.warnings.len())?;
+            for w in &r.warnings {
+                writeln!(o, "  {}", esc(w))?;
             }
         }
         Ok(())

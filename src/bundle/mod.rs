@@ -259,6 +259,25 @@ impl Bundle {
         })
     }
 
+    /// Adds a configuration file the bundle holds in another form (an item of its etcd
+    /// snapshot), as if the bundle had held it as a file: hashed, mode 0644, in memory.
+    pub fn add_derived(&mut self, path: &str, content: Vec<u8>) {
+        use sha2::Digest;
+        let file = BundleFile {
+            path: path.to_owned(),
+            size: content.len() as u64,
+            sha256: sha2::Sha256::digest(&content).into(),
+            mode: 0o644,
+            mtime: None,
+            uid: None,
+            gid: None,
+            uname: None,
+            gname: None,
+            content: Some(content),
+        };
+        self.files.insert(path.to_owned(), file);
+    }
+
     /// Files whose path starts with `dir` + `/` (a trailing `/` on `dir` is allowed),
     /// sorted by path.
     pub fn under<'a>(&'a self, dir: &str) -> impl Iterator<Item = &'a BundleFile> + 'a {

@@ -1,0 +1,183 @@
+//! A bundle whose only configuration is `etcd/snapshot.db` (made here by a real etcd
+//! holding the old-cluster fixture's items at the default layout's keys) is a complete
+//! bundle: `inspect` finds the same old nodes and references as the `config/` files give,
+//! `plan --emit-result` writes byte for byte what the files bundle gives, from a directory
+//! and from a `.tar.gz`; a bundle with both warns of every item that differs; a damaged
+//! snapshot makes the bundle invalid (exit 3).
+
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use crate::snapshot_reader::dh;
+use crate::snapshot_target::load;
+use crate::support::fs::{copy_dir, listing};
+use crate::support::EtcdServer;
+
+fn fixtures() -> PathBuf {
+    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures")).to_path_buf()
+}
+
+fn err(o: &std::process::Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Copies the old-cluster fixture into `to` without its manifest, without `config/`
+/// (when `config` is false) and with `snapshot` as its `etcd/snapshot.db` (or none).
+fn bundle_from(to: &Path, config: bool, snapshot: Option<&Path>) {
+    copy_dir(&fixtures().join("old-cluster"), to);
+    std::fs::remove_file(to.join("MANIFEST.sha256")).unwrap();
+    if !config {
+        std::fs::remove_dir_all(to.join("config")).unwrap();
+    }
+    std::fs::remove_dir_all(to.join("etcd")).unwrap();
+    if let Some(s) = snapshot {
+        std::fs::create_dir_all(to.join("etcd")).unwrap();
+        std::fs::copy(s, to.join("etcd/snapshot.db")).unwrap();
+    }
+}
+
+/// `.tar.gz` of the tree `dir`.
+fn targz(dir: &Path, out: &Path) {
+    let file = std::fs::File::create(out).unwrap();
+    let gz = flate2::write::GzEncoder::new(file, flate2::Compression::fast());
+    let mut b = tar::Builder::new(gz);
+    b.append_dir_all(".", dir).unwrap();
+    b.into_inner().unwrap().finish().unwrap();
+}
+
+/// The inspect report without what names the bundle or lists its parts.
+fn inspect_json(dir: &Path, bundle: &Path) -> Value {
+    let o = dh(
+        dir,
+        &["inspect", bundle.to_str().unwrap(), "--format", "json"],
+    );
+    assert!(o.status.success(), "{}", err(&o));
+    let mut v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let m = v.as_object_mut().unwrap();
+    for k in ["bundle", "kind", "parts", "manifest", "manifest_files"] {
+        m.remove(k);
+    }
+    // The snapshot itself is a file of one bundle only.
+    m["files"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|f| f["path"] != "etcd/snapshot.db");
+    v
+}
+
+fn plan(dir: &Path, bundle: &Path, out: &Path) -> std::process::Output {
+    let new = fixtures().join("new-cluster");
+    dh(
+        dir,
+        &[
+            "plan",
+            bundle.to_str().unwrap(),
+            "--mapping",
+            fixtures().join("mapping.yaml").to_str().unwrap(),
+            "--target",
+            new.to_str().unwrap(),
+            "--emit-result",
+            out.to_str().unwrap(),
+        ],
+    )
+}
+
+#[test]
+fn a_snapshot_only_bundle_inspects_and_plans_as_its_files_do() {
+    let server = EtcdServer::start();
+    load(&server, &fixtures().join("old-cluster"));
+    let dir = tempfile::tempdir().unwrap();
+    let snap = dir.path().join("old.db");
+    let saved = server.etcdctl(&["snapshot", "save", snap.to_str().unwrap()]);
+    assert!(saved.status.success(), "{}", err(&saved));
+
+    let files = dir.path().join("files-bundle");
+    bundle_from(&files, true, None);
+    let only = dir.path().join("snapshot-bundle");
+    bundle_from(&only, false, Some(&snap));
+    assert!(!only.join("config").exists());
+    let tgz = dir.path().join("snapshot-bundle.tar.gz");
+    targz(&only, &tgz);
+
+    // inspect: the same old nodes, references and files.
+    let want = inspect_json(dir.path(), &files);
+    assert!(
+        want["nodes"].as_array().unwrap().len() >= 4,
+        "the fixture has old nodes: {want}"
+    );
+    for bundle in [&only, &tgz] {
+        let got = inspect_json(dir.path(), bundle);
+        for k in want.as_object().unwrap().keys() {
+            assert!(got[k] == want[k], "{k} differs for {}", bundle.display());
+        }
+        assert_eq!(got, want);
+    }
+    // Text: the config/ parts are listed as present.
+    let text = dh(dir.path(), &["inspect", only.to_str().unwrap()]);
+    let text = String::from_utf8_lossy(&text.stdout).into_owned();
+    assert!(!text.contains("Old nodes (0)"), "{text}");
+    assert!(text.contains("config/props/"), "{text}");
+
+    // plan --emit-result: byte-identical trees.
+    let out_files = dir.path().join("out-files");
+    let p = plan(dir.path(), &files, &out_files);
+    assert!(p.status.success(), "{}", err(&p));
+    for (bundle, name) in [(&only, "out-only"), (&tgz, "out-tgz")] {
+        let out = dir.path().join(name);
+        let o = plan(dir.path(), bundle, &out);
+        assert!(o.status.success(), "{}", err(&o));
+        assert_eq!(listing(&out), listing(&out_files), "{}", bundle.display());
+    }
+    assert!(listing(&out_files).keys().any(|k| k.starts_with("config/")));
+
+    // Files and snapshot both: the files are used, each differing item is named.
+    let both = dir.path().join("both-bundle");
+    bundle_from(&both, true, Some(&snap));
+    let edited = both.join("config/props/iris-common.prop");
+    let mut text = std::fs::read(&edited).unwrap();
+    text.extend_from_slice(b"# edited after the snapshot\n");
+    std::fs::write(&edited, text).unwrap();
+    let o = dh(dir.path(), &["inspect", both.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", err(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.contains("config/props/iris-common.prop differs from its copy in etcd/snapshot.db"),
+        "{out}"
+    );
+    assert_eq!(out.matches("differs from its copy").count(), 1, "{out}");
+    let out_both = dir.path().join("out-both");
+    let o = plan(dir.path(), &both, &out_both);
+    assert!(o.status.success(), "{}", err(&o));
+    assert!(
+        err(&o).contains("warning: config/props/iris-common.prop differs"),
+        "{}",
+        err(&o)
+    );
+
+    // A damaged snapshot: the bundle is invalid, from a directory and an archive.
+    let mut bytes = std::fs::read(only.join("etcd/snapshot.db")).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 1;
+    std::fs::write(only.join("etcd/snapshot.db"), bytes).unwrap();
+    targz(&only, &tgz);
+    for bundle in [&only, &tgz] {
+        for cmd in ["inspect", "plan"] {
+            let o = if cmd == "plan" {
+                plan(dir.path(), bundle, &dir.path().join("never"))
+            } else {
+                dh(dir.path(), &["inspect", bundle.to_str().unwrap()])
+            };
+            assert_eq!(
+                o.status.code(),
+                Some(3),
+                "{cmd} {}: {}",
+                bundle.display(),
+                err(&o)
+            );
+            assert!(err(&o).contains("snapshot.db"), "{}", err(&o));
+            assert!(err(&o).contains("SHA-256"), "{}", err(&o));
+        }
+    }
+    assert!(!dir.path().join("never").exists());
+}
