@@ -137,6 +137,9 @@ pub struct Bundle {
     /// The wrapping top-level folder that was stripped from every path, if any.
     pub prefix: Option<String>,
     pub manifest: ManifestStatus,
+    /// The old etcd identity its `etcd/snapshot.db` would bring back, once read
+    /// (`ops::snapshot_source::fold_snapshot`).
+    pub snapshot_identity: Option<crate::snapshot_db::OldIdentity>,
     files: BTreeMap<String, BundleFile>,
 }
 
@@ -222,6 +225,7 @@ impl Bundle {
             kind,
             prefix: collected.prefix,
             manifest,
+            snapshot_identity: None,
             files,
         })
     }

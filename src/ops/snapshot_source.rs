@@ -3,6 +3,9 @@
 //! so every use case (inspect, suggest, plan, report, wizard, apply) sees a snapshot-only
 //! bundle (what `backup_deephaven --etcd` gives) as if it held the files.
 //!
+//! The snapshot's old etcd identity (members, users, roles, lease-bound keys: names only)
+//! is kept on the bundle for `inspect` and the plan's snapshot advice.
+//!
 //! When the bundle also holds `config/` files, the files are used and each item whose
 //! snapshot copy differs (or is only in one of the two) is returned as a warning naming it.
 
@@ -55,7 +58,8 @@ pub fn fold_snapshot(bundle: &mut Bundle, layout: &Layout) -> Result<Vec<String>
         }
     };
     let snap = Snapshot::open(&path, Options::default()).map_err(|e| named(e, bundle))?;
-    snap.status().map_err(|e| named(e, bundle))?;
+    let status = snap.status().map_err(|e| named(e, bundle))?;
+    bundle.snapshot_identity = Some(status.old_identity());
     let exported = crate::export::from_snapshot(&snap, layout).map_err(|e| named(e, bundle))?;
     drop(snap);
     drop(_copy);

@@ -55,7 +55,14 @@ fn inspect_json(dir: &Path, bundle: &Path) -> Value {
     assert!(o.status.success(), "{}", err(&o));
     let mut v: Value = serde_json::from_slice(&o.stdout).unwrap();
     let m = v.as_object_mut().unwrap();
-    for k in ["bundle", "kind", "parts", "manifest", "manifest_files"] {
+    for k in [
+        "bundle",
+        "kind",
+        "parts",
+        "manifest",
+        "manifest_files",
+        "old_etcd",
+    ] {
         m.remove(k);
     }
     // The snapshot itself is a file of one bundle only.
@@ -180,4 +187,88 @@ fn a_snapshot_only_bundle_inspects_and_plans_as_its_files_do() {
         }
     }
     assert!(!dir.path().join("never").exists());
+}
+
+const PASSWORD: &str = "Old-Etcd-Secret-4417";
+
+#[test]
+fn inspect_and_plan_name_the_old_etcd_identity_a_restore_brings_back() {
+    let server = EtcdServer::start();
+    load(&server, &fixtures().join("old-cluster"));
+    let granted = server.etcdctl(&["lease", "grant", "600"]);
+    assert!(granted.status.success(), "{}", err(&granted));
+    // "lease 694d8c2f7f0e3b04 granted with TTL(600s)"
+    let text = String::from_utf8(granted.stdout).unwrap();
+    let lease = text.split_whitespace().nth(1).unwrap().to_string();
+    for i in 1..=7 {
+        let key = format!("/deephaven/runtime/presence/dh-query-{i}.old.example.com");
+        let put = server.etcdctl(&["put", &format!("--lease={lease}"), &key, "up"]);
+        assert!(put.status.success(), "{}", err(&put));
+    }
+    for args in [
+        &["user", "add", &format!("iris-config:{PASSWORD}")][..],
+        &["role", "add", "deephaven-config-rw"],
+        &["user", "grant-role", "iris-config", "deephaven-config-rw"],
+    ] {
+        let o = server.etcdctl(args);
+        assert!(o.status.success(), "{}", err(&o));
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let snap = dir.path().join("old.db");
+    let saved = server.etcdctl(&["snapshot", "save", snap.to_str().unwrap()]);
+    assert!(saved.status.success(), "{}", err(&saved));
+    let bundle = dir.path().join("bundle");
+    bundle_from(&bundle, false, Some(&snap));
+    let b = bundle.to_str().unwrap();
+
+    // inspect, text: names only, never the password.
+    let o = dh(dir.path(), &["inspect", b]);
+    assert!(o.status.success(), "{}", err(&o));
+    let text = String::from_utf8(o.stdout).unwrap();
+    assert!(text.contains("Old etcd identity"), "{text}");
+    assert!(
+        text.contains("etcd users (1, auth disabled; passwords not shown): iris-config"),
+        "{text}"
+    );
+    assert!(
+        text.contains("etcd roles (1): deephaven-config-rw"),
+        "{text}"
+    );
+    assert!(
+        text.contains("etcd members (1): m0 (http://127.0.0.1:"),
+        "{text}"
+    );
+    assert!(
+        text.contains("lease-bound runtime keys (7): /deephaven/runtime/presence/dh-query-1.old"),
+        "{text}"
+    );
+    assert!(text.contains("(and 2 more)"), "{text}");
+    assert!(!text.contains(PASSWORD));
+
+    // inspect, JSON.
+    let o = dh(dir.path(), &["inspect", b, "--format", "json"]);
+    assert!(o.status.success(), "{}", err(&o));
+    assert!(!String::from_utf8_lossy(&o.stdout).contains(PASSWORD));
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let old = &v["old_etcd"];
+    assert_eq!(old["users"], serde_json::json!(["iris-config"]));
+    assert_eq!(old["roles"], serde_json::json!(["deephaven-config-rw"]));
+    assert_eq!(old["leases"], 1);
+    assert_eq!(old["leased_keys"], 7);
+    assert_eq!(old["first_leased_keys"].as_array().unwrap().len(), 5);
+    assert_eq!(old["members"].as_array().unwrap().len(), 1);
+
+    // plan: the snapshot-restore advice names what would come back.
+    let o = plan(dir.path(), &bundle, &dir.path().join("out"));
+    assert!(o.status.success(), "{}", err(&o));
+    let text = String::from_utf8(o.stdout.clone()).unwrap();
+    let advice = &text[text.find("etcd snapshot: the bundle holds").expect(&text)..];
+    assert!(
+        advice.contains("A restore of this snapshot brings back:"),
+        "{advice}"
+    );
+    assert!(advice.contains("iris-config"), "{advice}");
+    assert!(advice.contains("deephaven-config-rw"), "{advice}");
+    assert!(advice.contains("lease-bound runtime keys (7)"), "{advice}");
+    assert!(!text.contains(PASSWORD) && !err(&o).contains(PASSWORD));
 }
