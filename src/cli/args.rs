@@ -146,7 +146,12 @@ pub fn load(ui: &Ui, sources: Sources) -> Result<Inputs, CliError> {
     let bar = ui.byte_progress("reading bundle");
     let inputs = Inputs::load(sources, &mut |p| bar.update(p));
     bar.finish();
-    Ok(inputs?)
+    let inputs = inputs?;
+    // Every command that loads inputs says where the bundle's snapshot and files differ.
+    for w in &inputs.bundle_warnings {
+        ui.status(&format!("warning: {}", crate::text::escape_for_terminal(w)))?;
+    }
+    Ok(inputs)
 }
 
 /// The role-contexts table: a file, or the shipped one.

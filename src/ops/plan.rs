@@ -51,7 +51,7 @@ pub fn make(
     secrets: SecretPolicy,
 ) -> Result<Plan, OpsError> {
     let mapping = inputs.mapping()?;
-    let mut plan = make_plan_with(
+    Ok(make_plan_with(
         &inputs.bundle,
         &inputs.tree,
         &inputs.target,
@@ -60,10 +60,7 @@ pub fn make(
         &inputs.layout,
         files_node,
         secrets,
-    )?;
-    // Items the bundle's snapshot holds differently from its files.
-    plan.warnings.extend(inputs.bundle_warnings.iter().cloned());
-    Ok(plan)
+    )?)
 }
 
 pub fn plan(inputs: &Inputs, opts: &PlanOptions) -> Result<Planned, OpsError> {

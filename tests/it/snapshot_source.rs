@@ -162,6 +162,23 @@ fn a_snapshot_only_bundle_inspects_and_plans_as_its_files_do() {
         err(&o)
     );
 
+    let o = dh(
+        dir.path(),
+        &[
+            "report",
+            both.to_str().unwrap(),
+            "--mapping",
+            fixtures().join("mapping.yaml").to_str().unwrap(),
+            "--target",
+            fixtures().join("new-cluster").to_str().unwrap(),
+        ],
+    );
+    assert!(
+        err(&o).contains("warning: config/props/iris-common.prop differs"),
+        "{}",
+        err(&o)
+    );
+
     // A damaged snapshot: the bundle is invalid, from a directory and an archive.
     let mut bytes = std::fs::read(only.join("etcd/snapshot.db")).unwrap();
     let mid = bytes.len() / 2;
