@@ -112,12 +112,13 @@ impl BundleFile {
         hex::encode(self.sha256)
     }
 
-    #[cfg(test)]
-    pub(crate) fn for_test(content: Option<Vec<u8>>) -> BundleFile {
+    /// A file with mode 0644 and no owner or time (a test's, or one derived from the
+    /// bundle's etcd snapshot).
+    fn plain(path: String, size: u64, sha256: [u8; 32], content: Option<Vec<u8>>) -> BundleFile {
         BundleFile {
-            path: String::new(),
-            size: 0,
-            sha256: [0; 32],
+            path,
+            size,
+            sha256,
             mode: 0o644,
             mtime: None,
             uid: None,
@@ -126,6 +127,11 @@ impl BundleFile {
             gname: None,
             content,
         }
+    }
+
+    #[cfg(test)]
+    pub(crate) fn for_test(content: Option<Vec<u8>>) -> BundleFile {
+        BundleFile::plain(String::new(), 0, [0; 32], content)
     }
 }
 
@@ -267,18 +273,12 @@ impl Bundle {
     /// snapshot), as if the bundle had held it as a file: hashed, mode 0644, in memory.
     pub fn add_derived(&mut self, path: &str, content: Vec<u8>) {
         use sha2::Digest;
-        let file = BundleFile {
-            path: path.to_owned(),
-            size: content.len() as u64,
-            sha256: sha2::Sha256::digest(&content).into(),
-            mode: 0o644,
-            mtime: None,
-            uid: None,
-            gid: None,
-            uname: None,
-            gname: None,
-            content: Some(content),
-        };
+        let file = BundleFile::plain(
+            path.to_owned(),
+            content.len() as u64,
+            sha2::Sha256::digest(&content).into(),
+            Some(content),
+        );
         self.files.insert(path.to_owned(), file);
     }
 
