@@ -17,7 +17,7 @@ pub fn inspect(
     contexts: &RoleContexts,
     layout: &Layout,
 ) -> Result<InspectReport, OpsError> {
-    let warnings = super::snapshot_source::fold_snapshot(&mut bundle, layout)?;
+    let warnings = super::snapshot_source::fold_snapshot(&mut bundle, layout, false)?;
     let mut report = crate::inspect::inspect_streaming(&bundle, contexts)?;
     report.warnings = warnings;
     Ok(report)

@@ -6,8 +6,9 @@
 //! The snapshot's old etcd identity (members, users, roles, lease-bound keys: names only)
 //! is kept on the bundle for `inspect` and the plan's snapshot advice.
 //!
-//! When the bundle also holds `config/` files, the files are used and each item whose
-//! snapshot copy differs (or is only in one of the two) is returned as a warning naming it.
+//! When the bundle also holds `config/` files, the files are used (the snapshot's copies
+//! with `--prefer-snapshot`) and each item whose snapshot copy differs (or is only in one
+//! of the two) is returned as a warning naming it.
 
 use super::OpsError;
 use crate::backup::restore::stream_files;
@@ -23,7 +24,12 @@ pub const SNAPSHOT: &str = "etcd/snapshot.db";
 /// `config/...` files when the bundle has none, else compares them with the files.
 /// Returns the warnings (items that differ). A snapshot whose trailer or structure does
 /// not check out fails (the bundle is invalid).
-pub fn fold_snapshot(bundle: &mut Bundle, layout: &Layout) -> Result<Vec<String>, OpsError> {
+/// With `prefer_snapshot`, the snapshot's copy of every item it holds replaces the file.
+pub fn fold_snapshot(
+    bundle: &mut Bundle,
+    layout: &Layout,
+    prefer_snapshot: bool,
+) -> Result<Vec<String>, OpsError> {
     if bundle.get(SNAPSHOT).is_none() {
         return Ok(Vec::new());
     }
@@ -71,24 +77,45 @@ pub fn fold_snapshot(bundle: &mut Bundle, layout: &Layout) -> Result<Vec<String>
         return Ok(Vec::new());
     }
     let mut warnings = Vec::new();
+    let mut taken = Vec::new();
     for (item, (value, _)) in &exported.items {
         let key = exported.keys.get(item).map(String::as_str).unwrap_or("");
+        let taking = "the snapshot's copy is used (--prefer-snapshot)";
         match bundle.get(item).and_then(|f| f.content.as_deref()) {
-            Some(content) if content == value.as_slice() => {}
+            Some(content) if content == value.as_slice() => continue,
             Some(_) => warnings.push(format!(
-                "{item} differs from its copy in {SNAPSHOT} (etcd key {key}); the config/ file is used"
+                "{item} differs from its copy in {SNAPSHOT} (etcd key {key}); {}",
+                if prefer_snapshot {
+                    taking
+                } else {
+                    "the config/ file is used"
+                }
             )),
             None => warnings.push(format!(
-                "{item} is in {SNAPSHOT} (etcd key {key}) but not in config/; the config/ files are used"
+                "{item} is in {SNAPSHOT} (etcd key {key}) but not in config/; {}",
+                if prefer_snapshot {
+                    taking
+                } else {
+                    "left out (--prefer-snapshot takes it)"
+                }
             )),
         }
+        taken.push(item.clone());
     }
     for file in bundle.under("config") {
         if layout.key_for(&file.path).is_some() && !exported.items.contains_key(&file.path) {
             warnings.push(format!(
-                "{} is in config/ but not in {SNAPSHOT}; the config/ file is used",
+                "{} is in config/ but not in {SNAPSHOT}; the config/ file is kept",
                 file.path
             ));
+        }
+    }
+    if prefer_snapshot {
+        let mut items = exported.items;
+        for item in taken {
+            if let Some((value, _)) = items.remove(&item) {
+                bundle.add_derived(&item, value);
+            }
         }
     }
     Ok(warnings)

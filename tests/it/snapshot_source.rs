@@ -162,6 +162,34 @@ fn a_snapshot_only_bundle_inspects_and_plans_as_its_files_do() {
         err(&o)
     );
 
+    // The edit made it into what apply would write...
+    assert_ne!(listing(&out_both), listing(&out_files));
+    // ...unless the user says the snapshot wins: then the result is the snapshot's.
+    let out_prefer = dir.path().join("out-prefer");
+    let new = fixtures().join("new-cluster");
+    let mapping = fixtures().join("mapping.yaml");
+    let o = dh(
+        dir.path(),
+        &[
+            "plan",
+            both.to_str().unwrap(),
+            "--mapping",
+            mapping.to_str().unwrap(),
+            "--target",
+            new.to_str().unwrap(),
+            "--emit-result",
+            out_prefer.to_str().unwrap(),
+            "--prefer-snapshot",
+        ],
+    );
+    assert!(o.status.success(), "{}", err(&o));
+    assert!(
+        err(&o).contains("differs from its copy in etcd/snapshot.db (etcd key /deephaven/config/props/iris-common.prop); the snapshot's copy is used (--prefer-snapshot)"),
+        "{}",
+        err(&o)
+    );
+    assert_eq!(listing(&out_prefer), listing(&out_files));
+
     let o = dh(
         dir.path(),
         &[
