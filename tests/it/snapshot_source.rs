@@ -73,20 +73,29 @@ fn inspect_json(dir: &Path, bundle: &Path) -> Value {
     v
 }
 
+/// `CMD BUNDLE --mapping M --target T EXTRA...` with the fixture mapping and new cluster.
+fn against_new(dir: &Path, cmd: &str, bundle: &Path, extra: &[&str]) -> std::process::Output {
+    let (new, mapping) = (
+        fixtures().join("new-cluster"),
+        fixtures().join("mapping.yaml"),
+    );
+    let args = [
+        cmd,
+        bundle.to_str().unwrap(),
+        "--mapping",
+        mapping.to_str().unwrap(),
+        "--target",
+        new.to_str().unwrap(),
+    ];
+    dh(dir, &[&args[..], extra].concat())
+}
+
 fn plan(dir: &Path, bundle: &Path, out: &Path) -> std::process::Output {
-    let new = fixtures().join("new-cluster");
-    dh(
+    against_new(
         dir,
-        &[
-            "plan",
-            bundle.to_str().unwrap(),
-            "--mapping",
-            fixtures().join("mapping.yaml").to_str().unwrap(),
-            "--target",
-            new.to_str().unwrap(),
-            "--emit-result",
-            out.to_str().unwrap(),
-        ],
+        "plan",
+        bundle,
+        &["--emit-result", out.to_str().unwrap()],
     )
 }
 
@@ -166,17 +175,11 @@ fn a_snapshot_only_bundle_inspects_and_plans_as_its_files_do() {
     assert_ne!(listing(&out_both), listing(&out_files));
     // ...unless the user says the snapshot wins: then the result is the snapshot's.
     let out_prefer = dir.path().join("out-prefer");
-    let new = fixtures().join("new-cluster");
-    let mapping = fixtures().join("mapping.yaml");
-    let o = dh(
+    let o = against_new(
         dir.path(),
+        "plan",
+        &both,
         &[
-            "plan",
-            both.to_str().unwrap(),
-            "--mapping",
-            mapping.to_str().unwrap(),
-            "--target",
-            new.to_str().unwrap(),
             "--emit-result",
             out_prefer.to_str().unwrap(),
             "--prefer-snapshot",
@@ -190,17 +193,7 @@ fn a_snapshot_only_bundle_inspects_and_plans_as_its_files_do() {
     );
     assert_eq!(listing(&out_prefer), listing(&out_files));
 
-    let o = dh(
-        dir.path(),
-        &[
-            "report",
-            both.to_str().unwrap(),
-            "--mapping",
-            fixtures().join("mapping.yaml").to_str().unwrap(),
-            "--target",
-            fixtures().join("new-cluster").to_str().unwrap(),
-        ],
-    );
+    let o = against_new(dir.path(), "report", &both, &[]);
     assert!(
         err(&o).contains("warning: config/props/iris-common.prop differs"),
         "{}",
