@@ -310,3 +310,47 @@ fn inspect_and_plan_name_the_old_etcd_identity_a_restore_brings_back() {
     assert!(advice.contains("lease-bound runtime keys (7)"), "{advice}");
     assert!(!text.contains(PASSWORD) && !err(&o).contains(PASSWORD));
 }
+
+#[test]
+fn apply_from_a_snapshot_only_bundle_writes_what_apply_from_its_files_writes() {
+    let old = EtcdServer::start();
+    load(&old, &fixtures().join("old-cluster"));
+    let dir = tempfile::tempdir().unwrap();
+    let snap = dir.path().join("old.db");
+    let saved = old.etcdctl(&["snapshot", "save", snap.to_str().unwrap()]);
+    assert!(saved.status.success(), "{}", err(&saved));
+    let files = dir.path().join("files-bundle");
+    bundle_from(&files, true, None);
+    let only = dir.path().join("snapshot-bundle");
+    bundle_from(&only, false, Some(&snap));
+
+    let mut keyspaces = Vec::new();
+    for bundle in [&files, &only] {
+        let new = EtcdServer::start();
+        load(&new, &fixtures().join("new-cluster"));
+        let before = new.etcdctl(&["get", "", "--prefix"]).stdout;
+        let mapping = fixtures().join("mapping.yaml");
+        let o = dh(
+            dir.path(),
+            &[
+                "apply",
+                bundle.to_str().unwrap(),
+                "--mapping",
+                mapping.to_str().unwrap(),
+                "--endpoints",
+                &new.endpoint(),
+                "--diff",
+                "none",
+                "--yes",
+            ],
+        );
+        assert_eq!(o.status.code(), Some(0), "{}", err(&o));
+        let after = new.etcdctl(&["get", "", "--prefix"]).stdout;
+        assert_ne!(after, before, "apply wrote the migrated items");
+        keyspaces.push(after);
+    }
+    assert_eq!(
+        String::from_utf8_lossy(&keyspaces[0]),
+        String::from_utf8_lossy(&keyspaces[1])
+    );
+}
