@@ -349,6 +349,7 @@ impl From<OpsError> for CliError {
             OpsError::Layout(e) => CliError::from_error(ErrorKind::Usage, e),
             OpsError::Bundle(e) => e.into(),
             OpsError::Snapshot(e) => e.into(),
+            e @ OpsError::SnapshotCopy { .. } => CliError::from_error(ErrorKind::Bundle, e),
             OpsError::Tree(e) => e.into(),
             OpsError::Target(e) => e.into(),
             OpsError::Etcd(e) => e.into(),

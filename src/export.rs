@@ -38,6 +38,26 @@ pub fn read(store: &mut dyn KvStore, layout: &Layout) -> Result<Exported, Export
     Ok(from_kvs(kvs, header_revision, layout))
 }
 
+/// Reads every layout item from an etcd snapshot file (offline), with its revisions.
+pub fn from_snapshot(
+    snap: &crate::snapshot_db::Snapshot,
+    layout: &Layout,
+) -> Result<Exported, crate::snapshot_db::SnapshotError> {
+    let live = snap.live(layout.prefix.as_bytes())?;
+    let kvs = live
+        .kvs
+        .into_iter()
+        .map(|kv| Kv {
+            key: kv.key,
+            value: kv.value,
+            mod_revision: kv.mod_revision,
+            create_revision: kv.create_revision,
+        })
+        .collect();
+    let revision = i64::try_from(live.revision).unwrap_or(i64::MAX);
+    Ok(from_kvs(kvs, revision, layout))
+}
+
 /// Sorts key-values read from an etcd (live, or a snapshot file) into layout items and
 /// other keys.
 pub fn from_kvs(kvs: Vec<Kv>, header_revision: i64, layout: &Layout) -> Exported {

@@ -76,6 +76,12 @@ pub struct InspectReport {
     /// Files that could not be read as text: binary files (scanned as bytes), and files
     /// too large to hold in memory (not scanned).
     pub not_text: Vec<NotText>,
+    /// What the bundle's etcd snapshot would bring back (names only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub old_etcd: Option<crate::snapshot_db::OldIdentity>,
+    /// Items of the bundle's etcd snapshot that differ from its `config/` files.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 /// A file `inspect` could not read as text, and why.
@@ -305,6 +311,8 @@ fn assemble(
             .collect(),
         binary_references,
         not_text,
+        old_etcd: bundle.snapshot_identity.clone(),
+        warnings: Vec::new(),
     }
 }
 
@@ -430,6 +438,19 @@ pub fn render_text(r: &InspectReport) -> String {
                     _ => "too large to hold in memory: not scanned",
                 };
                 writeln!(o, "  {}  ({why})", esc(&n.path))?;
+            }
+        }
+        if let Some(old) = &r.old_etcd {
+            writeln!(
+                o,
+                "\nOld etcd identity (etcd/snapshot.db: a restore of it brings this back)"
+            )?;
+            o.push_str(&crate::snapshot::render_identity(old, "  "));
+        }
+        if !r.warnings.is_empty() {
+            writeln!(o, "\nWarnings ({})", r.warnings.len())?;
+            for w in &r.warnings {
+                writeln!(o, "  {}", esc(w))?;
             }
         }
         Ok(())

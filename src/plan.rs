@@ -312,7 +312,7 @@ pub fn make_plan_with(
     let restart = restart::plan(&nodes, &changes, &target.admin_user);
     let snapshot = bundle
         .get("etcd/snapshot.db")
-        .map(|_| crate::snapshot::advice(&target.tree, &nodes));
+        .map(|_| crate::snapshot::advice(&target.tree, &nodes, bundle.snapshot_identity.as_ref()));
     let target_hash = match &target.etcd {
         Some(state) => {
             let joined: Vec<(String, Vec<u8>)> = state

@@ -5,8 +5,61 @@
 use crate::mapping::suggest::NewNode;
 use crate::roles::Role;
 use crate::scan::tokens::short_name;
+use crate::snapshot_db::OldIdentity;
+use crate::text::escape_for_terminal as esc;
 use crate::tree::{ConfigTree, Parsed};
 use std::fmt::Write;
+
+/// What a restore of the snapshot brings back, as indented text lines.
+pub fn render_identity(id: &OldIdentity, indent: &str) -> String {
+    let list = |names: &[String]| {
+        if names.is_empty() {
+            String::new()
+        } else {
+            format!(": {}", esc(&names.join(", ")))
+        }
+    };
+    crate::text::render(|o| {
+        writeln!(
+            o,
+            "{indent}etcd members ({}){}",
+            id.members.len(),
+            list(&id.members)
+        )?;
+        writeln!(
+            o,
+            "{indent}etcd users ({}, auth {}; passwords not shown){}",
+            id.users.len(),
+            if id.auth_enabled {
+                "enabled"
+            } else {
+                "disabled"
+            },
+            list(&id.users)
+        )?;
+        writeln!(
+            o,
+            "{indent}etcd roles ({}){}",
+            id.roles.len(),
+            list(&id.roles)
+        )?;
+        writeln!(o, "{indent}leases ({})", id.leases)?;
+        writeln!(
+            o,
+            "{indent}lease-bound runtime keys ({}){}",
+            id.leased_keys,
+            list(&id.first_leased_keys)
+        )?;
+        if id.leased_keys > id.first_leased_keys.len() {
+            writeln!(
+                o,
+                "{indent}  (and {} more)",
+                id.leased_keys - id.first_leased_keys.len()
+            )?;
+        }
+        Ok(())
+    })
+}
 
 fn cnf_value(target: &ConfigTree, var: &str) -> Option<String> {
     match target.get("cluster/cluster.cnf").map(|f| &f.parsed) {
@@ -19,7 +72,8 @@ fn cnf_value(target: &ConfigTree, var: &str) -> Option<String> {
 }
 
 /// The advice text for the new cluster's etcd members (nodes with the etcd role).
-pub fn advice(target: &ConfigTree, nodes: &[NewNode]) -> String {
+/// `old` is what the bundle's snapshot would bring back, when it was read.
+pub fn advice(target: &ConfigTree, nodes: &[NewNode], old: Option<&OldIdentity>) -> String {
     let members: Vec<&NewNode> = nodes
         .iter()
         .filter(|n| n.roles.contains(&Role::Etcd))
@@ -45,6 +99,10 @@ pub fn advice(target: &ConfigTree, nodes: &[NewNode]) -> String {
         o,
         "  items and is what a migration normally wants. dh-migrate never runs the commands below."
     )?;
+        if let Some(old) = old {
+            writeln!(o, "  A restore of this snapshot brings back:")?;
+            o.push_str(&render_identity(old, "    "));
+        }
         if members.is_empty() {
             writeln!(o, "  The target names no etcd members (no DH_NODE_<N>_ROLE_ETCD in its cluster.cnf): no restore commands.")?;
             return Ok(());

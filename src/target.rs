@@ -140,19 +140,7 @@ impl Target {
     pub fn from_snapshot(path: &Path, layout: &Layout) -> Result<Target, TargetError> {
         use crate::snapshot_db::{Options, Snapshot};
         let snap = Snapshot::open(path, Options::default())?;
-        let live = snap.live(layout.prefix.as_bytes())?;
-        let kvs = live
-            .kvs
-            .into_iter()
-            .map(|kv| crate::etcd::Kv {
-                key: kv.key,
-                value: kv.value,
-                mod_revision: kv.mod_revision,
-                create_revision: kv.create_revision,
-            })
-            .collect();
-        let revision = i64::try_from(live.revision).unwrap_or(i64::MAX);
-        let exported = crate::export::from_kvs(kvs, revision, layout);
+        let exported = crate::export::from_snapshot(&snap, layout)?;
         Target::from_exported(exported, format!("snapshot {}", path.display()))
     }
 

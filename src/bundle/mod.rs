@@ -112,12 +112,13 @@ impl BundleFile {
         hex::encode(self.sha256)
     }
 
-    #[cfg(test)]
-    pub(crate) fn for_test(content: Option<Vec<u8>>) -> BundleFile {
+    /// A file with mode 0644 and no owner or time (a test's, or one derived from the
+    /// bundle's etcd snapshot).
+    fn plain(path: String, size: u64, sha256: [u8; 32], content: Option<Vec<u8>>) -> BundleFile {
         BundleFile {
-            path: String::new(),
-            size: 0,
-            sha256: [0; 32],
+            path,
+            size,
+            sha256,
             mode: 0o644,
             mtime: None,
             uid: None,
@@ -126,6 +127,11 @@ impl BundleFile {
             gname: None,
             content,
         }
+    }
+
+    #[cfg(test)]
+    pub(crate) fn for_test(content: Option<Vec<u8>>) -> BundleFile {
+        BundleFile::plain(String::new(), 0, [0; 32], content)
     }
 }
 
@@ -137,6 +143,9 @@ pub struct Bundle {
     /// The wrapping top-level folder that was stripped from every path, if any.
     pub prefix: Option<String>,
     pub manifest: ManifestStatus,
+    /// The old etcd identity its `etcd/snapshot.db` would bring back, once read
+    /// (`ops::snapshot_source::fold_snapshot`).
+    pub snapshot_identity: Option<crate::snapshot_db::OldIdentity>,
     files: BTreeMap<String, BundleFile>,
 }
 
@@ -222,6 +231,7 @@ impl Bundle {
             kind,
             prefix: collected.prefix,
             manifest,
+            snapshot_identity: None,
             files,
         })
     }
@@ -257,6 +267,19 @@ impl Bundle {
                 offset,
             }
         })
+    }
+
+    /// Adds a configuration file the bundle holds in another form (an item of its etcd
+    /// snapshot), as if the bundle had held it as a file: hashed, mode 0644, in memory.
+    pub fn add_derived(&mut self, path: &str, content: Vec<u8>) {
+        use sha2::Digest;
+        let file = BundleFile::plain(
+            path.to_owned(),
+            content.len() as u64,
+            sha2::Sha256::digest(&content).into(),
+            Some(content),
+        );
+        self.files.insert(path.to_owned(), file);
     }
 
     /// Files whose path starts with `dir` + `/` (a trailing `/` on `dir` is allowed),

@@ -101,6 +101,10 @@ pub struct TargetArgs {
     /// list their nodes.
     #[arg(long)]
     pub allow_unknown_hosts: bool,
+    /// A bundle with both config/ files and etcd/snapshot.db: use the snapshot's copy of
+    /// every item that differs (default: the files; each difference is warned of).
+    #[arg(long)]
+    pub prefer_snapshot: bool,
 }
 
 impl TargetArgs {
@@ -137,6 +141,7 @@ impl TargetArgs {
             layout: self.etcd.layout.clone(),
             etcd_prefix: self.etcd.etcd_prefix.clone(),
             allow_unknown_hosts: self.allow_unknown_hosts,
+            prefer_snapshot: self.prefer_snapshot,
         })
     }
 }
@@ -146,7 +151,12 @@ pub fn load(ui: &Ui, sources: Sources) -> Result<Inputs, CliError> {
     let bar = ui.byte_progress("reading bundle");
     let inputs = Inputs::load(sources, &mut |p| bar.update(p));
     bar.finish();
-    Ok(inputs?)
+    let inputs = inputs?;
+    // Every command that loads inputs says where the bundle's snapshot and files differ.
+    for w in &inputs.bundle_warnings {
+        ui.status(&format!("warning: {}", crate::text::escape_for_terminal(w)))?;
+    }
+    Ok(inputs)
 }
 
 /// The role-contexts table: a file, or the shipped one.

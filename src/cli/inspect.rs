@@ -22,7 +22,11 @@ pub fn run(args: InspectArgs, ctx: &Ctx) -> Result<ExitCode, CliError> {
     let bar = ctx.ui.byte_progress("reading bundle");
     let bundle = crate::bundle::Bundle::open_with_progress(&args.bundle, &mut |p| bar.update(p));
     bar.finish();
-    let report = crate::ops::inspect(&bundle?, &RoleContexts::builtin())?;
+    let report = crate::ops::inspect(
+        bundle?,
+        &RoleContexts::builtin(),
+        &crate::layout::Layout::builtin(),
+    )?;
     match args.format {
         OutputFormat::Text => ctx.ui.out(&crate::inspect::render_text(&report))?,
         OutputFormat::Json => ctx.ui.json(&report)?,

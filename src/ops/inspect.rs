@@ -3,31 +3,22 @@
 //! bundle rather than the full [`super::Inputs`].
 
 use super::OpsError;
-use crate::bundle::{Bundle, BundleKind};
+use crate::bundle::Bundle;
 use crate::contexts::RoleContexts;
 use crate::inspect::InspectReport;
-use crate::snapshot_db::{Options, Snapshot};
+use crate::layout::Layout;
 
-/// The inspection report of an opened (and so verified) bundle. A directory bundle's
-/// etcd snapshot is read through too (trailer and structure, every bucket): one that does
-/// not check out makes the bundle invalid. (An archive's snapshot is only hashed.)
-pub fn inspect(bundle: &Bundle, contexts: &RoleContexts) -> Result<InspectReport, OpsError> {
-    if let Some(path) = directory_snapshot(bundle) {
-        let snap = Snapshot::open(&path, Options::default())?;
-        snap.status()?;
-    }
-    Ok(crate::inspect::inspect_streaming(bundle, contexts)?)
-}
-
-/// Where a directory bundle's `etcd/snapshot.db` is on disk.
-fn directory_snapshot(bundle: &Bundle) -> Option<std::path::PathBuf> {
-    const SNAPSHOT: &str = "etcd/snapshot.db";
-    if bundle.kind != BundleKind::Directory || bundle.get(SNAPSHOT).is_none() {
-        return None;
-    }
-    let root = match &bundle.prefix {
-        Some(p) => bundle.source.join(p),
-        None => bundle.source.clone(),
-    };
-    Some(root.join(SNAPSHOT))
+/// The inspection report of an opened (and so verified) bundle. The bundle's etcd
+/// snapshot is read through (trailer and structure, every bucket; one that does not check
+/// out makes the bundle invalid) and its items are the bundle's configuration when it has
+/// no `config/` files ([`super::snapshot_source::fold_snapshot`]).
+pub fn inspect(
+    mut bundle: Bundle,
+    contexts: &RoleContexts,
+    layout: &Layout,
+) -> Result<InspectReport, OpsError> {
+    let warnings = super::snapshot_source::fold_snapshot(&mut bundle, layout, false)?;
+    let mut report = crate::inspect::inspect_streaming(&bundle, contexts)?;
+    report.warnings = warnings;
+    Ok(report)
 }

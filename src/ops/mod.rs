@@ -18,6 +18,7 @@ pub mod plan;
 pub mod report;
 pub mod restore;
 pub mod rollback;
+pub mod snapshot_source;
 pub mod suggest;
 
 pub use apply::{execute as apply_execute, prepare as apply_prepare, ApplyOptions, Prepared};
@@ -74,6 +75,9 @@ pub struct Sources {
     /// `--allow-unknown-hosts`: mapping values that are not nodes of the new cluster
     /// warn instead of failing.
     pub allow_unknown_hosts: bool,
+    /// A bundle with both `config/` files and an etcd snapshot: take the snapshot's copy
+    /// of every item it holds (default: the files).
+    pub prefer_snapshot: bool,
 }
 
 /// A mapping file as read.
@@ -96,6 +100,8 @@ pub struct Inputs {
     pub layout: Layout,
     /// The layout's text as used (its hash binds a saved plan).
     pub layout_text: String,
+    /// Items of the bundle's etcd snapshot that differ from its `config/` files.
+    pub bundle_warnings: Vec<String>,
 }
 
 /// Which file a read failed on, as the exit code needs to know.
@@ -161,6 +167,9 @@ pub enum OpsError {
     Missing(&'static str),
     #[error("{0}")]
     Usage(String),
+    /// An archive bundle's etcd snapshot could not be copied out to be read.
+    #[error("bundle {}: cannot read etcd/snapshot.db: {detail}", bundle.display())]
+    SnapshotCopy { bundle: PathBuf, detail: String },
 }
 
 /// Reads a small text file named on the command line.
@@ -213,14 +222,19 @@ pub fn load_layout(
     })
 }
 
-/// Opens and verifies a bundle, then parses its configuration files.
+/// Opens and verifies a bundle, reads its etcd snapshot's items through `layout`
+/// ([`snapshot_source::fold_snapshot`]), then parses its configuration files. Returns the
+/// warnings of items that differ between the snapshot and the files.
 pub fn open_tree(
     path: &Path,
+    layout: &Layout,
+    prefer_snapshot: bool,
     progress: &mut dyn FnMut(Progress),
-) -> Result<(Bundle, ConfigTree), OpsError> {
-    let bundle = Bundle::open_with_progress(path, progress)?;
+) -> Result<(Bundle, ConfigTree, Vec<String>), OpsError> {
+    let mut bundle = Bundle::open_with_progress(path, progress)?;
+    let warnings = snapshot_source::fold_snapshot(&mut bundle, layout, prefer_snapshot)?;
     let tree = ConfigTree::from_bundle(&bundle)?;
-    Ok((bundle, tree))
+    Ok((bundle, tree, warnings))
 }
 
 /// Loads a target (without `--cluster-cnf`).
@@ -264,7 +278,8 @@ impl Inputs {
         let (opened, target) = match target_source {
             // A directory is read after the bundle, with its own progress.
             TargetSource::Dir(dir) => {
-                let opened = open_tree(&sources.bundle, progress)?;
+                let opened =
+                    open_tree(&sources.bundle, &layout, sources.prefer_snapshot, progress)?;
                 (
                     Ok(opened),
                     load_target(TargetSource::Dir(dir), &layout, progress),
@@ -273,7 +288,7 @@ impl Inputs {
             live => std::thread::scope(|s| {
                 let layout = &layout;
                 let reading = s.spawn(move || load_target(live, layout, &mut |_| {}));
-                let opened = open_tree(&sources.bundle, progress);
+                let opened = open_tree(&sources.bundle, layout, sources.prefer_snapshot, progress);
                 let target = reading
                     .join()
                     .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
@@ -281,7 +296,7 @@ impl Inputs {
             }),
         };
         // The bundle's problems first, as when the two were read one after the other.
-        let (bundle, tree) = opened?;
+        let (bundle, tree, bundle_warnings) = opened?;
         let mut target = target?;
         if let Some((path, text)) = cnf {
             target = target.with_cluster_cnf(&path, text)?;
@@ -295,6 +310,7 @@ impl Inputs {
             contexts,
             layout,
             layout_text,
+            bundle_warnings,
         })
     }
 

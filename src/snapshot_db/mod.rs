@@ -142,6 +142,53 @@ pub struct Status {
     pub identity: Identity,
 }
 
+/// What a restore of the snapshot would bring back of the old cluster's etcd identity,
+/// names only (never a password hash): shown by `inspect` and `plan` before anyone
+/// restores it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct OldIdentity {
+    /// `name (peer URLs)` per member.
+    pub members: Vec<String>,
+    pub users: Vec<String>,
+    pub roles: Vec<String>,
+    pub auth_enabled: bool,
+    pub leases: usize,
+    /// How many live keys are bound to a lease (runtime keys), and the first few.
+    pub leased_keys: usize,
+    pub first_leased_keys: Vec<String>,
+}
+
+/// How many lease-bound keys [`OldIdentity`] names.
+const FIRST_LEASED: usize = 5;
+
+impl Status {
+    /// The old identity a restore brings back (names only).
+    pub fn old_identity(&self) -> OldIdentity {
+        let id = &self.identity;
+        OldIdentity {
+            members: id
+                .members
+                .iter()
+                .map(|m| {
+                    let name = if m.name.is_empty() { &m.id } else { &m.name };
+                    format!("{name} ({})", m.peer_urls.join(","))
+                })
+                .collect(),
+            users: id.users.iter().map(|u| u.name.clone()).collect(),
+            roles: id.roles.iter().map(|r| r.name.clone()).collect(),
+            auth_enabled: id.auth_enabled,
+            leases: id.leases.len(),
+            leased_keys: self.leased_keys.len(),
+            first_leased_keys: self
+                .leased_keys
+                .iter()
+                .take(FIRST_LEASED)
+                .map(|k| k.key.clone())
+                .collect(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct LeasedKey {
     pub key: String,

@@ -24,6 +24,7 @@ mod report_owners;
 mod scanner;
 mod secret_corpus;
 mod snapshot_reader;
+mod snapshot_source;
 mod snapshot_target;
 mod support;
 mod wizard_pty;

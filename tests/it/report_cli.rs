@@ -495,6 +495,10 @@ fn injected_bundle(d: &Path) -> PathBuf {
     b
 }
 
+/// What every command says of [`injected_bundle`]: its edited file no longer matches the
+/// copy in its etcd snapshot.
+const INJECTED_WARNING: &str = "warning: config/props/iris-environment.prop differs from its copy in etcd/snapshot.db (etcd key /deephaven/config/props/iris-environment.prop); the config/ file is used\n";
+
 #[test]
 fn markdown_report_has_its_sections_and_escapes_table_cells() {
     let tmp = tempfile::tempdir().unwrap();
@@ -505,7 +509,7 @@ fn markdown_report_has_its_sections_and_escapes_table_cells() {
     args.extend(["--format", "markdown"]);
     let r = run(d, &args);
     assert_eq!(r.code, Some(1), "{}", r.stderr);
-    assert_eq!(r.stderr, "");
+    assert_eq!(r.stderr, INJECTED_WARNING);
     let md = &r.stdout;
     assert!(md.starts_with("# dh-migrate report\n"), "{md}");
     assert!(md.contains("- **Bundle:** `bundle` (SHA-256 of the contents: `"));
@@ -555,7 +559,7 @@ fn html_report_is_self_contained_and_escapes_every_value() {
     args.extend(["--format", "html"]);
     let r = run(d, &args);
     assert_eq!(r.code, Some(1), "{}", r.stderr);
-    assert_eq!(r.stderr, "");
+    assert_eq!(r.stderr, INJECTED_WARNING);
     let html = &r.stdout;
     assert!(html.starts_with("<!DOCTYPE html>"));
     assert!(html.trim_end().ends_with("</html>"));

@@ -15,7 +15,7 @@ fn fixtures() -> &'static Path {
 }
 
 /// Puts every file of `tree/config` that the default layout maps at its key.
-fn load(server: &EtcdServer, tree: &Path) {
+pub(crate) fn load(server: &EtcdServer, tree: &Path) {
     let layout = Layout::builtin();
     fn walk(dir: &Path, root: &Path, out: &mut Vec<(String, Vec<u8>)>) {
         for e in std::fs::read_dir(dir).unwrap() {
