@@ -127,12 +127,12 @@ pub fn run(args: RestoreArgs, ctx: &Ctx) -> Result<ExitCode, CliError> {
         }
     };
     bar.finish();
+    for w in &prepared.warnings {
+        ui.status(&format!("warning: {}", esc(w)))?;
+    }
     let plan = &prepared.plan;
     let mysql = args.mysql.source(&args.mysql_client);
     ui.out(&listing(plan, mysql.is_some()))?;
-    if plan.items == 0 && plan.has_snapshot {
-        ui.status("note: this bundle's configuration is only in etcd/snapshot.db; restore puts back config/ items. To rebuild etcd from the snapshot, run `etcdctl snapshot restore` on each member.")?;
-    }
     let pending = |a: &&FileAction| a.action != Action::Unchanged;
     let file_writes =
         plan.files.iter().filter(pending).count() + plan.workspace.iter().filter(pending).count();

@@ -16,6 +16,8 @@ use std::path::Path;
 
 /// A planned restore, ready to execute.
 pub struct Prepared {
+    /// Where the bundle's files and its etcd snapshot disagree (the files stand).
+    pub warnings: Vec<String>,
     pub bundle: Bundle,
     pub plan: RestorePlan,
     store: RealEtcd,
@@ -61,7 +63,11 @@ pub fn prepare(
     files: bool,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<Preparation, RestoreOpsError> {
-    let opened = Bundle::open_with_progress(bundle, progress).map_err(OpsError::Bundle)?;
+    let mut opened = Bundle::open_with_progress(bundle, progress).map_err(OpsError::Bundle)?;
+    // A bundle whose only configuration is its etcd snapshot (`backup_deephaven --etcd`)
+    // restores the snapshot's items, read offline through the layout; with files too, the
+    // files stand (each difference is a warning, as for every command).
+    let warnings = super::snapshot_source::fold_snapshot(&mut opened, &layout, false)?;
     let mut store = match RealEtcd::connect(settings) {
         Ok(s) => s,
         Err(error @ (EtcdError::Unreachable { .. } | EtcdError::Timeout { .. }))
@@ -81,6 +87,7 @@ pub fn prepare(
         plan.workspace.clear();
     }
     Ok(Preparation::Ready(Box::new(Prepared {
+        warnings,
         bundle: opened,
         plan,
         store,
@@ -112,6 +119,7 @@ pub fn execute(
         mut store,
         endpoints,
         layout,
+        ..
     } = prepared;
     if mysql.is_some() && !plan.has_mysql_dump {
         return Err(RestoreOpsError::NoDump);
