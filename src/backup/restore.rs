@@ -60,7 +60,6 @@ pub struct RestorePlan {
     pub items: usize,
     pub files: Vec<FileAction>,
     pub workspace: Vec<FileAction>,
-    pub has_snapshot: bool,
     pub has_mysql_dump: bool,
 }
 
@@ -171,7 +170,6 @@ pub fn plan(
         items: items.len(),
         files: file_actions(bundle, "files", files_root)?,
         workspace: file_actions(bundle, "workspace", db_root)?,
-        has_snapshot: bundle.get(SNAPSHOT_PATH).is_some(),
         has_mysql_dump: bundle.get(MYSQL_PATH).is_some(),
     })
 }

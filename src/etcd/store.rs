@@ -380,13 +380,25 @@ impl RealEtcd {
     }
 
     /// [`RealEtcd::call`] as a future, so several requests can be in flight at once.
-    async fn call_async<T, F, Fut>(
+    async fn call_async<T, F, Fut>(&self, what: &str, request: F) -> Result<(T, bool), EtcdError>
+    where
+        F: FnMut(KvClient) -> Fut,
+        Fut: std::future::Future<Output = Result<T, etcd_client::Error>>,
+    {
+        self.retrying(what, &self.kv, request).await
+    }
+
+    /// The retry loop of [`RealEtcd::call`], for a request through any of etcd-client's
+    /// clients (KV, cluster, ...): a fresh clone of `client` per attempt.
+    async fn retrying<C, T, F, Fut>(
         &self,
         what: &str,
+        client: &C,
         mut request: F,
     ) -> Result<(T, bool), EtcdError>
     where
-        F: FnMut(KvClient) -> Fut,
+        C: Clone,
+        F: FnMut(C) -> Fut,
         Fut: std::future::Future<Output = Result<T, etcd_client::Error>>,
     {
         let deadline = Instant::now() + self.request_timeout;
@@ -395,7 +407,7 @@ impl RealEtcd {
         loop {
             attempt += 1;
             let remaining = deadline.saturating_duration_since(Instant::now());
-            let result = tokio::time::timeout(remaining, request(self.kv.clone())).await;
+            let result = tokio::time::timeout(remaining, request(client.clone())).await;
             let err = match result {
                 Ok(Ok(v)) => return Ok((v, maybe_applied)),
                 Ok(Err(e)) => e,
@@ -644,31 +656,12 @@ impl KvStore for RealEtcd {
     fn members(&mut self) -> Result<Vec<Member>, EtcdError> {
         // Retried like every KV request: the client spreads requests over the endpoints,
         // and one of them may be a member that is down.
-        let what = "listing the etcd members";
-        let deadline = Instant::now() + self.request_timeout;
-        let mut attempt = 0;
-        let resp = loop {
-            attempt += 1;
-            let mut cluster = self.client.cluster_client();
-            let remaining = deadline.saturating_duration_since(Instant::now());
-            let result = self
-                .runtime
-                .block_on(async { tokio::time::timeout(remaining, cluster.member_list()).await });
-            let err = match result {
-                Ok(Ok(resp)) => break resp,
-                Ok(Err(e)) => e,
-                Err(_elapsed) => return Err(self.ctx().timeout(what)),
-            };
-            let class = self.ctx().classify(&err, Phase::Request, what);
-            // A read: retrying is safe whatever the class says about having been applied.
-            if matches!(class.retry(), Retry::No)
-                || attempt >= MAX_ATTEMPTS
-                || Instant::now() >= deadline
-            {
-                return Err(class);
-            }
-            std::thread::sleep(RETRY_BACKOFF * attempt);
-        };
+        let cluster = self.client.cluster_client();
+        let (resp, _) = self.runtime.block_on(self.retrying(
+            "listing the etcd members",
+            &cluster,
+            |mut c| async move { c.member_list().await },
+        ))?;
         Ok(resp
             .members()
             .iter()

@@ -3,7 +3,6 @@
 //! in a mapping key is named first with a "did you mean", and unresolved references come
 //! grouped per old node.
 
-use assert_cmd::Command;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Output;
@@ -14,17 +13,9 @@ fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures")
 }
 
-/// Runs `dh-migrate` in `dir` with a cleared environment.
+/// Runs `dh-migrate` in `dir` with a cleared environment (the one runner).
 fn run(dir: &Path, args: &[&str]) -> Output {
-    Command::cargo_bin("dh-migrate")
-        .unwrap()
-        .current_dir(dir)
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("HOME", dir)
-        .args(args)
-        .output()
-        .unwrap()
+    crate::support::cli::run(dir, args)
 }
 
 /// A temp dir with `old/` and `new/` (copies of the fixture bundle and target) and
