@@ -15,7 +15,7 @@ for v in $(env | grep -oE '^(ETCD|ETCDCTL)_[A-Z_]+' || true); do unset "$v"; don
 
 if [[ ! -d "$data/bundle" ]]; then
   echo "generating $data (10,000 schemas, 500 DIS configs)" >&2
-  python3 scripts/gen-synthetic.py "$data" --schemas 10000 --dis 500 --snapshot-mib 1 --no-tarball >&2
+  python3 scripts/gen-synthetic.py "$data" --schemas 10000 --dis 500 --snapshot-mib 0 --no-tarball >&2
 fi
 echo "building release binaries" >&2
 cargo build --release --quiet --bin dh-migrate --example raw_txn_baseline

@@ -838,7 +838,8 @@ def generate(args):
          f'DH_ETCD_ENDPOINTS="https://{new_first.ip}:2379"\n')
     t_text = time.monotonic()
 
-    b.write_filler("etcd/snapshot.db", args.snapshot_mib, rng)
+    if args.snapshot_mib > 0:
+        b.write_filler("etcd/snapshot.db", args.snapshot_mib, rng)
     b.write_manifest()
     t_bundle = time.monotonic()
 
