@@ -244,6 +244,7 @@ pub fn apply(
         });
     }
     precheck(store, layout, changes)?;
+    crate::timing::mark("prechecked");
     let mut limits = store.limits();
     if let Some(n) = opts.max_ops {
         limits.max_ops = n.clamp(1, limits.max_ops);
@@ -258,6 +259,7 @@ pub fn apply(
         .collect();
     let mut pending: VecDeque<Vec<Op>> = batches(ops, limits)?.into();
     save_record(opts.record, &RunRecord::new(opts.endpoints, changes))?;
+    crate::timing::mark("run record saved");
     // Transactions go a wave at a time, each wave's concurrently: no key is in two of them,
     // each is guarded on its own, and etcd commits concurrent proposals with one fsync
     // for many. `written` holds every transaction that landed, with its revision.
@@ -329,6 +331,7 @@ pub fn apply(
             pending = batches(refused, limits)?.into();
         }
     }
+    crate::timing::mark("written");
     Ok(Applied {
         keys: changes.len(),
         batches: written.len(),

@@ -38,6 +38,7 @@ pub mod snapshot;
 pub mod snapshot_db;
 pub mod target;
 pub mod text;
+pub mod timing;
 pub mod tree;
 pub mod ui;
 pub mod wizard;

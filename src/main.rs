@@ -2,6 +2,9 @@
 
 /// Parsing thousands of configuration files makes millions of small allocations on a few
 /// threads; mimalloc serves them with far less locking and heap growth than glibc's malloc.
+/// The `system-alloc` feature leaves the system allocator in place, for heap profilers
+/// (valgrind's massif) that watch malloc.
+#[cfg(not(feature = "system-alloc"))]
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

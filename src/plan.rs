@@ -209,6 +209,7 @@ pub fn make_plan_with(
     secrets: crate::secrets::SecretPolicy,
 ) -> Result<Plan, PlanError> {
     let mut migration = migrate(tree, mapping, contexts)?;
+    crate::timing::mark("migrated");
     if !migration.is_complete() {
         return Err(PlanError::Incomplete(
             migration.problem_lines(&mapping.file),
@@ -226,6 +227,7 @@ pub fn make_plan_with(
     }
     // Merge, never overwrite: what apply writes for an item the new cluster has.
     migration.merge_onto(&target.tree, &mapping.merge)?;
+    crate::timing::mark("merged");
     let unmatched = mapping.merge.unmatched(&mapping.file, &|item| {
         migration
             .merge_reports()
@@ -251,6 +253,7 @@ pub fn make_plan_with(
     let is_item = |p: &str| items.contains(p);
     // As `Target::in_scope`, with the item paths known.
     let in_scope = |p: &str| target.etcd.is_none() || is_item(p);
+    crate::timing::mark("validated");
     let comparison = compare(&Inputs {
         migrated: &migration.files,
         bundle: tree,

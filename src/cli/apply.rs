@@ -33,9 +33,13 @@ pub struct ApplyArgs {
     /// Accept mapping values that are not nodes of the new cluster with a warning.
     #[arg(long)]
     pub allow_unknown_hosts: bool,
-    /// A bundle with both config/ files and etcd/snapshot.db: use the snapshot's copy of
-    /// every item that differs (default: the files; each difference is warned of).
+    /// A bundle with both config/ files and etcd/snapshot.db: use the files' copy of every
+    /// item that differs (default: the snapshot's, which is what etcd held; each difference
+    /// is warned of).
     #[arg(long)]
+    pub prefer_files: bool,
+    /// The default since the snapshot wins; accepted so older runbooks keep working.
+    #[arg(long, hide = true, conflicts_with = "prefer_files")]
     pub prefer_snapshot: bool,
     /// A saved plan (`plan --out`): refused when the bundle, mapping or etcd changed since.
     #[arg(long, value_name = "FILE")]
@@ -182,7 +186,7 @@ pub fn run(args: ApplyArgs, ctx: &Ctx) -> Result<ExitCode, CliError> {
         layout: args.etcd.layout.clone(),
         etcd_prefix: args.etcd.etcd_prefix.clone(),
         allow_unknown_hosts: args.allow_unknown_hosts,
-        prefer_snapshot: args.prefer_snapshot,
+        prefer_files: args.prefer_files,
     };
     let mut inputs = load(&ctx.ui, sources)?;
     let ui = ctx.ui.clone().with_color(args.color);

@@ -101,9 +101,13 @@ pub struct TargetArgs {
     /// list their nodes.
     #[arg(long)]
     pub allow_unknown_hosts: bool,
-    /// A bundle with both config/ files and etcd/snapshot.db: use the snapshot's copy of
-    /// every item that differs (default: the files; each difference is warned of).
+    /// A bundle with both config/ files and etcd/snapshot.db: use the files' copy of every
+    /// item that differs (default: the snapshot's, which is what etcd held; each difference
+    /// is warned of).
     #[arg(long)]
+    pub prefer_files: bool,
+    /// The default since the snapshot wins; accepted so older runbooks keep working.
+    #[arg(long, hide = true, conflicts_with = "prefer_files")]
     pub prefer_snapshot: bool,
 }
 
@@ -141,7 +145,7 @@ impl TargetArgs {
             layout: self.etcd.layout.clone(),
             etcd_prefix: self.etcd.etcd_prefix.clone(),
             allow_unknown_hosts: self.allow_unknown_hosts,
-            prefer_snapshot: self.prefer_snapshot,
+            prefer_files: self.prefer_files,
         })
     }
 }

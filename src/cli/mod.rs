@@ -67,6 +67,7 @@ pub struct Ctx {
 }
 
 pub fn main() -> ExitCode {
+    crate::timing::mark("start");
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
@@ -81,10 +82,12 @@ pub fn main() -> ExitCode {
         ui: Ui::default(),
         env: std::env::vars().collect(),
     };
-    match run(cli, &ctx) {
+    let code = match run(cli, &ctx) {
         Ok(code) => code,
         Err(e) => report_error(&ctx.ui, &e),
-    }
+    };
+    crate::timing::mark("done");
+    code
 }
 
 fn run(cli: Cli, ctx: &Ctx) -> Result<ExitCode, CliError> {

@@ -37,6 +37,11 @@ pub struct RestoreArgs {
     /// Leave the file-system parts (files/, workspace/) alone: etcd only.
     #[arg(long)]
     pub etcd_only: bool,
+    /// A bundle with both config/ files and etcd/snapshot.db: restore the files' copy of
+    /// every item that differs (default: the snapshot's, which is what etcd held; each
+    /// difference is warned of).
+    #[arg(long)]
+    pub prefer_files: bool,
     /// With --mysql (or a --mysql-* option): import mysql/dbacl_iris.sql (it recreates
     /// the dbacl_iris database).
     #[command(flatten)]
@@ -115,6 +120,7 @@ pub fn run(args: RestoreArgs, ctx: &Ctx) -> Result<ExitCode, CliError> {
         &args.files_root,
         &args.db_root,
         !args.etcd_only,
+        args.prefer_files,
         &mut |p| bar.update(p),
     )? {
         Preparation::Ready(p) => *p,

@@ -89,7 +89,9 @@ pub fn prepare(inputs: &Inputs, opts: &ApplyOptions) -> Result<Prepared, OpsErro
             })?;
     }
     let plan = super::plan::make(inputs, opts.files_node.as_deref(), opts.secrets)?;
+    crate::timing::mark("planned");
     let changes = core::changes(&plan.migration, &inputs.layout, exported);
+    crate::timing::mark("changes");
     let (files, copies) = match &opts.files_out {
         Some(_) => {
             let (files, copies) = node_files(&plan, inputs, &inputs.layout);

@@ -10,8 +10,9 @@ use crate::layout::Layout;
 
 /// The inspection report of an opened (and so verified) bundle. The bundle's etcd
 /// snapshot is read through (trailer and structure, every bucket; one that does not check
-/// out makes the bundle invalid) and its items are the bundle's configuration when it has
-/// no `config/` files ([`super::snapshot_source::fold_snapshot`]).
+/// out makes the bundle invalid) and its items are the bundle's configuration, replacing
+/// `config/` files that differ (each named in a warning), as every command reads it by
+/// default ([`super::snapshot_source::fold_snapshot`]).
 pub fn inspect(
     mut bundle: Bundle,
     contexts: &RoleContexts,

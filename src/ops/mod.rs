@@ -75,9 +75,9 @@ pub struct Sources {
     /// `--allow-unknown-hosts`: mapping values that are not nodes of the new cluster
     /// warn instead of failing.
     pub allow_unknown_hosts: bool,
-    /// A bundle with both `config/` files and an etcd snapshot: take the snapshot's copy
-    /// of every item it holds (default: the files).
-    pub prefer_snapshot: bool,
+    /// A bundle with both `config/` files and an etcd snapshot: the files win (default:
+    /// the snapshot's copy of every item it holds).
+    pub prefer_files: bool,
 }
 
 /// A mapping file as read.
@@ -228,12 +228,14 @@ pub fn load_layout(
 pub fn open_tree(
     path: &Path,
     layout: &Layout,
-    prefer_snapshot: bool,
+    prefer_files: bool,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<(Bundle, ConfigTree, Vec<String>), OpsError> {
     let mut bundle = Bundle::open_with_progress(path, progress)?;
-    let warnings = snapshot_source::fold_snapshot(&mut bundle, layout, prefer_snapshot)?;
+    crate::timing::mark("bundle read and verified");
+    let warnings = snapshot_source::fold_snapshot(&mut bundle, layout, prefer_files)?;
     let tree = ConfigTree::from_bundle(&bundle)?;
+    crate::timing::mark("bundle parsed");
     Ok((bundle, tree, warnings))
 }
 
@@ -278,8 +280,7 @@ impl Inputs {
         let (opened, target) = match target_source {
             // A directory is read after the bundle, with its own progress.
             TargetSource::Dir(dir) => {
-                let opened =
-                    open_tree(&sources.bundle, &layout, sources.prefer_snapshot, progress)?;
+                let opened = open_tree(&sources.bundle, &layout, sources.prefer_files, progress)?;
                 (
                     Ok(opened),
                     load_target(TargetSource::Dir(dir), &layout, progress),
@@ -288,9 +289,10 @@ impl Inputs {
             live => std::thread::scope(|s| {
                 let layout = &layout;
                 let reading = s.spawn(move || load_target(live, layout, &mut |_| {}));
-                let opened = open_tree(&sources.bundle, layout, sources.prefer_snapshot, progress);
+                let opened = open_tree(&sources.bundle, layout, sources.prefer_files, progress);
                 let target = reading
                     .join()
+                    .inspect(|_| crate::timing::mark("target read"))
                     .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
                 (opened, target)
             }),

@@ -16,7 +16,7 @@ use std::path::Path;
 
 /// A planned restore, ready to execute.
 pub struct Prepared {
-    /// Where the bundle's files and its etcd snapshot disagree (the files stand).
+    /// Where the bundle's files and its etcd snapshot disagree.
     pub warnings: Vec<String>,
     pub bundle: Bundle,
     pub plan: RestorePlan,
@@ -53,7 +53,9 @@ impl From<EtcdError> for RestoreOpsError {
 }
 
 /// Opens the bundle, connects, reads etcd's present items and plans the restore.
-/// `files` false leaves the file-system parts out.
+/// `files` false leaves the file-system parts out; `prefer_files`: a bundle with both
+/// `config/` files and an etcd snapshot restores the files (default: the snapshot's copies).
+#[allow(clippy::too_many_arguments)]
 pub fn prepare(
     bundle: &Path,
     settings: &EtcdSettings,
@@ -61,13 +63,15 @@ pub fn prepare(
     files_root: &Path,
     db_root: &Path,
     files: bool,
+    prefer_files: bool,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<Preparation, RestoreOpsError> {
     let mut opened = Bundle::open_with_progress(bundle, progress).map_err(OpsError::Bundle)?;
     // A bundle whose only configuration is its etcd snapshot (`backup_deephaven --etcd`)
     // restores the snapshot's items, read offline through the layout; with files too, the
-    // files stand (each difference is a warning, as for every command).
-    let warnings = super::snapshot_source::fold_snapshot(&mut opened, &layout, false)?;
+    // snapshot's copies win unless `prefer_files` (each difference is a warning, as for
+    // every command).
+    let warnings = super::snapshot_source::fold_snapshot(&mut opened, &layout, prefer_files)?;
     let mut store = match RealEtcd::connect(settings) {
         Ok(s) => s,
         Err(error @ (EtcdError::Unreachable { .. } | EtcdError::Timeout { .. }))

@@ -6,9 +6,10 @@
 //! The snapshot's old etcd identity (members, users, roles, lease-bound keys: names only)
 //! is kept on the bundle for `inspect` and the plan's snapshot advice.
 //!
-//! When the bundle also holds `config/` files, the files are used (the snapshot's copies
-//! with `--prefer-snapshot`) and each item whose snapshot copy differs (or is only in one
-//! of the two) is returned as a warning naming it.
+//! When the bundle also holds `config/` files, the snapshot's copies are used (it is what
+//! etcd held: the files are exports, which may be stale or edited); the files win only
+//! when the user says so (`--prefer-files`). Either way each item whose snapshot copy
+//! differs (or is only in one of the two) is returned as a warning naming it.
 
 use super::OpsError;
 use crate::backup::restore::stream_files;
@@ -24,12 +25,14 @@ pub const SNAPSHOT: &str = "etcd/snapshot.db";
 /// `config/...` files when the bundle has none, else compares them with the files.
 /// Returns the warnings (items that differ). A snapshot whose trailer or structure does
 /// not check out fails (the bundle is invalid).
-/// With `prefer_snapshot`, the snapshot's copy of every item it holds replaces the file.
+/// The snapshot's copy of every item it holds replaces the file, unless `prefer_files`:
+/// then the `config/` files are the configuration and snapshot-only items are left out.
 pub fn fold_snapshot(
     bundle: &mut Bundle,
     layout: &Layout,
-    prefer_snapshot: bool,
+    prefer_files: bool,
 ) -> Result<Vec<String>, OpsError> {
+    let prefer_snapshot = !prefer_files;
     if bundle.get(SNAPSHOT).is_none() {
         return Ok(Vec::new());
     }
@@ -80,7 +83,7 @@ pub fn fold_snapshot(
     let mut taken = Vec::new();
     for (item, (value, _)) in &exported.items {
         let key = exported.keys.get(item).map(String::as_str).unwrap_or("");
-        let taking = "the snapshot's copy is used (--prefer-snapshot)";
+        let taking = "the snapshot's copy is used (--prefer-files keeps the config/ file)";
         match bundle.get(item).and_then(|f| f.content.as_deref()) {
             Some(content) if content == value.as_slice() => continue,
             Some(_) => warnings.push(format!(
@@ -88,7 +91,7 @@ pub fn fold_snapshot(
                 if prefer_snapshot {
                     taking
                 } else {
-                    "the config/ file is used"
+                    "the config/ file is used (--prefer-files)"
                 }
             )),
             None => warnings.push(format!(
@@ -96,7 +99,7 @@ pub fn fold_snapshot(
                 if prefer_snapshot {
                     taking
                 } else {
-                    "left out (--prefer-snapshot takes it)"
+                    "left out (--prefer-files)"
                 }
             )),
         }

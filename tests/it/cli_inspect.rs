@@ -369,6 +369,8 @@ fn broken_copy(path: &str, edit: impl FnOnce(String) -> String) -> tempfile::Tem
     let tmp = fixture_copy();
     let root = tmp.path().join("old-cluster");
     fs::remove_file(root.join("MANIFEST.sha256")).unwrap();
+    // Without the snapshot: its copy of the item would stand in for the broken file.
+    fs::remove_file(root.join("etcd/snapshot.db")).unwrap();
     let f = root.join(path);
     let t = fs::read_to_string(&f).unwrap();
     fs::write(&f, edit(t)).unwrap();

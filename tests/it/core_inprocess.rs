@@ -91,7 +91,7 @@ fn load(target: TargetSource, mapping: Option<PathBuf>, cnf: bool) -> Inputs {
             layout: None,
             etcd_prefix: None,
             allow_unknown_hosts: false,
-            prefer_snapshot: false,
+            prefer_files: false,
         },
         &mut |_| {},
     )

@@ -77,6 +77,8 @@ fn no_planted_secret_reaches_any_output() {
     let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");
     copy_dir(&fixtures.join("old-cluster"), &root.join("old"));
     fs::remove_file(root.join("old/MANIFEST.sha256")).unwrap();
+    // The planted files are the configuration: no snapshot copy stands in for them.
+    fs::remove_file(root.join("old/etcd/snapshot.db")).unwrap();
     for (file, text, _) in PLANTS {
         let path = root.join("old").join(file);
         let mut content = fs::read_to_string(&path).unwrap_or_default();

@@ -147,7 +147,8 @@ fn a_snapshot_only_bundle_inspects_and_plans_as_its_files_do() {
     }
     assert!(listing(&out_files).keys().any(|k| k.starts_with("config/")));
 
-    // Files and snapshot both: the files are used, each differing item is named.
+    // Files and snapshot both: the snapshot's copies are used (it is what etcd held), each
+    // differing item is named.
     let both = dir.path().join("both-bundle");
     bundle_from(&both, true, Some(&snap));
     let edited = both.join("config/props/iris-common.prop");
@@ -166,32 +167,63 @@ fn a_snapshot_only_bundle_inspects_and_plans_as_its_files_do() {
     let o = plan(dir.path(), &both, &out_both);
     assert!(o.status.success(), "{}", err(&o));
     assert!(
-        err(&o).contains("warning: config/props/iris-common.prop differs"),
+        err(&o).contains("warning: config/props/iris-common.prop differs from its copy in etcd/snapshot.db (etcd key /deephaven/config/props/iris-common.prop); the snapshot's copy is used (--prefer-files keeps the config/ file)"),
         "{}",
         err(&o)
     );
-
-    // The edit made it into what apply would write...
-    assert_ne!(listing(&out_both), listing(&out_files));
-    // ...unless the user says the snapshot wins: then the result is the snapshot's.
-    let out_prefer = dir.path().join("out-prefer");
+    // The edit did not make it into what apply would write: the snapshot's copy did...
+    assert_eq!(listing(&out_both), listing(&out_files));
+    // ...and the old spelling of that default is still accepted.
+    let out_old_flag = dir.path().join("out-old-flag");
     let o = against_new(
         dir.path(),
         "plan",
         &both,
         &[
             "--emit-result",
-            out_prefer.to_str().unwrap(),
+            out_old_flag.to_str().unwrap(),
             "--prefer-snapshot",
         ],
     );
     assert!(o.status.success(), "{}", err(&o));
+    assert_eq!(listing(&out_old_flag), listing(&out_files));
+    // Only when the user says the files win does the edit go through.
+    let out_files_win = dir.path().join("out-files-win");
+    let o = against_new(
+        dir.path(),
+        "plan",
+        &both,
+        &[
+            "--emit-result",
+            out_files_win.to_str().unwrap(),
+            "--prefer-files",
+        ],
+    );
+    assert!(o.status.success(), "{}", err(&o));
     assert!(
-        err(&o).contains("differs from its copy in etcd/snapshot.db (etcd key /deephaven/config/props/iris-common.prop); the snapshot's copy is used (--prefer-snapshot)"),
+        err(&o).contains("differs from its copy in etcd/snapshot.db (etcd key /deephaven/config/props/iris-common.prop); the config/ file is used (--prefer-files)"),
         "{}",
         err(&o)
     );
-    assert_eq!(listing(&out_prefer), listing(&out_files));
+    let (with_edit, without) = (listing(&out_files_win), listing(&out_files));
+    assert_ne!(with_edit, without);
+    let changed: Vec<&String> = with_edit
+        .keys()
+        .filter(|k| *k != "MANIFEST.sha256" && with_edit.get(*k) != without.get(*k))
+        .collect();
+    assert_eq!(
+        changed,
+        ["config/props/iris-common.prop"],
+        "only the edited item differs"
+    );
+    // Both flags at once is a usage error.
+    let o = against_new(
+        dir.path(),
+        "plan",
+        &both,
+        &["--prefer-files", "--prefer-snapshot"],
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", err(&o));
 
     let o = against_new(dir.path(), "report", &both, &[]);
     assert!(
