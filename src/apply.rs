@@ -709,6 +709,7 @@ mod tests {
             value: value.as_bytes().to_vec(),
             previous: now.as_ref().map(|kv| kv.value.clone()),
             expect: now.map_or(Expect::Absent, |kv| Expect::ModRevision(kv.mod_revision)),
+            part: Part::File,
         }
     }
 
@@ -876,5 +877,197 @@ mod tests {
         );
         assert!(err.to_string().contains("/elsewhere/x"));
         assert_eq!(s.revision(), rev, "nothing written");
+    }
+
+    fn v2() -> Layout {
+        Layout::parse(
+            "templates/etcd-layout-v2.yaml",
+            crate::layout::DEFAULT_LAYOUT_V2,
+        )
+        .unwrap()
+    }
+
+    const ENV: &str = "/main/config/props/iris-environment.prop";
+
+    /// A Deephaven-shaped store: one props item with its meta subtree.
+    fn deephaven() -> MemStore {
+        let mut s = MemStore::new();
+        s.put(format!("{ENV}/file").as_bytes(), b"a=1\n");
+        s.put(format!("{ENV}/name").as_bytes(), b"iris-environment.prop");
+        s.put(format!("{ENV}/meta/updated").as_bytes(), b"x");
+        s.put(format!("{ENV}/meta/guard").as_bytes(), b"7");
+        s
+    }
+
+    fn v2_changes(s: &mut MemStore) -> Vec<Change> {
+        let l = v2();
+        let current = crate::export::read(s, &l).unwrap();
+        let mut out = Vec::new();
+        for (path, value) in [
+            ("config/props/iris-environment.prop", "a=2\n"),
+            ("config/props/iris-common.prop", "b=1\n"),
+        ] {
+            let key = item_key(&l, &current, path).unwrap();
+            out.extend(item_changes(&l, &current, path, key, value.as_bytes()));
+        }
+        out
+    }
+
+    fn run(
+        s: &mut MemStore,
+        cs: &[Change],
+        rec: &Path,
+        max_ops: Option<usize>,
+    ) -> Result<Applied, ApplyError> {
+        apply(
+            s,
+            &v2(),
+            cs,
+            RunOptions {
+                endpoints: &[],
+                record: rec,
+                stop_after: None,
+                max_ops,
+                progress: &mut |_, _| {},
+            },
+        )
+    }
+
+    #[test]
+    fn v2_changes_are_file_name_when_new_and_the_guard_held() {
+        let mut s = deephaven();
+        let cs = v2_changes(&mut s);
+        let got: Vec<(&str, Part, Expect)> = cs
+            .iter()
+            .map(|c| (c.key.as_str(), c.part, c.expect))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (&*format!("{ENV}/file"), Part::File, Expect::ModRevision(2)),
+                (
+                    &*format!("{ENV}/meta/guard"),
+                    Part::Guard,
+                    Expect::ModRevision(5)
+                ),
+                (
+                    "/main/config/props/iris-common.prop/file",
+                    Part::File,
+                    Expect::Absent
+                ),
+                (
+                    "/main/config/props/iris-common.prop/name",
+                    Part::Name,
+                    Expect::Absent
+                ),
+            ]
+        );
+        assert_eq!(cs[1].value, b"7", "the guard keeps its value");
+        assert_eq!(cs[3].value, b"iris-common.prop");
+        assert_eq!(
+            groups(&cs, |c| c.part)
+                .iter()
+                .map(|g| g.len())
+                .collect::<Vec<_>>(),
+            vec![2, 2]
+        );
+    }
+
+    #[test]
+    fn v2_a_guard_changed_after_planning_refuses_before_anything_is_written() {
+        let mut s = deephaven();
+        let cs = v2_changes(&mut s);
+        s.put(format!("{ENV}/meta/guard").as_bytes(), b"8");
+        let rev = s.revision();
+        let dir = tempfile::tempdir().unwrap();
+        let err = run(&mut s, &cs, &dir.path().join("run.json"), None).unwrap_err();
+        assert!(
+            matches!(&err, ApplyError::Etcd(EtcdError::Conflict { keys }) if keys == &vec![format!("{ENV}/meta/guard")]),
+            "{err}"
+        );
+        assert_eq!(s.revision(), rev, "nothing written");
+    }
+
+    #[test]
+    fn v2_items_go_whole_and_roll_back_whole() {
+        let mut s = deephaven();
+        let before = s.get_prefix(b"").unwrap().0;
+        let cs = v2_changes(&mut s);
+        let dir = tempfile::tempdir().unwrap();
+        let rec = dir.path().join("run.json");
+        // Two operations per transaction: each item (2 ops) alone in one.
+        let out = run(&mut s, &cs, &rec, Some(2)).unwrap();
+        assert_eq!((out.keys, out.batches), (4, 2));
+        let file = s.get(format!("{ENV}/file").as_bytes()).unwrap().unwrap();
+        let guard = s
+            .get(format!("{ENV}/meta/guard").as_bytes())
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (guard.value.as_slice(), guard.mod_revision),
+            (&b"7"[..], file.mod_revision)
+        );
+        let record = RunRecord::parse(&std::fs::read_to_string(&rec).unwrap()).unwrap();
+        assert_eq!(record.schema, RECORD_SCHEMA);
+        let r = rollback(&mut s, &record, false, Some(2)).unwrap();
+        assert_eq!((r.restored, r.batches), (4, 2));
+        let now = s.get_prefix(b"").unwrap().0;
+        let values = |kvs: &[crate::etcd::Kv]| -> Vec<(Vec<u8>, Vec<u8>)> {
+            kvs.iter()
+                .map(|kv| (kv.key.clone(), kv.value.clone()))
+                .collect()
+        };
+        assert_eq!(values(&now), values(&before));
+        let file = s.get(format!("{ENV}/file").as_bytes()).unwrap().unwrap();
+        let guard = s
+            .get(format!("{ENV}/meta/guard").as_bytes())
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            guard.mod_revision, file.mod_revision,
+            "guard re-put with the rollback"
+        );
+        // Converges: nothing left, the guard is not re-put again.
+        let rev = s.revision();
+        let again = rollback(&mut s, &record, false, None).unwrap();
+        assert_eq!((again.restored, again.already), (0, 4));
+        assert_eq!(s.revision(), rev);
+    }
+
+    #[test]
+    fn v2_rollback_leaves_an_item_deephaven_updated_since() {
+        let mut s = deephaven();
+        let cs = v2_changes(&mut s);
+        let dir = tempfile::tempdir().unwrap();
+        let rec = dir.path().join("run.json");
+        run(&mut s, &cs, &rec, None).unwrap();
+        // Deephaven updates the item we created, and bumps the other item's guard.
+        s.put(b"/main/config/props/iris-common.prop/file", b"b=9\n");
+        s.put(format!("{ENV}/meta/guard").as_bytes(), b"8");
+        let record = RunRecord::parse(&std::fs::read_to_string(&rec).unwrap()).unwrap();
+        let check = check_rollback(&mut s, &record, "/main/").unwrap();
+        assert_eq!(check.restore, vec![format!("{ENV}/file")]);
+        assert_eq!(
+            check.changed,
+            vec![
+                format!("{ENV}/meta/guard"),
+                "/main/config/props/iris-common.prop/file".to_string(),
+                "/main/config/props/iris-common.prop/name".to_string(),
+            ]
+        );
+        let err = rollback_checked(&mut s, check, false, false, None).unwrap_err();
+        assert!(matches!(err, ApplyError::RollbackConflict(_)), "{err}");
+    }
+
+    #[test]
+    fn a_version_1_run_record_is_still_read_as_one_key_per_item() {
+        let text = r#"{"schema":"dh-migrate/run/v1","endpoints":[],"entries":[
+            {"key":"/p/a","path":"config/props/a.prop","previous":null,"new_sha256":"00"},
+            {"key":"/p/b","path":"config/props/b.prop","previous":"eA==","new_sha256":"00"}]}"#;
+        let r = RunRecord::parse(text).unwrap();
+        assert!(r.entries.iter().all(|e| e.part == Part::File));
+        assert_eq!(groups(&r.entries, |e| e.part).len(), 2);
+        let err = RunRecord::parse(&text.replace("run/v1", "run/v9")).unwrap_err();
+        assert!(err.to_string().contains("run/v9"), "{err}");
     }
 }

@@ -159,4 +159,84 @@ mod tests {
         assert!(matches!(err, EtcdError::Conflict { .. }), "{err}");
         assert_eq!(limits, Limits::ETCD_DEFAULT, "a conflict lowers nothing");
     }
+
+    /// One item's three operations (file, name, guard) as a group.
+    fn item(i: usize) -> Vec<Op> {
+        ["file", "name", "meta/guard"]
+            .iter()
+            .map(|part| Op::Put {
+                key: format!("/i/{i:02}/{part}").into_bytes(),
+                value: b"v".to_vec(),
+                expect: Expect::Absent,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn an_items_operations_are_never_split_across_transactions() {
+        let limits = Limits {
+            max_ops: 4,
+            ..Limits::ETCD_DEFAULT
+        };
+        // 3 + 1 fit in 4; the next item's 3 do not fit beside another 3.
+        let groups = vec![item(0), vec![put(0, 1)], item(1), item(2)];
+        let txns = batch_groups(groups, limits).unwrap();
+        let sizes: Vec<Vec<usize>> = txns
+            .iter()
+            .map(|t| t.iter().map(Vec::len).collect())
+            .collect();
+        assert_eq!(sizes, vec![vec![3, 1], vec![3], vec![3]]);
+        // A group over the operations limit is an error, as one op over the size is.
+        let err = batch_groups(
+            vec![item(0)],
+            Limits {
+                max_ops: 2,
+                ..limits
+            },
+        )
+        .unwrap_err();
+        assert!(
+            matches!(&err, EtcdError::TooManyOps { key, ops: 3, max_ops: 2 } if key == "/i/00/file"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_server_with_fewer_operations_per_transaction_keeps_each_item_whole() {
+        // The client assumes 128; this server takes 4: one item (3 ops) per transaction.
+        let server = Limits {
+            max_ops: 4,
+            ..Limits::ETCD_DEFAULT
+        };
+        let mut store = MemStore::new().with_limits(server);
+        let mut limits = Limits::ETCD_DEFAULT;
+        let done = commit_all(&mut store, (0..7).map(item).collect(), &mut limits).unwrap();
+        assert!(limits.max_ops <= 4 && limits.max_ops >= 3, "{limits:?}");
+        assert_eq!(done.transactions, 7);
+        // Each item's keys were written in one transaction: the same revision.
+        for i in 0..7 {
+            let revs: Vec<i64> = ["file", "name", "meta/guard"]
+                .iter()
+                .map(|p| {
+                    let key = format!("/i/{i:02}/{p}");
+                    store.get(key.as_bytes()).unwrap().unwrap().mod_revision
+                })
+                .collect();
+            assert!(revs.iter().all(|r| *r == revs[0]), "item {i}: {revs:?}");
+        }
+    }
+
+    #[test]
+    fn a_single_item_over_the_servers_limit_stands_and_nothing_is_written() {
+        let server = Limits {
+            max_ops: 2,
+            ..Limits::ETCD_DEFAULT
+        };
+        let mut store = MemStore::new().with_limits(server);
+        let mut limits = Limits::ETCD_DEFAULT;
+        let err = commit_all(&mut store, vec![item(0)], &mut limits).unwrap_err();
+        assert!(matches!(err, EtcdError::OverLimit { .. }), "{err}");
+        assert_eq!(limits, Limits::ETCD_DEFAULT);
+        assert!(store.get_prefix(b"/i/").unwrap().0.is_empty());
+    }
 }
