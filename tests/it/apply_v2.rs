@@ -476,3 +476,59 @@ fn v2_a_guard_changed_between_plan_and_apply_refuses_with_nothing_written() {
     assert_eq!(Dump::of(&server), before);
     assert!(!Path::new(&record).exists());
 }
+
+#[test]
+fn v2_restore_writes_items_as_apply_does_and_lists_new_pqs() {
+    let server = EtcdServer::start();
+    seed(&server);
+    let ep = server.endpoint();
+    let work = Work::new();
+    let before = Dump::of(&server);
+    let record = work.path("restore.json");
+    let run = work
+        .run(&with_layout(&[
+            "restore",
+            OLD_DIR,
+            "--endpoints",
+            &ep,
+            "--etcd-only",
+            "--yes",
+            "--run-record",
+            &record,
+        ]))
+        .expect(0);
+    for pq in NEW_PQS {
+        assert!(
+            run.stdout.contains(&format!("not restored {pq}")),
+            "{}",
+            run.stdout
+        );
+    }
+    let after = Dump::of(&server);
+    // The bundle's own bytes, each existing item's guard re-put with its file.
+    let dir = "/main/config/props/iris-environment.prop";
+    let (file, rev) = after.get(&format!("{dir}/file"));
+    assert!(file == &read(&Path::new(OLD_DIR).join("config/props/iris-environment.prop")));
+    assert_eq!(after.get(&format!("{dir}/meta/guard")).1, *rev);
+    let (pq, pq_rev) = after.get("/main/data/pq/7/file");
+    assert!(pq == &read(&Path::new(OLD_DIR).join("config/pq/MarketDashboard.xml")));
+    assert_eq!(after.get("/main/data/pq/7/meta/guard").1, *pq_rev);
+    // A created item gets its name; no new PQ directory appears.
+    assert_eq!(
+        after.get("/main/config/props/iris-common.prop/name").0,
+        b"iris-common.prop"
+    );
+    assert!(!after.kvs.keys().any(|k| k.starts_with("/main/data/pq/")
+        && !k.starts_with("/main/data/pq/1/")
+        && !k.starts_with("/main/data/pq/7/")));
+    // And its run record rolls it all back.
+    work.run(&with_layout(&[
+        "rollback",
+        &record,
+        "--endpoints",
+        &ep,
+        "--yes",
+    ]))
+    .expect(0);
+    assert_eq!(Dump::of(&server).values(), before.values());
+}
