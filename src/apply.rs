@@ -11,8 +11,20 @@
 //!   record to roll back with.
 //! - Re-running after an interruption converges: keys already holding their new value are
 //!   not written again.
+//! - Layout version 2 (Deephaven's atomic directories): an item's write is its `file` part
+//!   (guarded by its revision, or its absence), its `name` part when the item is new
+//!   (guarded by absence), and a re-put of its `guard` key with the value it holds (guarded
+//!   by the guard's own revision) when etcd has one, so a concurrent Deephaven update
+//!   refuses the transaction and Deephaven's own compare-and-swap on `guard` sees ours.
+//!   The keys of one item always go in one transaction, and are recorded and rolled back
+//!   together. No other meta key is touched, and no guard is created. An item keyed by a
+//!   serial number Deephaven assigns (`scan` kinds: persistent queries) is only updated
+//!   where etcd already has it; a new one is left to the vendor's import (see
+//!   [`not_created`]).
 
-use crate::etcd::{batches, commit_all, lowered_limits, EtcdError, Expect, KvStore, Limits, Op};
+use crate::etcd::{
+    batch_groups, commit_all, lowered_limits, EtcdError, Expect, KvStore, Limits, Op,
+};
 use crate::export::Exported;
 use crate::layout::Layout;
 use crate::migrate::{MigratedFile, Migration};
@@ -23,7 +35,22 @@ use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, VecDeque};
 use std::path::{Path, PathBuf};
 
-/// One key to write.
+/// Which part of an item a [`Change`] writes. A layout version 1 item is one key, its
+/// `File`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Part {
+    /// The item's bytes (version 1: the item's one key).
+    #[default]
+    File,
+    /// Version 2: the item's file name, written when apply creates the item.
+    Name,
+    /// Version 2: Deephaven's guard key, re-put with the value it holds.
+    Guard,
+}
+
+/// One key to write. The changes of one item are consecutive, its `File` first: the
+/// item's group, which always goes in one transaction (see [`groups`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Change {
     pub path: String,
@@ -32,39 +59,134 @@ pub struct Change {
     /// The value before, None when the key is new.
     pub previous: Option<Vec<u8>>,
     pub expect: Expect,
+    pub part: Part,
+}
+
+/// The changes split into items: each group starts at a `File` change.
+pub fn groups<T>(entries: &[T], part: impl Fn(&T) -> Part) -> Vec<&[T]> {
+    entries
+        .chunk_by(|_, next| part(next) != Part::File)
+        .collect()
+}
+
+/// The keys that write one item whose `file` part is `key` with `value`, given what etcd
+/// holds now (`current`); empty when etcd already holds `value`. See the module doc for
+/// what a version 2 item's write holds.
+pub fn item_changes(
+    layout: &Layout,
+    current: &Exported,
+    path: &str,
+    key: String,
+    value: &[u8],
+) -> Vec<Change> {
+    let now = current.items.get(path);
+    if now.is_some_and(|(v, _)| v.as_slice() == value) {
+        return Vec::new();
+    }
+    let parts = layout.item_keys(&key, path);
+    let mut out = vec![Change {
+        path: path.to_string(),
+        key,
+        value: value.to_vec(),
+        previous: now.map(|(v, _)| v.clone()),
+        expect: now.map_or(Expect::Absent, |(_, rev)| Expect::ModRevision(*rev)),
+        part: Part::File,
+    }];
+    if let (None, Some((name_key, name))) = (now, parts.name) {
+        out.push(Change {
+            path: path.to_string(),
+            key: name_key,
+            value: name.into_bytes(),
+            previous: None,
+            expect: Expect::Absent,
+            part: Part::Name,
+        });
+    }
+    // Only a guard etcd holds: a guard is Deephaven's to create.
+    if let Some((guard, (held, rev))) = parts
+        .guard
+        .and_then(|g| current.guards.get(&g).map(|held| (g, held)))
+    {
+        out.push(Change {
+            path: path.to_string(),
+            key: guard,
+            value: held.clone(),
+            previous: Some(held.clone()),
+            expect: Expect::ModRevision(*rev),
+            part: Part::Guard,
+        });
+    }
+    out
+}
+
+/// The etcd key of the item at bundle path `path`: by the layout's pattern, or, for an
+/// item keyed by a serial number (`scan`), where etcd holds it. None for a path that is no
+/// item, and for a new serial-keyed item (which apply cannot create: [`not_created`]).
+pub fn item_key(layout: &Layout, current: &Exported, path: &str) -> Option<String> {
+    layout
+        .key_for(path)
+        .map(|(k, _)| k)
+        .or_else(|| current.keys.get(path).cloned())
 }
 
 /// The keys a migration writes, given what etcd holds now: every layout item of the
-/// migration whose value differs from etcd's.
+/// migration whose value differs from etcd's, with its other parts (layout version 2).
 pub fn changes(migration: &Migration, layout: &Layout, current: &Exported) -> Vec<Change> {
     let files: Vec<&MigratedFile> = migration.files.values().collect();
     // Per file (the layout's patterns are matched for each): on a few threads, in order.
     let per_file = map_each_in_parallel(&files, |f| {
-        let (key, _) = layout.key_for(&f.path)?;
-        let now = current.items.get(&f.path);
+        let key = item_key(layout, current, &f.path)?;
         // What apply writes: the migrated file merged onto the new cluster's copy.
-        let value = f.written().as_bytes();
-        if now.is_some_and(|(v, _)| v.as_slice() == value) {
-            return None;
-        }
-        Some(Change {
-            path: f.path.clone(),
+        Some(item_changes(
+            layout,
+            current,
+            &f.path,
             key,
-            value: value.to_vec(),
-            previous: now.map(|(v, _)| v.clone()),
-            expect: now.map_or(Expect::Absent, |(_, rev)| Expect::ModRevision(*rev)),
-        })
+            f.written().as_bytes(),
+        ))
     });
-    per_file.into_iter().flatten().collect()
+    per_file.into_iter().flatten().flatten().collect()
 }
 
-pub const RECORD_SCHEMA: &str = "dh-migrate/run/v1";
+/// Why apply does not create a new serial-keyed item.
+pub const NOT_CREATED_WHY: &str =
+    "a new persistent query: Deephaven assigns its serial number, so dh-migrate does not create it";
 
-/// One key of a run record.
+/// How to bring in an item apply does not create, with the vendor's tool (`FILE`: the
+/// migrated file, as `plan --emit DIR` writes it under DIR).
+pub const VENDOR_IMPORT: &str = "controller_tool --import -x FILE (or: dhconfig pq import)";
+
+/// The items of `paths` that apply cannot create: layout version 2 items keyed by a
+/// serial number Deephaven assigns (`scan` kinds: persistent queries) that `has` (the
+/// target) does not hold. They are left to [`VENDOR_IMPORT`], listed by plan and apply.
+pub fn not_created<'a>(
+    layout: &Layout,
+    paths: impl IntoIterator<Item = &'a str>,
+    has: impl Fn(&str) -> bool,
+) -> Vec<String> {
+    if layout.version < 2 {
+        return Vec::new();
+    }
+    paths
+        .into_iter()
+        .filter(|p| layout.key_for(p).is_none() && layout.is_item(p) && !has(p))
+        .map(str::to_string)
+        .collect()
+}
+
+/// The schema of run records written now; [`RECORD_SCHEMA_V1`] records are still read.
+pub const RECORD_SCHEMA: &str = "dh-migrate/run/v2";
+/// Version 1 records: one key per item, no `part`.
+pub const RECORD_SCHEMA_V1: &str = "dh-migrate/run/v1";
+
+/// One key of a run record. The entries of one item are consecutive, its `file` first.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RecordEntry {
     pub key: String,
     pub path: String,
+    /// Which part of the item (version 2 records; a version 1 entry is a `file`).
+    #[serde(default)]
+    pub part: Part,
     /// The previous value, base64; None when the key did not exist.
     pub previous: Option<String>,
     /// SHA-256 of the value apply writes: rollback restores only keys still holding it.
@@ -90,6 +212,7 @@ impl RunRecord {
             entries: map_each_in_parallel(changes, |c| RecordEntry {
                 key: c.key.clone(),
                 path: c.path.clone(),
+                part: c.part,
                 previous: c.previous.as_ref().map(|v| b64.encode(v)),
                 new_sha256: sha256_hex(&c.value),
             }),
@@ -99,9 +222,9 @@ impl RunRecord {
     pub fn parse(text: &str) -> Result<RunRecord, ApplyError> {
         let r: RunRecord =
             serde_json::from_str(text).map_err(|e| ApplyError::BadRecord(e.to_string()))?;
-        if r.schema != RECORD_SCHEMA {
+        if r.schema != RECORD_SCHEMA && r.schema != RECORD_SCHEMA_V1 {
             return Err(ApplyError::BadRecord(format!(
-                "schema {} (expected {RECORD_SCHEMA})",
+                "schema {} (expected {RECORD_SCHEMA} or {RECORD_SCHEMA_V1})",
                 r.schema
             )));
         }
@@ -249,21 +372,27 @@ pub fn apply(
     if let Some(n) = opts.max_ops {
         limits.max_ops = n.clamp(1, limits.max_ops);
     }
-    let ops: Vec<Op> = changes
-        .iter()
-        .map(|c| Op::Put {
-            key: c.key.as_bytes().to_vec(),
-            value: c.value.clone(),
-            expect: c.expect,
+    // One group of operations per item: never split across transactions.
+    let ops: Vec<Vec<Op>> = groups(changes, |c| c.part)
+        .into_iter()
+        .map(|item| {
+            item.iter()
+                .map(|c| Op::Put {
+                    key: c.key.as_bytes().to_vec(),
+                    value: c.value.clone(),
+                    expect: c.expect,
+                })
+                .collect()
         })
         .collect();
-    let mut pending: VecDeque<Vec<Op>> = batches(ops, limits)?.into();
+    let mut pending: VecDeque<Vec<Vec<Op>>> = batch_groups(ops, limits)?.into();
     save_record(opts.record, &RunRecord::new(opts.endpoints, changes))?;
     crate::timing::mark("run record saved");
     // Transactions go a wave at a time, each wave's concurrently: no key is in two of them,
     // each is guarded on its own, and etcd commits concurrent proposals with one fsync
-    // for many. `written` holds every transaction that landed, with its revision.
-    let mut written: Vec<(Vec<Vec<u8>>, i64)> = Vec::new();
+    // for many. `written` holds every transaction that landed (as its items' groups of
+    // keys), with its revision.
+    let mut written: Vec<(Vec<Vec<Vec<u8>>>, i64)> = Vec::new();
     let mut revision = 0;
     let mut lowered = None;
     while !pending.is_empty() {
@@ -280,20 +409,25 @@ pub fn apply(
         if let Some(stop) = opts.stop_after {
             n = n.min(stop - written.len());
         }
-        let wave: Vec<Vec<Op>> = pending.drain(..n).collect();
-        let results = store.commit_many(&wave);
-        let mut refused: Vec<Op> = Vec::new();
+        let wave: Vec<Vec<Vec<Op>>> = pending.drain(..n).collect();
+        let flat: Vec<Vec<Op>> = wave.iter().map(|txn| txn.concat()).collect();
+        let results = store.commit_many(&flat);
+        let mut refused: Vec<Vec<Op>> = Vec::new();
         let mut failure: Option<EtcdError> = None;
-        for (group, result) in wave.into_iter().zip(results) {
+        for (txn, result) in wave.into_iter().zip(results) {
             match result {
                 Ok(rev) => {
                     revision = revision.max(rev);
-                    written.push((group.iter().map(|o| o.key().to_vec()).collect(), rev));
+                    let keys = txn
+                        .iter()
+                        .map(|g| g.iter().map(|o| o.key().to_vec()).collect())
+                        .collect();
+                    written.push((keys, rev));
                     (opts.progress)(written.len(), total);
                 }
-                Err(cause) => match lowered_limits(&cause, &group, limits) {
+                Err(cause) => match lowered_limits(&cause, &txn, limits) {
                     // A server with lower limits than etcd's defaults refused it whole:
-                    // its operations go again in smaller transactions.
+                    // its items go again in smaller transactions.
                     Some(lower) => {
                         limits = Limits {
                             max_ops: limits.max_ops.min(lower.max_ops),
@@ -302,7 +436,7 @@ pub fn apply(
                                 .min(lower.max_request_bytes),
                         };
                         lowered = Some(limits);
-                        refused.extend(group);
+                        refused.extend(txn);
                     }
                     None => {
                         failure.get_or_insert(cause);
@@ -326,9 +460,9 @@ pub fn apply(
             ));
         }
         if !refused.is_empty() {
-            // The refused operations first, then the rest, all within the lower limits.
+            // The refused items first, then the rest, all within the lower limits.
             refused.extend(pending.drain(..).flatten());
-            pending = batches(refused, limits)?.into();
+            pending = batch_groups(refused, limits)?.into();
         }
     }
     crate::timing::mark("written");
@@ -345,33 +479,38 @@ const WAVE: usize = 16;
 
 /// After a transaction was refused (`cause`) with others already written: undo those,
 /// each key guarded by the revision our own write gave it (a key changed since by
-/// someone else is not touched), the latest first.
+/// someone else is not touched), the latest first, each item's keys in one transaction
+/// (a created `name` part deleted, a re-put `guard` put back with its value).
 fn undo_written(
     store: &mut dyn KvStore,
     changes: &[Change],
-    written: &[(Vec<Vec<u8>>, i64)],
+    written: &[(Vec<Vec<Vec<u8>>>, i64)],
     limits: &mut Limits,
     cause: EtcdError,
     (batch, total): (usize, usize),
     record: &Path,
 ) -> ApplyError {
     let prev: BTreeMap<&str, &Change> = changes.iter().map(|c| (c.key.as_str(), c)).collect();
-    let mut undo = Vec::new();
-    for (keys, rev) in written.iter().rev() {
-        for k in keys {
-            let key = String::from_utf8_lossy(k).into_owned();
-            let expect = Expect::ModRevision(*rev);
-            match prev.get(key.as_str()).and_then(|c| c.previous.clone()) {
-                Some(v) => undo.push(Op::Put {
-                    key: k.clone(),
-                    value: v,
-                    expect,
-                }),
-                None => undo.push(Op::Delete {
-                    key: k.clone(),
-                    expect,
-                }),
+    let mut undo: Vec<Vec<Op>> = Vec::new();
+    for (items, rev) in written.iter().rev() {
+        for keys in items {
+            let mut group = Vec::new();
+            for k in keys {
+                let key = String::from_utf8_lossy(k).into_owned();
+                let expect = Expect::ModRevision(*rev);
+                match prev.get(key.as_str()).and_then(|c| c.previous.clone()) {
+                    Some(v) => group.push(Op::Put {
+                        key: k.clone(),
+                        value: v,
+                        expect,
+                    }),
+                    None => group.push(Op::Delete {
+                        key: k.clone(),
+                        expect,
+                    }),
+                }
             }
+            undo.push(group);
         }
     }
     match commit_all(store, undo, limits) {
@@ -412,7 +551,8 @@ pub struct RollbackCheck {
     pub already: Vec<String>,
     /// Keys holding anything else: changed by someone since the apply.
     pub changed: Vec<String>,
-    ops: Vec<Op>,
+    /// The restoring operations, one group per item (one transaction each at most).
+    groups: Vec<Vec<Op>>,
 }
 
 /// Checks every key of `record` against etcd. A record naming keys outside `prefix` (the
@@ -440,36 +580,77 @@ pub fn check_rollback(
         restore: Vec::new(),
         already: Vec::new(),
         changed: Vec::new(),
-        ops: Vec::new(),
+        groups: Vec::new(),
     };
-    for e in &record.entries {
-        let previous = match &e.previous {
-            Some(p) => Some(
-                b64.decode(p)
-                    .map_err(|err| ApplyError::BadRecord(format!("{}: {err}", e.key)))?,
-            ),
-            None => None,
-        };
-        let now = store.get(e.key.as_bytes())?;
-        match (&now, &previous) {
-            (Some(kv), _) if sha256_hex(&kv.value) == e.new_sha256 => {
-                let expect = Expect::ModRevision(kv.mod_revision);
-                check.ops.push(match previous {
-                    Some(v) => Op::Put {
-                        key: e.key.as_bytes().to_vec(),
-                        value: v,
-                        expect,
-                    },
-                    None => Op::Delete {
-                        key: e.key.as_bytes().to_vec(),
-                        expect,
-                    },
-                });
-                check.restore.push(e.key.clone());
+    // Item by item (a version 1 record: key by key), each item's keys in one transaction.
+    for item in groups(&record.entries, |e| e.part) {
+        let mut group = Vec::new();
+        // Whether the item's `file` part is restored: its `guard` is re-put only then (a
+        // guard is written only with its item, so Deephaven's compare-and-swap sees it).
+        let mut file_restored = false;
+        // An item whose `file` part someone changed since is theirs now: its `name` part
+        // is left alone with it.
+        let mut file_changed = false;
+        for e in item {
+            let previous = match &e.previous {
+                Some(p) => Some(
+                    b64.decode(p)
+                        .map_err(|err| ApplyError::BadRecord(format!("{}: {err}", e.key)))?,
+                ),
+                None => None,
+            };
+            let now = store.get(e.key.as_bytes())?;
+            let ours = now
+                .as_ref()
+                .is_some_and(|kv| sha256_hex(&kv.value) == e.new_sha256);
+            if e.part == Part::Guard {
+                // Holding the value it had: put back with the restored item. Anything else
+                // is Deephaven's own later update.
+                match &now {
+                    Some(kv) if ours && file_restored => {
+                        group.push(Op::Put {
+                            key: e.key.as_bytes().to_vec(),
+                            value: kv.value.clone(),
+                            expect: Expect::ModRevision(kv.mod_revision),
+                        });
+                        check.restore.push(e.key.clone());
+                    }
+                    _ if ours || !file_restored => check.already.push(e.key.clone()),
+                    _ => check.changed.push(e.key.clone()),
+                }
+                continue;
             }
-            (None, None) => check.already.push(e.key.clone()),
-            (Some(kv), Some(p)) if &kv.value == p => check.already.push(e.key.clone()),
-            _ => check.changed.push(e.key.clone()),
+            if file_changed {
+                check.changed.push(e.key.clone());
+                continue;
+            }
+            match (&now, &previous) {
+                (Some(kv), _) if ours => {
+                    let expect = Expect::ModRevision(kv.mod_revision);
+                    group.push(match previous {
+                        Some(v) => Op::Put {
+                            key: e.key.as_bytes().to_vec(),
+                            value: v,
+                            expect,
+                        },
+                        None => Op::Delete {
+                            key: e.key.as_bytes().to_vec(),
+                            expect,
+                        },
+                    });
+                    check.restore.push(e.key.clone());
+                    file_restored |= e.part == Part::File;
+                }
+                (None, None) => check.already.push(e.key.clone()),
+                (Some(kv), Some(p)) if &kv.value == p => check.already.push(e.key.clone()),
+                _ => {
+                    check.changed.push(e.key.clone());
+                    file_changed |= e.part == Part::File;
+                }
+            }
+        }
+        if !group.is_empty() {
+            check.groups.push(group);
         }
     }
     Ok(check)
@@ -492,9 +673,9 @@ pub fn rollback_checked(
         limits.max_ops = n.clamp(1, limits.max_ops);
     }
     let batches = if dry_run {
-        batches(check.ops, limits)?.len()
+        batch_groups(check.groups, limits)?.len()
     } else {
-        commit_all(store, check.ops, &mut limits)?.transactions
+        commit_all(store, check.groups, &mut limits)?.transactions
     };
     Ok(RolledBack {
         restored: check.restore.len(),
@@ -531,6 +712,7 @@ mod tests {
             value: value.as_bytes().to_vec(),
             previous: now.as_ref().map(|kv| kv.value.clone()),
             expect: now.map_or(Expect::Absent, |kv| Expect::ModRevision(kv.mod_revision)),
+            part: Part::File,
         }
     }
 
@@ -698,5 +880,197 @@ mod tests {
         );
         assert!(err.to_string().contains("/elsewhere/x"));
         assert_eq!(s.revision(), rev, "nothing written");
+    }
+
+    fn v2() -> Layout {
+        Layout::parse(
+            "templates/etcd-layout-v2.yaml",
+            crate::layout::DEFAULT_LAYOUT_V2,
+        )
+        .unwrap()
+    }
+
+    const ENV: &str = "/main/config/props/iris-environment.prop";
+
+    /// A Deephaven-shaped store: one props item with its meta subtree.
+    fn deephaven() -> MemStore {
+        let mut s = MemStore::new();
+        s.put(format!("{ENV}/file").as_bytes(), b"a=1\n");
+        s.put(format!("{ENV}/name").as_bytes(), b"iris-environment.prop");
+        s.put(format!("{ENV}/meta/updated").as_bytes(), b"x");
+        s.put(format!("{ENV}/meta/guard").as_bytes(), b"7");
+        s
+    }
+
+    fn v2_changes(s: &mut MemStore) -> Vec<Change> {
+        let l = v2();
+        let current = crate::export::read(s, &l).unwrap();
+        let mut out = Vec::new();
+        for (path, value) in [
+            ("config/props/iris-environment.prop", "a=2\n"),
+            ("config/props/iris-common.prop", "b=1\n"),
+        ] {
+            let key = item_key(&l, &current, path).unwrap();
+            out.extend(item_changes(&l, &current, path, key, value.as_bytes()));
+        }
+        out
+    }
+
+    fn run(
+        s: &mut MemStore,
+        cs: &[Change],
+        rec: &Path,
+        max_ops: Option<usize>,
+    ) -> Result<Applied, ApplyError> {
+        apply(
+            s,
+            &v2(),
+            cs,
+            RunOptions {
+                endpoints: &[],
+                record: rec,
+                stop_after: None,
+                max_ops,
+                progress: &mut |_, _| {},
+            },
+        )
+    }
+
+    #[test]
+    fn v2_changes_are_file_name_when_new_and_the_guard_held() {
+        let mut s = deephaven();
+        let cs = v2_changes(&mut s);
+        let got: Vec<(&str, Part, Expect)> = cs
+            .iter()
+            .map(|c| (c.key.as_str(), c.part, c.expect))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (&*format!("{ENV}/file"), Part::File, Expect::ModRevision(2)),
+                (
+                    &*format!("{ENV}/meta/guard"),
+                    Part::Guard,
+                    Expect::ModRevision(5)
+                ),
+                (
+                    "/main/config/props/iris-common.prop/file",
+                    Part::File,
+                    Expect::Absent
+                ),
+                (
+                    "/main/config/props/iris-common.prop/name",
+                    Part::Name,
+                    Expect::Absent
+                ),
+            ]
+        );
+        assert_eq!(cs[1].value, b"7", "the guard keeps its value");
+        assert_eq!(cs[3].value, b"iris-common.prop");
+        assert_eq!(
+            groups(&cs, |c| c.part)
+                .iter()
+                .map(|g| g.len())
+                .collect::<Vec<_>>(),
+            vec![2, 2]
+        );
+    }
+
+    #[test]
+    fn v2_a_guard_changed_after_planning_refuses_before_anything_is_written() {
+        let mut s = deephaven();
+        let cs = v2_changes(&mut s);
+        s.put(format!("{ENV}/meta/guard").as_bytes(), b"8");
+        let rev = s.revision();
+        let dir = tempfile::tempdir().unwrap();
+        let err = run(&mut s, &cs, &dir.path().join("run.json"), None).unwrap_err();
+        assert!(
+            matches!(&err, ApplyError::Etcd(EtcdError::Conflict { keys }) if keys == &vec![format!("{ENV}/meta/guard")]),
+            "{err}"
+        );
+        assert_eq!(s.revision(), rev, "nothing written");
+    }
+
+    #[test]
+    fn v2_items_go_whole_and_roll_back_whole() {
+        let mut s = deephaven();
+        let before = s.get_prefix(b"").unwrap().0;
+        let cs = v2_changes(&mut s);
+        let dir = tempfile::tempdir().unwrap();
+        let rec = dir.path().join("run.json");
+        // Two operations per transaction: each item (2 ops) alone in one.
+        let out = run(&mut s, &cs, &rec, Some(2)).unwrap();
+        assert_eq!((out.keys, out.batches), (4, 2));
+        let file = s.get(format!("{ENV}/file").as_bytes()).unwrap().unwrap();
+        let guard = s
+            .get(format!("{ENV}/meta/guard").as_bytes())
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (guard.value.as_slice(), guard.mod_revision),
+            (&b"7"[..], file.mod_revision)
+        );
+        let record = RunRecord::parse(&std::fs::read_to_string(&rec).unwrap()).unwrap();
+        assert_eq!(record.schema, RECORD_SCHEMA);
+        let r = rollback(&mut s, &record, false, Some(2)).unwrap();
+        assert_eq!((r.restored, r.batches), (4, 2));
+        let now = s.get_prefix(b"").unwrap().0;
+        let values = |kvs: &[crate::etcd::Kv]| -> Vec<(Vec<u8>, Vec<u8>)> {
+            kvs.iter()
+                .map(|kv| (kv.key.clone(), kv.value.clone()))
+                .collect()
+        };
+        assert_eq!(values(&now), values(&before));
+        let file = s.get(format!("{ENV}/file").as_bytes()).unwrap().unwrap();
+        let guard = s
+            .get(format!("{ENV}/meta/guard").as_bytes())
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            guard.mod_revision, file.mod_revision,
+            "guard re-put with the rollback"
+        );
+        // Converges: nothing left, the guard is not re-put again.
+        let rev = s.revision();
+        let again = rollback(&mut s, &record, false, None).unwrap();
+        assert_eq!((again.restored, again.already), (0, 4));
+        assert_eq!(s.revision(), rev);
+    }
+
+    #[test]
+    fn v2_rollback_leaves_an_item_deephaven_updated_since() {
+        let mut s = deephaven();
+        let cs = v2_changes(&mut s);
+        let dir = tempfile::tempdir().unwrap();
+        let rec = dir.path().join("run.json");
+        run(&mut s, &cs, &rec, None).unwrap();
+        // Deephaven updates the item we created, and bumps the other item's guard.
+        s.put(b"/main/config/props/iris-common.prop/file", b"b=9\n");
+        s.put(format!("{ENV}/meta/guard").as_bytes(), b"8");
+        let record = RunRecord::parse(&std::fs::read_to_string(&rec).unwrap()).unwrap();
+        let check = check_rollback(&mut s, &record, "/main/").unwrap();
+        assert_eq!(check.restore, vec![format!("{ENV}/file")]);
+        assert_eq!(
+            check.changed,
+            vec![
+                format!("{ENV}/meta/guard"),
+                "/main/config/props/iris-common.prop/file".to_string(),
+                "/main/config/props/iris-common.prop/name".to_string(),
+            ]
+        );
+        let err = rollback_checked(&mut s, check, false, false, None).unwrap_err();
+        assert!(matches!(err, ApplyError::RollbackConflict(_)), "{err}");
+    }
+
+    #[test]
+    fn a_version_1_run_record_is_still_read_as_one_key_per_item() {
+        let text = r#"{"schema":"dh-migrate/run/v1","endpoints":[],"entries":[
+            {"key":"/p/a","path":"config/props/a.prop","previous":null,"new_sha256":"00"},
+            {"key":"/p/b","path":"config/props/b.prop","previous":"eA==","new_sha256":"00"}]}"#;
+        let r = RunRecord::parse(text).unwrap();
+        assert!(r.entries.iter().all(|e| e.part == Part::File));
+        assert_eq!(groups(&r.entries, |e| e.part).len(), 2);
+        let err = RunRecord::parse(&text.replace("run/v1", "run/v9")).unwrap_err();
+        assert!(err.to_string().contains("run/v9"), "{err}");
     }
 }

@@ -177,7 +177,10 @@ impl From<EtcdError> for CliError {
                 Some(format!("check --cacert, --cert and --key for {endpoints}, and that the server's certificate names that host")),
             ),
             EtcdError::Conflict { .. } => (ErrorKind::Conflict, None),
-            EtcdError::TooLarge { .. } | EtcdError::OverLimit { .. } | EtcdError::Server { .. } => {
+            EtcdError::TooLarge { .. }
+            | EtcdError::TooManyOps { .. }
+            | EtcdError::OverLimit { .. }
+            | EtcdError::Server { .. } => {
                 (ErrorKind::Internal, None)
             }
         };

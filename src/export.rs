@@ -13,7 +13,11 @@ use std::collections::BTreeMap;
 #[derive(Debug, Clone, Default)]
 pub struct Exported {
     pub items: BTreeMap<String, (Vec<u8>, i64)>,
+    /// Bundle path -> the etcd key of its item (a version 2 item: its `file` part).
     pub keys: BTreeMap<String, String>,
+    /// Layout version 2: the `guard` key of each item etcd holds that has one -> (value,
+    /// mod revision). Apply re-puts it with the item's `file` part (see `apply::changes`).
+    pub guards: BTreeMap<String, (Vec<u8>, i64)>,
     pub unknown: Vec<String>,
     pub header_revision: i64,
 }
@@ -74,7 +78,7 @@ pub fn from_kvs(kvs: Vec<Kv>, header_revision: i64, layout: &Layout) -> Exported
         )
         .into_iter()
         .collect();
-    let mut parts = Vec::new();
+    let mut rest: BTreeMap<String, (Vec<u8>, i64)> = BTreeMap::new();
     for kv in kvs {
         let key = String::from_utf8_lossy(&kv.key).into_owned();
         let path = layout
@@ -86,16 +90,27 @@ pub fn from_kvs(kvs: Vec<Kv>, header_revision: i64, layout: &Layout) -> Exported
                 out.keys.insert(path.clone(), key);
                 out.items.insert(path, (kv.value, kv.mod_revision));
             }
-            None => parts.push(key),
+            None => {
+                rest.insert(key, (kv.value, kv.mod_revision));
+            }
+        }
+    }
+    if layout.version == 2 {
+        // Each item's guard, which apply re-puts with the item.
+        for (path, file_key) in &out.keys {
+            if let Some(guard) = layout.item_keys(file_key, path).guard {
+                if let Some(held) = rest.get(&guard) {
+                    out.guards.insert(guard, held.clone());
+                }
+            }
         }
     }
     // A version 2 item's `name` part and meta subtree belong to it: not unknown keys.
     let files: std::collections::BTreeSet<&String> = out.keys.values().collect();
-    let unknown: Vec<String> = parts
-        .into_iter()
+    out.unknown = rest
+        .into_keys()
         .filter(|k| !layout.part_of(k).is_some_and(|f| files.contains(&f)))
         .collect();
-    out.unknown = unknown;
     out
 }
 
@@ -123,10 +138,16 @@ impl Exported {
         };
         let state = EtcdState {
             header_revision: self.header_revision,
+            // The guards too: a saved plan is stale when Deephaven updated an item's guard.
             revisions: self
                 .items
                 .iter()
                 .map(|(path, (_, rev))| (self.keys.get(path).cloned().unwrap_or_default(), *rev))
+                .chain(
+                    self.guards
+                        .iter()
+                        .map(|(key, (_, rev))| (key.clone(), *rev)),
+                )
                 .collect(),
         };
         Ok((tree, state))

@@ -54,6 +54,9 @@ pub struct Plan {
     pub target_hash: String,
     /// Things to know that do not stop the plan (unchecked or split-role mapping values).
     pub warnings: Vec<String>,
+    /// Migrated items apply does not write: new serial-keyed items of a layout version 2
+    /// (persistent queries), left to the vendor's import (`apply::not_created`).
+    pub not_created: Vec<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -333,7 +336,17 @@ pub fn make_plan_with(
                 .map(|f| (f.path.as_str(), f.text.as_bytes())),
         ),
     };
+    let not_created = crate::apply::not_created(
+        layout,
+        migration
+            .files
+            .keys()
+            .map(String::as_str)
+            .filter(|p| is_item(p)),
+        |p| target.tree.files.contains_key(p),
+    );
     Ok(Plan {
+        not_created,
         bundle_hash: bundle_hash(bundle),
         target_hash,
         warnings: findings.warnings,

@@ -2,6 +2,7 @@
 //! applying changes on the new cluster (target -> migrated), then the summary, the files
 //! each node receives, the restart step and the snapshot advice. Diffs show redacted text.
 
+use crate::apply::{NOT_CREATED_WHY, VENDOR_IMPORT};
 use crate::compare::{FileComparison, FileStatus};
 use crate::diff::unified;
 use crate::mapping::resolve::Outcome;
@@ -9,7 +10,7 @@ use crate::plan::Plan;
 use crate::secrets::SecretPolicy;
 use crate::text::escape_for_terminal as esc;
 use crate::tree::parse_file;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt::Write;
 
 /// Which diffs to show.
@@ -62,6 +63,7 @@ pub fn render_text(plan: &Plan, o: &ViewOptions) -> String {
         for (r, _) in m.rewrites() {
             *rewrites_in.entry(r.file.as_str()).or_default() += 1;
         }
+        let not_created: HashSet<&str> = plan.not_created.iter().map(String::as_str).collect();
         for f in m.files.values() {
             let cmp = comparisons.get(f.path.as_str()).copied();
             let applies = cmp.is_some_and(|c| c.counts());
@@ -124,6 +126,10 @@ pub fn render_text(plan: &Plan, o: &ViewOptions) -> String {
                                 esc(node),
                                 crate::emit::file_mode(&f.path, f.mode)
                             )?,
+                            None if not_created.contains(f.path.as_str()) => writeln!(
+                                out,
+                                "-- {NOT_CREATED_WHY} (listed below)"
+                            )?,
                             None => writeln!(
                                 out,
                                 "-- the new cluster has no such file: applying adds it"
@@ -185,14 +191,33 @@ pub fn render_text(plan: &Plan, o: &ViewOptions) -> String {
         )?;
         writeln!(out, "  references kept       {}", c.kept)?;
         writeln!(out, "  mapped to themselves  {}", c.unchanged)?;
-        let changed = plan.comparison.files.iter().filter(|f| f.counts()).count();
+        // New serial-keyed items are not written: listed on their own below.
+        let changed = plan
+            .comparison
+            .files
+            .iter()
+            .filter(|f| f.counts() && !not_created.contains(f.path.as_str()))
+            .count();
         let only_target = plan
             .comparison
             .files
             .iter()
             .filter(|f| f.status == FileStatus::OnlyInTarget)
             .count();
-        writeln!(out, "  new cluster           {changed} file(s) would change; {only_target} file(s) only there are left alone")?;
+        writeln!(
+            out,
+            "  new cluster           {changed} file(s) would change; {only_target} file(s) only there are left alone"
+        )?;
+        if !plan.not_created.is_empty() {
+            writeln!(
+                out,
+                "\nNot written by apply ({}): {NOT_CREATED_WHY}; import each migrated file (FILE: under `plan --emit DIR`) with: {VENDOR_IMPORT}",
+                plan.not_created.len()
+            )?;
+            for p in &plan.not_created {
+                writeln!(out, "  {}", esc(p))?;
+            }
+        }
         if !plan.files_for_node.is_empty() {
             writeln!(
                 out,
@@ -238,6 +263,16 @@ pub struct PlanDoc<'a> {
     /// References rewritten inside persistent-query scripts: their own class ("in a
     /// script: review"), for a person to check.
     pub rewrites_in_scripts: Vec<ScriptRewrite>,
+    /// Items apply does not write (new persistent queries of a layout version 2).
+    pub not_written: Vec<NotWritten<'a>>,
+}
+
+/// An item apply does not write, and how to bring it in.
+#[derive(Debug, serde::Serialize)]
+pub struct NotWritten<'a> {
+    pub path: &'a str,
+    pub reason: &'static str,
+    pub command: &'static str,
 }
 
 /// One reference rewritten inside a persistent-query script.
@@ -300,8 +335,9 @@ pub fn plan_doc<'a>(plan: &'a Plan, o: &ViewOptions) -> PlanDoc<'a> {
         .values()
         .filter_map(|f| {
             let cmp = comparisons.get(f.path.as_str()).copied();
-            let writes = cmp.is_some_and(|c| c.counts());
-            (f.changed() || writes).then(|| ChangeDoc {
+            let counts = cmp.is_some_and(|c| c.counts());
+            let writes = counts && !plan.not_created.contains(&f.path);
+            (f.changed() || counts).then(|| ChangeDoc {
                 path: &f.path,
                 status: cmp.map(|c| c.status),
                 references_rewritten: rewrites_in.get(f.path.as_str()).copied().unwrap_or(0),
@@ -339,7 +375,12 @@ pub fn plan_doc<'a>(plan: &'a Plan, o: &ViewOptions) -> PlanDoc<'a> {
             rewritten_by_role: c.rewritten_by_role.clone(),
             references_kept: c.kept,
             mapped_to_themselves: c.unchanged,
-            target_files_changing: plan.comparison.files.iter().filter(|f| f.counts()).count(),
+            target_files_changing: plan
+                .comparison
+                .files
+                .iter()
+                .filter(|f| f.counts() && !plan.not_created.contains(&f.path))
+                .count(),
             target_files_only_there: plan
                 .comparison
                 .files
@@ -349,6 +390,15 @@ pub fn plan_doc<'a>(plan: &'a Plan, o: &ViewOptions) -> PlanDoc<'a> {
             rewrites_in_scripts: rewrites_in_scripts.len(),
         },
         rewrites_in_scripts,
+        not_written: plan
+            .not_created
+            .iter()
+            .map(|path| NotWritten {
+                path,
+                reason: NOT_CREATED_WHY,
+                command: VENDOR_IMPORT,
+            })
+            .collect(),
         changes,
         files_for_node: &plan.files_for_node,
         restart: &plan.restart,

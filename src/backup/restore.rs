@@ -23,7 +23,6 @@ use sha2::{Digest, Sha256};
 
 use crate::apply::Change;
 use crate::bundle::{Bundle, BundleKind};
-use crate::etcd::Expect;
 use crate::export::Exported;
 use crate::layout::Layout;
 
@@ -58,6 +57,8 @@ pub struct RestorePlan {
     pub changes: Vec<Change>,
     /// Items the bundle holds (written or already equal).
     pub items: usize,
+    /// Items a restore cannot create (new serial-keyed items): the vendor's import.
+    pub not_created: Vec<String>,
     pub files: Vec<FileAction>,
     pub workspace: Vec<FileAction>,
     pub has_mysql_dump: bool,
@@ -87,33 +88,43 @@ fn io_at(path: &Path) -> impl FnOnce(io::Error) -> RestoreError + '_ {
 }
 
 /// The bundle's configuration items by bundle path: (etcd key, value). Items only held in
-/// the snapshot are not among them.
-pub fn items(bundle: &Bundle, layout: &Layout) -> BTreeMap<String, (String, Vec<u8>)> {
+/// the snapshot are not among them, nor items keyed by a serial number (layout version 2
+/// `scan` kinds) that etcd (`current`) does not hold: see [`not_created`].
+pub fn items(
+    bundle: &Bundle,
+    layout: &Layout,
+    current: &Exported,
+) -> BTreeMap<String, (String, Vec<u8>)> {
     bundle
         .under("config")
         .filter_map(|f| {
-            let (key, _) = layout.key_for(&f.path)?;
+            let key = crate::apply::item_key(layout, current, &f.path)?;
             Some((f.path.clone(), (key, f.content.clone()?)))
         })
         .collect()
 }
 
-/// The etcd writes that put `items` back, given what etcd holds now.
-pub fn changes(items: &BTreeMap<String, (String, Vec<u8>)>, current: &Exported) -> Vec<Change> {
+/// The bundle's items a restore cannot create: new serial-keyed items (see
+/// `apply::not_created`).
+pub fn not_created(bundle: &Bundle, layout: &Layout, current: &Exported) -> Vec<String> {
+    crate::apply::not_created(
+        layout,
+        bundle.under("config").map(|f| f.path.as_str()),
+        |p| current.items.contains_key(p),
+    )
+}
+
+/// The etcd writes that put `items` back, given what etcd holds now (a version 2 item's
+/// `name` and `guard` parts with it, as apply writes them).
+pub fn changes(
+    items: &BTreeMap<String, (String, Vec<u8>)>,
+    layout: &Layout,
+    current: &Exported,
+) -> Vec<Change> {
     items
         .iter()
-        .filter_map(|(path, (key, value))| {
-            let now = current.items.get(path);
-            if now.is_some_and(|(v, _)| v == value) {
-                return None;
-            }
-            Some(Change {
-                path: path.clone(),
-                key: key.clone(),
-                value: value.clone(),
-                previous: now.map(|(v, _)| v.clone()),
-                expect: now.map_or(Expect::Absent, |(_, rev)| Expect::ModRevision(*rev)),
-            })
+        .flat_map(|(path, (key, value))| {
+            crate::apply::item_changes(layout, current, path, key.clone(), value)
         })
         .collect()
 }
@@ -164,10 +175,11 @@ pub fn plan(
     files_root: &Path,
     db_root: &Path,
 ) -> Result<RestorePlan, RestoreError> {
-    let items = items(bundle, layout);
+    let items = items(bundle, layout, current);
     Ok(RestorePlan {
-        changes: changes(&items, current),
+        changes: changes(&items, layout, current),
         items: items.len(),
+        not_created: not_created(bundle, layout, current),
         files: file_actions(bundle, "files", files_root)?,
         workspace: file_actions(bundle, "workspace", db_root)?,
         has_mysql_dump: bundle.get(MYSQL_PATH).is_some(),

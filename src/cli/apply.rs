@@ -238,6 +238,14 @@ pub fn apply(
     for w in &prepared.plan.warnings {
         ui.status(&format!("warning: {}", esc(w)))?;
     }
+    for p in &prepared.plan.not_created {
+        ui.status(&format!(
+            "not written: {}: {}; after apply, import the migrated file with: {}",
+            esc(p),
+            crate::apply::NOT_CREATED_WHY,
+            crate::apply::VENDOR_IMPORT
+        ))?;
+    }
     if prepared.nothing_to_do() {
         if json {
             ui.json(&apply_doc(&prepared, &view, None, false))?;

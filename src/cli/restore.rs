@@ -8,6 +8,7 @@ use super::apply::{confirm, default_record};
 use super::args::EtcdArgs;
 use super::backup::MysqlArgs;
 use super::Ctx;
+use crate::apply::{Part, NOT_CREATED_WHY, VENDOR_IMPORT};
 use crate::backup::restore::{Action, FileAction, RestorePlan};
 use crate::backup::MYSQL_PATH;
 use crate::error::CliError;
@@ -68,16 +69,24 @@ fn listing(plan: &RestorePlan, mysql: bool) -> String {
         writeln!(
             o,
             "etcd: {} of {} configuration item(s) differ from the bundle",
-            plan.changes.len(),
+            plan.changes.iter().filter(|c| c.part == Part::File).count(),
             plan.items
         )?;
         for c in &plan.changes {
-            let what = if c.previous.is_some() {
-                "replace"
-            } else {
-                "create"
+            let what = match (c.part, c.previous.is_some()) {
+                (Part::File, true) => "replace",
+                (Part::File, false) => "create",
+                (Part::Name, _) => "  create name part",
+                (Part::Guard, _) => "  re-put guard",
             };
             writeln!(o, "  {what} {}  ({})", esc(&c.key), esc(&c.path))?;
+        }
+        for p in &plan.not_created {
+            writeln!(
+                o,
+                "  not restored {}: {NOT_CREATED_WHY}; import it with: {VENDOR_IMPORT}",
+                esc(p)
+            )?;
         }
         for (part, actions) in [("files", &plan.files), ("workspace", &plan.workspace)] {
             let unchanged = actions

@@ -48,6 +48,14 @@ pub enum EtcdError {
     /// One operation is larger than a single etcd request may be.
     #[error("etcd write of key {key} needs {bytes} bytes, more than one etcd request allows")]
     TooLarge { key: String, bytes: usize },
+    /// One item's operations (which must go in one transaction) are more than a
+    /// transaction may hold.
+    #[error("etcd write of item {key} needs {ops} operations in one transaction, more than the {max_ops} allowed (--max-txn-ops)")]
+    TooManyOps {
+        key: String,
+        ops: usize,
+        max_ops: usize,
+    },
     /// The server refused a request whole as over one of its own limits (nothing of it was
     /// applied): a smaller request may pass.
     #[error("etcd refused the request as over its limits ({limit}): {detail}")]

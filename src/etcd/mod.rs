@@ -25,4 +25,6 @@ pub use batching::{commit_all, lowered_limits, resplit, Committed};
 pub use error::{EtcdError, Retry, ServerLimit};
 pub use settings::{resolve, EtcdFlags, EtcdSettings, Secret, SettingsError};
 pub use snapshot::{SnapshotError, SnapshotInfo};
-pub use store::{batches, Expect, Kv, KvStore, Limits, MemStore, Member, Op, RealEtcd};
+pub use store::{
+    batch_groups, batches, Expect, Kv, KvStore, Limits, MemStore, Member, Op, RealEtcd,
+};

@@ -155,26 +155,55 @@ impl Member {
 /// Split `ops` (in order) into transactions within `limits`. An op that alone exceeds
 /// the request size is [`EtcdError::TooLarge`]; nothing is split in that case.
 pub fn batches(ops: Vec<Op>, limits: Limits) -> Result<Vec<Vec<Op>>, EtcdError> {
+    Ok(
+        batch_groups(ops.into_iter().map(|op| vec![op]).collect(), limits)?
+            .into_iter()
+            .map(|txn| txn.into_iter().flatten().collect())
+            .collect(),
+    )
+}
+
+/// Packs `groups` (in order) into transactions within `limits`, never splitting a group:
+/// a group is the operations of one item (its `file` part, and its `name` and `guard`
+/// parts in a version 2 layout), which etcd must apply together or not at all. Each
+/// transaction is returned as its groups. A group that alone exceeds the request size is
+/// [`EtcdError::TooLarge`], one with more operations than a transaction may hold is
+/// [`EtcdError::TooManyOps`]; nothing is split in either case.
+pub fn batch_groups(groups: Vec<Vec<Op>>, limits: Limits) -> Result<Vec<Vec<Vec<Op>>>, EtcdError> {
     let max_ops = limits.max_ops.max(1);
-    let mut out: Vec<Vec<Op>> = Vec::new();
-    let mut current: Vec<Op> = Vec::new();
+    let mut out: Vec<Vec<Vec<Op>>> = Vec::new();
+    let mut current: Vec<Vec<Op>> = Vec::new();
+    let mut current_ops = 0usize;
     let mut current_bytes = 0usize;
-    for op in ops {
-        let bytes = op.request_bytes();
+    for group in groups {
+        let Some(first) = group.first() else {
+            continue;
+        };
+        let bytes: usize = group.iter().map(Op::request_bytes).sum();
         if bytes > limits.max_request_bytes {
             return Err(EtcdError::TooLarge {
-                key: key_display(op.key()),
+                key: key_display(first.key()),
                 bytes,
             });
         }
+        if group.len() > max_ops {
+            return Err(EtcdError::TooManyOps {
+                key: key_display(first.key()),
+                ops: group.len(),
+                max_ops,
+            });
+        }
         if !current.is_empty()
-            && (current.len() >= max_ops || current_bytes + bytes > limits.max_request_bytes)
+            && (current_ops + group.len() > max_ops
+                || current_bytes + bytes > limits.max_request_bytes)
         {
             out.push(std::mem::take(&mut current));
+            current_ops = 0;
             current_bytes = 0;
         }
+        current_ops += group.len();
         current_bytes += bytes;
-        current.push(op);
+        current.push(group);
     }
     if !current.is_empty() {
         out.push(current);

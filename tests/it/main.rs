@@ -2,6 +2,7 @@
 //! `support` (real etcd servers and clusters, file-system helpers).
 
 mod apply_etcd;
+mod apply_v2;
 mod backup;
 mod bundle;
 mod cli_edge;
