@@ -366,7 +366,8 @@ pub fn redact(path: &str, text: &str, parsed: Option<&Parsed>) -> String {
                 }
             }
         }
-        Some(Parsed::Xml(x)) => {
+        Some(Parsed::Xml(lazy)) => {
+            let x = lazy.get(text);
             for e in x.elements() {
                 for a in e.attrs.iter().filter(|a| is_secret_name(&a.name)) {
                     edits.push(Edit {

@@ -51,7 +51,8 @@ pub enum Format {
 pub enum Parsed {
     Props(props::PropsFile),
     Yaml(yaml::YamlDoc),
-    Xml(xml::XmlDoc),
+    /// Checked to parse; the model is built when first used.
+    Xml(xml::LazyDoc),
     Cnf(cnf::CnfFile),
     Text,
 }
@@ -169,7 +170,7 @@ pub fn parse_file(path: &str, text: &str, format: Format) -> Result<Parsed, Tree
             Parsed::Yaml(yaml::parse_stream(text).map_err(|e| err(e.offset, e.kind.to_string()))?)
         }
         Format::Xml => {
-            Parsed::Xml(xml::parse(text).map_err(|e| err(e.offset, e.kind.to_string()))?)
+            Parsed::Xml(xml::check(text).map_err(|e| err(e.offset, e.kind.to_string()))?)
         }
         Format::Cnf => {
             Parsed::Cnf(cnf::parse(text).map_err(|e| err(e.offset, e.kind.to_string()))?)
@@ -186,8 +187,7 @@ pub fn compact(mut parsed: Parsed) -> Parsed {
     match &mut parsed {
         Parsed::Props(p) => p.shrink_to_fit(),
         Parsed::Yaml(y) => y.shrink_to_fit(),
-        Parsed::Xml(x) => x.shrink_to_fit(),
-        Parsed::Cnf(_) | Parsed::Text => {}
+        Parsed::Cnf(_) | Parsed::Xml(_) | Parsed::Text => {}
     }
     parsed
 }

@@ -277,6 +277,35 @@ impl fmt::Display for ReaderFailure {
 
 const BOM: &str = "\u{feff}";
 
+/// An XML file's model, built when first asked for. A tree of thousands of schemas only
+/// needs to know that each one parses (checked when it is read) and the model of the few
+/// whose text holds a host name, an entity or a secret; keeping every model for the whole
+/// run cost most of a large migration's memory, and the page faults that came with it.
+#[derive(Debug, Clone, Default)]
+pub struct LazyDoc(std::sync::OnceLock<XmlDoc>);
+
+impl LazyDoc {
+    /// A model for `src` that was checked to parse (see [`check`]).
+    pub fn checked() -> LazyDoc {
+        LazyDoc::default()
+    }
+
+    /// The model of `src`, the text that was checked (parsing is deterministic, so the
+    /// second parse gives what the first did).
+    pub fn get(&self, src: &str) -> &XmlDoc {
+        self.0.get_or_init(|| match parse(src) {
+            Ok(doc) => doc,
+            // Only reachable if the text changed since it was checked: a bug.
+            Err(e) => panic!("XML that parsed once failed the second time: {e:?}"),
+        })
+    }
+}
+
+/// Checks that `src` parses as [`parse`] does, keeping nothing.
+pub fn check(src: &str) -> Result<LazyDoc, Located<XmlError>> {
+    parse(src).map(|_| LazyDoc::checked())
+}
+
 /// Deepest nesting of elements [`parse`] accepts.
 pub const MAX_DEPTH: usize = 32;
 
@@ -287,7 +316,15 @@ pub fn parse(src: &str) -> Result<XmlDoc, Located<XmlError>> {
 
 /// Parses an XML document whose elements nest at most `max_depth` deep.
 pub fn parse_with_max_depth(src: &str, max_depth: usize) -> Result<XmlDoc, Located<XmlError>> {
-    if let Some((at, c)) = src.char_indices().find(|&(_, c)| !is_xml_char(c)) {
+    // Most configuration is ASCII: its bytes are checked without decoding characters.
+    let illegal = if src.is_ascii() {
+        src.bytes()
+            .position(|b| b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r'))
+            .map(|at| (at, char::from(src.as_bytes()[at])))
+    } else {
+        src.char_indices().find(|&(_, c)| !is_xml_char(c))
+    };
+    if let Some((at, c)) = illegal {
         let code = c as u32;
         return Err(Located::new(at, XmlError::IllegalCharacter { code }));
     }
@@ -970,8 +1007,10 @@ impl<'s> Builder<'s> {
         element: &str,
     ) -> Result<Vec<Attr>, Located<XmlError>> {
         let mut attrs: Vec<Attr> = Vec::new();
-        // Names seen so far: a tag with many attributes is checked in linear time.
-        let mut names: std::collections::HashSet<&str> = std::collections::HashSet::new();
+        // Names seen so far: compared one by one while there are few (most tags), then
+        // through a set, so a tag with many attributes is still checked in linear time.
+        let mut few: Vec<&str> = Vec::new();
+        let mut many: Option<std::collections::HashSet<&str>> = None;
         let mut iter = tag.attributes();
         // Duplicates are checked below, where the name and its span are at hand.
         iter.with_checks(false);
@@ -1009,7 +1048,21 @@ impl<'s> Builder<'s> {
                 };
                 return Err(Located::new(name_span.start, kind));
             }
-            if !names.insert(name) {
+            let duplicate = match &mut many {
+                Some(set) => !set.insert(name),
+                None if few.len() < 16 => {
+                    let seen = few.contains(&name);
+                    few.push(name);
+                    seen
+                }
+                None => {
+                    let mut set: std::collections::HashSet<&str> = few.drain(..).collect();
+                    let seen = !set.insert(name);
+                    many = Some(set);
+                    seen
+                }
+            };
+            if duplicate {
                 let kind = XmlError::DuplicateAttribute {
                     element: element.to_string(),
                     name: name.to_string(),

@@ -212,11 +212,12 @@ pub fn scan_file(
                 }
             }
         }
-        Parsed::Xml(x) => {
+        Parsed::Xml(lazy) => {
             for t in tokens(&f.text) {
                 let Some(hit) = inv.lookup(t.text) else {
                     continue;
                 };
+                let x = lazy.get(&f.text);
                 let ctx = match x.context_at(t.span.start) {
                     XmlContext::AttrValue { element, attr } => Context::Xml {
                         element: x.path(element),
@@ -232,11 +233,14 @@ pub fn scan_file(
                 push(hit, t.span, t.text, (ctx, BTreeSet::new()), false);
             }
             // Entities (`&#46;`) could hide a name inside a value or text.
-            let decoded = x
-                .elements()
-                .iter()
-                .flat_map(|e| e.attrs.iter().map(|a| (a.value.as_str(), a.value_span)))
-                .chain(x.texts().iter().map(|t| (t.value.as_str(), t.span)));
+            // Without a `&` there is none (and no model is needed).
+            let x = f.text.contains('&').then(|| lazy.get(&f.text));
+            let decoded = x.into_iter().flat_map(|x| {
+                x.elements()
+                    .iter()
+                    .flat_map(|e| e.attrs.iter().map(|a| (a.value.as_str(), a.value_span)))
+                    .chain(x.texts().iter().map(|t| (t.value.as_str(), t.span)))
+            });
             for (value, span) in decoded {
                 if !span.slice(&f.text).contains('&') {
                     continue;
