@@ -380,7 +380,7 @@ fn compare_file(
     secrets: SecretPolicy,
 ) -> FileComparison {
     let path = &m.path;
-    let target_text = target.text.as_str();
+    let target_text: &str = &target.text;
     // What apply writes: the migrated text merged onto the target's copy.
     let written = m.written();
     let status = if written == target_text {
@@ -417,7 +417,7 @@ fn compare_file(
     let reparsed_after;
     let after_parsed = if m.result.is_none() && m.after_parsed.is_some() {
         m.after_parsed.as_ref().unwrap_or(before_parsed)
-    } else if written == m.before {
+    } else if written == &*m.before {
         before_parsed
     } else {
         match parse_file(path, written, m.format) {
@@ -484,7 +484,7 @@ fn whole_text(mut fc: FileComparison, m: &MigratedFile, target_text: &str) -> Fi
     if m.written() != target_text {
         fc.differences
             .push(whole(Class::SiteCustomization, whole_secret));
-    } else if m.before != target_text {
+    } else if &*m.before != target_text {
         fc.differences
             .push(whole(Class::ExplainedByMapping, whole_secret));
     }

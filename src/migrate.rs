@@ -24,8 +24,10 @@ use std::collections::BTreeMap;
 pub struct MigratedFile {
     pub path: String,
     pub format: Format,
-    pub before: String,
-    pub after: String,
+    /// The bundle's text (shared with the tree's file).
+    pub before: std::sync::Arc<str>,
+    /// The migrated text; `before` itself (shared) when nothing changed.
+    pub after: std::sync::Arc<str>,
     /// The model of a rewritten property or YAML file's `after` (parsed for the safety
     /// check, kept for the item-by-item comparison). None for other formats and when
     /// `after` is `before`, whose model the bundle's tree holds.
@@ -136,9 +138,12 @@ pub fn migrate(
         .map(|h| (h.old.clone(), mapping.file.clone(), h.line))
         .collect();
     let (bundle_names, inventory) = Inventory::build_both(tree, &extra);
+    crate::timing::mark("inventory");
     let refs = scan(tree, &inventory, contexts);
+    crate::timing::mark("scanned");
     let resolution = resolve(&refs, mapping, &inventory, &bundle_names);
     let edits = edits_by_file(&refs, &resolution);
+    crate::timing::mark("resolved");
     let migrated: Vec<&ConfigFile> = tree.migrated().collect();
     // Rewriting and re-parsing is per file: done on a few threads, in path order.
     let rewritten = map_in_parallel(&migrated, |f| {
@@ -153,7 +158,7 @@ pub fn migrate(
                 })?;
                 let kept = matches!(f.format, Format::Props | Format::Yaml)
                     .then(|| crate::tree::compact(parsed));
-                (after, kept)
+                (std::sync::Arc::from(after), kept)
             }
             None => (f.text.clone(), None),
         };
@@ -169,6 +174,7 @@ pub fn migrate(
             encoding: f.encoding,
         })
     })?;
+    crate::timing::mark("rewritten");
     let files = rewritten.into_iter().map(|m| (m.path.clone(), m)).collect();
     let bins: Vec<(&String, &Vec<u8>)> = tree.binary_bytes.iter().collect();
     let binary_all: Vec<BinaryHit> = map_each_in_parallel(&bins, |&(p, b)| {

@@ -71,7 +71,8 @@ pub enum Ownership {
 pub struct ConfigFile {
     /// Path in the bundle layout, e.g. `config/props/iris-environment.prop`.
     pub path: String,
-    pub text: String,
+    /// Shared with the migration's copies of an unchanged file (never copied).
+    pub text: std::sync::Arc<str>,
     pub format: Format,
     pub parsed: Parsed,
     pub ownership: Ownership,
@@ -351,7 +352,7 @@ pub fn config_file(path: &str, text: String, mode: u32) -> Result<Option<ConfigF
     };
     Ok(Some(ConfigFile {
         path: path.to_string(),
-        text,
+        text: text.into(),
         format,
         parsed,
         ownership,

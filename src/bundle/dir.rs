@@ -52,38 +52,50 @@ fn kind_of(metadata: &Metadata) -> EntryKind {
 }
 
 /// Lists every entry under `root`, sorted by relative path so the order (and so the
-/// problem list) is stable.
+/// problem list) is stable. The directory listing says which entries are directories
+/// (a link is never one: it is not followed); every entry is then looked at with
+/// `symlink_metadata`, on a few threads (a bundle holds thousands of files), and that
+/// look decides its kind.
 fn walk(root: &Path) -> Result<Vec<Found>, BundleError> {
-    let mut found = Vec::new();
+    let mut listed: Vec<(PathBuf, Vec<u8>, bool)> = Vec::new();
     let mut stack: Vec<(PathBuf, Vec<u8>)> = vec![(root.to_owned(), Vec::new())];
     while let Some((dir, relative)) = stack.pop() {
-        let mut children = Vec::new();
         for entry in fs::read_dir(&dir).map_err(io_error(&dir))? {
             let entry = entry.map_err(io_error(&dir))?;
-            children.push(entry.path());
-        }
-        children.sort();
-        let mut subdirs = Vec::new();
-        for absolute in children {
-            let metadata = fs::symlink_metadata(&absolute).map_err(io_error(&absolute))?;
-            let name = absolute.file_name().map(OsStrExt::as_bytes).unwrap_or(b"");
+            let absolute = entry.path();
+            // From the listing itself (no `stat`, unless the file system does not say).
+            let is_dir = entry.file_type().map_err(io_error(&absolute))?.is_dir();
             let mut child_relative = relative.clone();
             if !child_relative.is_empty() {
                 child_relative.push(b'/');
             }
-            child_relative.extend_from_slice(name);
-            let kind = kind_of(&metadata);
-            if kind == EntryKind::Dir {
-                subdirs.push((absolute.clone(), child_relative.clone()));
+            child_relative.extend_from_slice(entry.file_name().as_bytes());
+            if is_dir {
+                stack.push((absolute.clone(), child_relative.clone()));
             }
-            found.push(Found {
-                relative: child_relative,
-                absolute,
-                kind,
-                metadata,
+            listed.push((absolute, child_relative, is_dir));
+        }
+    }
+    let looked = crate::tree::map_in_parallel(&listed, |(absolute, _, _)| {
+        fs::symlink_metadata(absolute).map_err(io_error(absolute))
+    })?;
+    let mut found = Vec::with_capacity(listed.len());
+    for ((absolute, relative, listed_dir), metadata) in listed.into_iter().zip(looked) {
+        let kind = kind_of(&metadata);
+        if (kind == EntryKind::Dir) != listed_dir {
+            // Replaced between the listing and the look: its contents were (or were not)
+            // walked as the listing said, so the walk cannot be trusted.
+            return Err(BundleError::Io {
+                path: absolute,
+                source: io::Error::other("the entry was replaced while the bundle was read"),
             });
         }
-        stack.extend(subdirs);
+        found.push(Found {
+            relative,
+            absolute,
+            kind,
+            metadata,
+        });
     }
     // Report in path order, like a sorted listing (a directory's files and its
     // subdirectories' files interleave by name).

@@ -524,7 +524,7 @@ fn empty_mapping_changes_no_byte_of_the_fixture_bundle() {
     for f in m.files.values() {
         assert!(f.after == f.before, "{} changed", f.path);
         let on_disk = fs::read_to_string(root.join(&f.path)).unwrap();
-        assert!(f.before == on_disk, "{} is not the file's bytes", f.path);
+        assert!(*f.before == *on_disk, "{} is not the file's bytes", f.path);
     }
     // Nothing is mapped, so every reference is a problem, and none was rewritten.
     assert!(!m.is_complete());
