@@ -51,7 +51,7 @@ for _ in $(seq 1 200); do
 done
 
 step "loading the new cluster's configuration as installed (fixtures/new-cluster) into etcd"
-python3 scripts/load-tree-into-etcd.py "$url" fixtures/new-cluster templates/etcd-layout.yaml >/dev/null
+python3 scripts/load-tree-into-etcd.py "$url" fixtures/new-cluster templates/etcd-layout-v2.yaml >/dev/null
 
 bundle=fixtures/old-cluster.tar.gz
 step "1/7 inspect: verify the backup bundle; the old nodes with their roles and reference counts"
