@@ -62,7 +62,7 @@ const UPDATED: [&str; 4] = [
 ];
 
 /// Items the migration creates (directory, bundle path): `file` and `name`, no meta.
-const CREATED: [(&str, &str); 9] = [
+const CREATED: [(&str, &str); 10] = [
     (
         "/main/config/props/iris-common.prop",
         "config/props/iris-common.prop",
@@ -98,6 +98,10 @@ const CREATED: [(&str, &str); 9] = [
     (
         "/main/config/schema/Vendor/tables/CorporateActions",
         "config/schemas/Vendor/Vendor.CorporateActions.schema",
+    ),
+    (
+        "/main/config/schema/Vendor/tables/SecurityMaster",
+        "config/schemas/Vendor/Vendor.SecurityMaster.schema",
     ),
 ];
 
@@ -346,6 +350,15 @@ fn v2_apply_writes_file_name_and_guard_in_one_transaction_and_rolls_back_byte_fo
         );
     }
 
+    // A dry run counts transactions with items kept whole: 14 items of 2 keys each (an
+    // updated one: file and guard; a created one: file and name), so 3 operations per
+    // transaction hold one item: 14 transactions (28 keys / 3 would say 10).
+    work.run(&apply_args(&ep, &["--dry-run", "--max-txn-ops", "3"]))
+        .expect(0)
+        .stderr_has("dry run: would write 28 key(s) to etcd (about 14 transaction(s))");
+    assert_eq!(UPDATED.len() + CREATED.len(), 14);
+    assert_eq!(Dump::of(&server), before, "a dry run wrote to etcd");
+
     let record = work.path("run.json");
     let run = work
         .run(&apply_args(&ep, &["--yes", "--run-record", &record]))
@@ -429,6 +442,22 @@ fn v2_apply_writes_file_name_and_guard_in_one_transaction_and_rolls_back_byte_fo
         .map(|(k, _)| k)
         .collect();
     assert_eq!(written.len(), recorded.len(), "{written:?} vs {recorded:?}");
+    // Exactly the updated and created items' directories were written.
+    let dirs: std::collections::BTreeSet<&str> = written
+        .iter()
+        .map(|k| {
+            ["/file", "/name", "/meta/guard"]
+                .iter()
+                .find_map(|part| k.strip_suffix(part))
+                .unwrap_or_else(|| panic!("{k}: not an item part"))
+        })
+        .collect();
+    let want: std::collections::BTreeSet<&str> = UPDATED
+        .iter()
+        .copied()
+        .chain(CREATED.iter().map(|(d, _)| *d))
+        .collect();
+    assert_eq!(dirs, want);
     for k in written {
         let part = if k.ends_with("/meta/guard") {
             "guard"
