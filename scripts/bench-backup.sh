@@ -70,7 +70,8 @@ while (( $(db_mib) < snapshot_mib )); do
     i=$((i + 1))
   done
 done
-items=$(etcdctl --endpoints="$url" get --prefix /deephaven/config/ --keys-only | grep -c . || true)
+# Items of the default layout (v2): one `file` part each under its prefix.
+items=$(etcdctl --endpoints="$url" get --prefix /main/ --keys-only | grep -c '/file$' || true)
 echo "etcd: $items configuration items, database $(db_mib) MiB" >&2
 
 files_root="$data/bundle/files"

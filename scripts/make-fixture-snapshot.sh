@@ -3,13 +3,16 @@
 #
 # Starts a throwaway single-member etcd (Debian etcd 3.4: /usr/bin/etcd, /usr/bin/etcdctl)
 # on free 127.0.0.1 ports with a temporary data dir, stores every config item of the
-# bundle at the key the etcd layout file gives it (value = the file's bytes, unchanged),
-# adds a few runtime keys and etcd users the way a live cluster has them, saves a v3
-# snapshot with `etcdctl snapshot save`, and stops etcd again.
+# bundle where the etcd layout file puts it (scripts/load-tree-into-etcd.py: with the
+# default layout v2, each item is a Deephaven atomic directory with its `file` part = the
+# file's bytes unchanged, its `name` part and a meta subtree `created`/`updated`/`guard`;
+# PQs under the scan directory with invented deterministic serials), adds a few runtime
+# keys and etcd users the way a live cluster has them, saves a v3 snapshot with
+# `etcdctl snapshot save`, and stops etcd again.
 #
 # Usage: scripts/make-fixture-snapshot.sh [BUNDLE_DIR [LAYOUT_FILE]]
 #   BUNDLE_DIR   default: fixtures/old-cluster
-#   LAYOUT_FILE  default: templates/etcd-layout.yaml
+#   LAYOUT_FILE  default: templates/etcd-layout-v2.yaml (the default layout)
 #
 # Afterwards run scripts/pack-fixture.sh to refresh MANIFEST.sha256 and the tarball.
 # Note: never name shell variables ETCD_*: etcd reads such environment variables as flags.
@@ -17,7 +20,7 @@ set -euo pipefail
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 bundle="$(cd "${1:-$repo/fixtures/old-cluster}" && pwd)"
-layout="${2:-$repo/templates/etcd-layout.yaml}"
+layout="${2:-$repo/templates/etcd-layout-v2.yaml}"
 etcd_bin="${FIXTURE_ETCD_BIN:-/usr/bin/etcd}"
 etcdctl_bin="${FIXTURE_ETCDCTL_BIN:-/usr/bin/etcdctl}"
 
@@ -95,7 +98,7 @@ ctl put /deephaven/runtime/leader/iris_controller 'dh-infra-1.old.example.com:20
 # etcd's own users and roles travel inside a snapshot too (auth stays disabled here).
 ctl user add root:fake-etcd-root-password-Old2023 >/dev/null
 ctl role add deephaven-config >/dev/null
-ctl role grant-permission deephaven-config --prefix=true readwrite /deephaven/ >/dev/null
+ctl role grant-permission deephaven-config --prefix=true readwrite /main/ >/dev/null
 ctl user add iris-config:fake-iris-config-password >/dev/null
 ctl user grant-role iris-config deephaven-config >/dev/null
 

@@ -156,22 +156,59 @@ pub const NOT_CREATED_WHY: &str =
 /// migrated file, as `plan --emit DIR` writes it under DIR).
 pub const VENDOR_IMPORT: &str = "controller_tool --import -x FILE (or: dhconfig pq import)";
 
-/// The items of `paths` that apply cannot create: layout version 2 items keyed by a
-/// serial number Deephaven assigns (`scan` kinds: persistent queries) that `has` (the
-/// target) does not hold. They are left to [`VENDOR_IMPORT`], listed by plan and apply.
+/// Why apply does not write an ACL export (`config/acls/`) that no item of the layout
+/// holds (the default layout v2 has no ACL item).
+pub const ACL_WHY: &str =
+    "an ACL export: Deephaven keeps ACLs as rows, not files, and no item of the etcd layout holds it";
+
+/// How to bring in an ACL export with the vendor's tool (`FILE` as in [`VENDOR_IMPORT`]).
+pub const ACL_IMPORT: &str =
+    "dhconfig acls import FILE (not --replace-all: it removes the new cluster's own service users)";
+
+/// Why apply does not write another `config/` file that no item of the layout holds.
+pub const NOT_AN_ITEM_WHY: &str = "no item of the etcd layout holds this file";
+
+/// What to do with such a file: no vendor import is known for it.
+pub const BY_HAND: &str = "no import known: bring it over by hand if the new cluster needs it";
+
+/// The `paths` apply does not write, each listed by plan, apply and restore with why
+/// and the vendor's import: layout version 2 items keyed by a serial number Deephaven assigns
+/// (`scan` kinds: persistent queries) that `has` (the target) does not hold, and
+/// `config/` files no layout item matches.
 pub fn not_created<'a>(
     layout: &Layout,
     paths: impl IntoIterator<Item = &'a str>,
     has: impl Fn(&str) -> bool,
-) -> Vec<String> {
-    if layout.version < 2 {
-        return Vec::new();
-    }
+) -> Vec<Skipped> {
     paths
         .into_iter()
-        .filter(|p| layout.key_for(p).is_none() && layout.is_item(p) && !has(p))
-        .map(str::to_string)
+        .filter_map(|p| {
+            let (why, command) = match layout.key_for(p) {
+                Some(_) => return None,
+                None if layout.is_item(p) => {
+                    (!has(p)).then_some((NOT_CREATED_WHY, VENDOR_IMPORT))?
+                }
+                None if p.starts_with("config/acls/") => (ACL_WHY, ACL_IMPORT),
+                None => p
+                    .starts_with("config/")
+                    .then_some((NOT_AN_ITEM_WHY, BY_HAND))?,
+            };
+            Some(Skipped {
+                path: p.to_string(),
+                why,
+                command,
+            })
+        })
         .collect()
+}
+
+/// A bundle file apply does not write (see [`not_created`]): why, and the vendor's
+/// command that brings it in instead (`FILE`: the migrated file).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Skipped {
+    pub path: String,
+    pub why: &'static str,
+    pub command: &'static str,
 }
 
 /// The schema of run records written now; [`RECORD_SCHEMA_V1`] records are still read.
@@ -717,7 +754,7 @@ mod tests {
     }
 
     fn layout() -> Layout {
-        Layout::builtin().with_prefix("/p/")
+        Layout::v1().with_prefix("/p/")
     }
 
     #[test]
@@ -883,11 +920,7 @@ mod tests {
     }
 
     fn v2() -> Layout {
-        Layout::parse(
-            "templates/etcd-layout-v2.yaml",
-            crate::layout::DEFAULT_LAYOUT_V2,
-        )
-        .unwrap()
+        Layout::builtin()
     }
 
     const ENV: &str = "/main/config/props/iris-environment.prop";

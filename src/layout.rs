@@ -1,6 +1,6 @@
 //! The etcd layout: which bundle item lives at which etcd key. Read from a layout file
-//! (`templates/etcd-layout.yaml` by default, `--layout FILE` otherwise); no key is written
-//! in the code. Patterns use `{name}` placeholders that match one path segment.
+//! (`templates/etcd-layout-v2.yaml` by default, `--layout FILE` otherwise); no key is
+//! written in the code. Patterns use `{name}` placeholders that match one path segment.
 //!
 //! Two versions. Version 1: one key per item (`key:` pattern). Version 2 models
 //! Deephaven's atomic directories (`templates/etcd-layout-v2.yaml`): an item is a directory
@@ -15,12 +15,13 @@
 use crate::formats::yaml::{self, Node};
 use crate::text::{LineIndex, Position};
 
-/// The default layout, shipped in `templates/`.
-pub const DEFAULT_LAYOUT: &str = include_str!("../templates/etcd-layout.yaml");
+/// The default layout: Deephaven's published model as a version 2 layout (its unpublished
+/// spellings, the root prefix among them, marked `[?]` in the file), shipped in `templates/`.
+pub const DEFAULT_LAYOUT: &str = include_str!("../templates/etcd-layout-v2.yaml");
 
-/// Deephaven's published model as a version 2 layout (its unpublished spellings marked),
-/// shipped in `templates/` for `--layout`.
-pub const DEFAULT_LAYOUT_V2: &str = include_str!("../templates/etcd-layout-v2.yaml");
+/// The version 1 layout (one key per item under `/deephaven/config/`), dh-migrate's default
+/// before layout version 2; shipped in `templates/` for `--layout`.
+pub const LAYOUT_V1: &str = include_str!("../templates/etcd-layout-v1.yaml");
 
 /// One item kind: a bundle path pattern and its key pattern (relative to the prefix; for
 /// a version 2 item, the pattern of its `file` part's key). A `scan` item has no key
@@ -172,8 +173,14 @@ fn fill(ps: &[Piece], bound: &[(&str, &str)]) -> Option<String> {
 impl Layout {
     /// The shipped default.
     pub fn builtin() -> Layout {
-        Layout::parse("templates/etcd-layout.yaml", DEFAULT_LAYOUT)
+        Layout::parse("templates/etcd-layout-v2.yaml", DEFAULT_LAYOUT)
             .unwrap_or_else(|e| panic!("shipped etcd layout is invalid: {e}"))
+    }
+
+    /// The shipped version 1 layout (`templates/etcd-layout-v1.yaml`).
+    pub fn v1() -> Layout {
+        Layout::parse("templates/etcd-layout-v1.yaml", LAYOUT_V1)
+            .unwrap_or_else(|e| panic!("shipped etcd layout v1 is invalid: {e}"))
     }
 
     /// Reads a layout file.
@@ -517,8 +524,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn default_layout_maps_both_ways() {
-        let l = Layout::builtin();
+    fn v1_layout_maps_both_ways() {
+        let l = Layout::v1();
+        assert_eq!(l.version, 1);
         assert_eq!(l.prefix, "/deephaven/config/");
         let (k, item) = l.key_for("config/props/iris-environment.prop").unwrap();
         assert_eq!(k, "/deephaven/config/props/iris-environment.prop");
@@ -559,7 +567,7 @@ mod tests {
     }
 
     fn v2() -> Layout {
-        Layout::parse("templates/etcd-layout-v2.yaml", DEFAULT_LAYOUT_V2).unwrap()
+        Layout::builtin()
     }
 
     #[test]
@@ -605,7 +613,7 @@ mod tests {
         // ACLs are rows in Deephaven's model, not an item here.
         assert!(!l.is_item("config/acls/acls.xml"));
         // A v1 layout keeps one key per item.
-        let v1 = Layout::builtin();
+        let v1 = Layout::v1();
         assert_eq!(v1.item_keys("/k", "config/props/a.prop").name, None);
         assert_eq!(v1.part_of("/deephaven/config/props/a.prop"), None);
     }

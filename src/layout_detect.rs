@@ -349,7 +349,7 @@ mod tests {
         let d = detect(&keys);
         let l =
             Layout::parse("detected", &d.layout).unwrap_or_else(|e| panic!("{e}\n{}", d.layout));
-        let shipped = Layout::builtin();
+        let shipped = Layout::v1();
         for k in &keys[..5] {
             assert_eq!(
                 l.path_for(&k.key).map(|p| p.0),

@@ -54,9 +54,10 @@ pub struct Plan {
     pub target_hash: String,
     /// Things to know that do not stop the plan (unchecked or split-role mapping values).
     pub warnings: Vec<String>,
-    /// Migrated items apply does not write: new serial-keyed items of a layout version 2
-    /// (persistent queries), left to the vendor's import (`apply::not_created`).
-    pub not_created: Vec<String>,
+    /// Migrated files apply does not write: new serial-keyed items of a layout version 2
+    /// (persistent queries) and `config/` files no layout item holds (ACL exports with
+    /// layout v2), left to the vendor's import (`apply::not_created`).
+    pub not_created: Vec<crate::apply::Skipped>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -268,10 +269,26 @@ pub fn make_plan_with(
         n if n.is_empty() => nodes_from_mapping(mapping, &migration),
         n => n.clone(),
     };
+    // What apply does not write: new serial-keyed items (PQs), and `config/` files no
+    // layout item holds (neither etcd items nor node files).
+    let not_created = crate::apply::not_created(
+        layout,
+        migration
+            .files
+            .keys()
+            .map(String::as_str)
+            .filter(|p| is_item(p) || p.starts_with("config/")),
+        |p| target.tree.files.contains_key(p),
+    );
+    let skipped: HashSet<&str> = not_created.iter().map(|s| s.path.as_str()).collect();
     // Which new node receives each file-system part.
     let shared = shared_files_node(&migration, files_node);
     let mut files_for_node: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for f in migration.files.values().filter(|f| !is_item(&f.path)) {
+    for f in migration
+        .files
+        .values()
+        .filter(|f| !is_item(&f.path) && !skipped.contains(f.path.as_str()))
+    {
         let old = f.node.clone().or_else(|| {
             f.path
                 .starts_with("files/")
@@ -289,15 +306,18 @@ pub fn make_plan_with(
         .filter(|c| c.counts())
         .map(|c| c.path.as_str())
         .collect();
+    // New serial-keyed items (PQs) apply does not write: no process restarts or reloads
+    // for them.
+    let written = |p: &str| is_item(p) && !skipped.contains(p);
     let changed_items = comparison
         .files
         .iter()
-        .filter(|f| f.counts() && is_item(&f.path))
+        .filter(|f| f.counts() && written(&f.path))
         .count();
     let pq_changed = comparison
         .files
         .iter()
-        .any(|f| f.counts() && f.path.starts_with("config/pq/"));
+        .any(|f| f.counts() && f.path.starts_with("config/pq/") && written(&f.path));
     let changes = Changes {
         etcd_items: changed_items,
         files_for_node: files_for_node
@@ -336,15 +356,6 @@ pub fn make_plan_with(
                 .map(|f| (f.path.as_str(), f.text.as_bytes())),
         ),
     };
-    let not_created = crate::apply::not_created(
-        layout,
-        migration
-            .files
-            .keys()
-            .map(String::as_str)
-            .filter(|p| is_item(p)),
-        |p| target.tree.files.contains_key(p),
-    );
     Ok(Plan {
         not_created,
         bundle_hash: bundle_hash(bundle),

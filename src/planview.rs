@@ -2,7 +2,6 @@
 //! applying changes on the new cluster (target -> migrated), then the summary, the files
 //! each node receives, the restart step and the snapshot advice. Diffs show redacted text.
 
-use crate::apply::{NOT_CREATED_WHY, VENDOR_IMPORT};
 use crate::compare::{FileComparison, FileStatus};
 use crate::diff::unified;
 use crate::mapping::resolve::Outcome;
@@ -63,7 +62,11 @@ pub fn render_text(plan: &Plan, o: &ViewOptions) -> String {
         for (r, _) in m.rewrites() {
             *rewrites_in.entry(r.file.as_str()).or_default() += 1;
         }
-        let not_created: HashSet<&str> = plan.not_created.iter().map(String::as_str).collect();
+        let not_created: HashMap<&str, &crate::apply::Skipped> = plan
+            .not_created
+            .iter()
+            .map(|s| (s.path.as_str(), s))
+            .collect();
         for f in m.files.values() {
             let cmp = comparisons.get(f.path.as_str()).copied();
             let applies = cmp.is_some_and(|c| c.counts());
@@ -126,9 +129,10 @@ pub fn render_text(plan: &Plan, o: &ViewOptions) -> String {
                                 esc(node),
                                 crate::emit::file_mode(&f.path, f.mode)
                             )?,
-                            None if not_created.contains(f.path.as_str()) => writeln!(
+                            None if not_created.contains_key(f.path.as_str()) => writeln!(
                                 out,
-                                "-- {NOT_CREATED_WHY} (listed below)"
+                                "-- {} (listed below)",
+                                not_created[f.path.as_str()].why
                             )?,
                             None => writeln!(
                                 out,
@@ -196,7 +200,7 @@ pub fn render_text(plan: &Plan, o: &ViewOptions) -> String {
             .comparison
             .files
             .iter()
-            .filter(|f| f.counts() && !not_created.contains(f.path.as_str()))
+            .filter(|f| f.counts() && !not_created.contains_key(f.path.as_str()))
             .count();
         let only_target = plan
             .comparison
@@ -208,13 +212,21 @@ pub fn render_text(plan: &Plan, o: &ViewOptions) -> String {
             out,
             "  new cluster           {changed} file(s) would change; {only_target} file(s) only there are left alone"
         )?;
-        if !plan.not_created.is_empty() {
+        // Grouped by reason (in order of first appearance), each with its import.
+        let mut reasons: Vec<(&str, &str, Vec<&str>)> = Vec::new();
+        for s in &plan.not_created {
+            match reasons.iter_mut().find(|(why, _, _)| *why == s.why) {
+                Some((_, _, paths)) => paths.push(&s.path),
+                None => reasons.push((s.why, s.command, vec![&s.path])),
+            }
+        }
+        for (why, command, paths) in reasons {
             writeln!(
                 out,
-                "\nNot written by apply ({}): {NOT_CREATED_WHY}; import each migrated file (FILE: under `plan --emit DIR`) with: {VENDOR_IMPORT}",
-                plan.not_created.len()
+                "\nNot written by apply ({}): {why}; import each migrated file (FILE: under `plan --emit DIR`) with: {command}",
+                paths.len()
             )?;
-            for p in &plan.not_created {
+            for p in paths {
                 writeln!(out, "  {}", esc(p))?;
             }
         }
@@ -319,6 +331,7 @@ pub struct ChangeDoc<'a> {
 /// Builds the plan document (every migrated file that the migration changes or that
 /// applying writes, as the text view lists them).
 pub fn plan_doc<'a>(plan: &'a Plan, o: &ViewOptions) -> PlanDoc<'a> {
+    let skipped: HashSet<&str> = plan.not_created.iter().map(|s| s.path.as_str()).collect();
     let comparisons: HashMap<&str, &FileComparison> = plan
         .comparison
         .files
@@ -336,7 +349,7 @@ pub fn plan_doc<'a>(plan: &'a Plan, o: &ViewOptions) -> PlanDoc<'a> {
         .filter_map(|f| {
             let cmp = comparisons.get(f.path.as_str()).copied();
             let counts = cmp.is_some_and(|c| c.counts());
-            let writes = counts && !plan.not_created.contains(&f.path);
+            let writes = counts && !skipped.contains(f.path.as_str());
             (f.changed() || counts).then(|| ChangeDoc {
                 path: &f.path,
                 status: cmp.map(|c| c.status),
@@ -379,7 +392,7 @@ pub fn plan_doc<'a>(plan: &'a Plan, o: &ViewOptions) -> PlanDoc<'a> {
                 .comparison
                 .files
                 .iter()
-                .filter(|f| f.counts() && !plan.not_created.contains(&f.path))
+                .filter(|f| f.counts() && !skipped.contains(f.path.as_str()))
                 .count(),
             target_files_only_there: plan
                 .comparison
@@ -393,10 +406,10 @@ pub fn plan_doc<'a>(plan: &'a Plan, o: &ViewOptions) -> PlanDoc<'a> {
         not_written: plan
             .not_created
             .iter()
-            .map(|path| NotWritten {
-                path,
-                reason: NOT_CREATED_WHY,
-                command: VENDOR_IMPORT,
+            .map(|s| NotWritten {
+                path: &s.path,
+                reason: s.why,
+                command: s.command,
             })
             .collect(),
         changes,

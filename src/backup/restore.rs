@@ -57,8 +57,9 @@ pub struct RestorePlan {
     pub changes: Vec<Change>,
     /// Items the bundle holds (written or already equal).
     pub items: usize,
-    /// Items a restore cannot create (new serial-keyed items): the vendor's import.
-    pub not_created: Vec<String>,
+    /// Files a restore does not write (new serial-keyed items, `config/` files no layout
+    /// item holds): the vendor's import.
+    pub not_created: Vec<crate::apply::Skipped>,
     pub files: Vec<FileAction>,
     pub workspace: Vec<FileAction>,
     pub has_mysql_dump: bool,
@@ -106,7 +107,11 @@ pub fn items(
 
 /// The bundle's items a restore cannot create: new serial-keyed items (see
 /// `apply::not_created`).
-pub fn not_created(bundle: &Bundle, layout: &Layout, current: &Exported) -> Vec<String> {
+pub fn not_created(
+    bundle: &Bundle,
+    layout: &Layout,
+    current: &Exported,
+) -> Vec<crate::apply::Skipped> {
     crate::apply::not_created(
         layout,
         bundle.under("config").map(|f| f.path.as_str()),

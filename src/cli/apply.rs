@@ -238,12 +238,12 @@ pub fn apply(
     for w in &prepared.plan.warnings {
         ui.status(&format!("warning: {}", esc(w)))?;
     }
-    for p in &prepared.plan.not_created {
+    for s in &prepared.plan.not_created {
         ui.status(&format!(
             "not written: {}: {}; after apply, import the migrated file with: {}",
-            esc(p),
-            crate::apply::NOT_CREATED_WHY,
-            crate::apply::VENDOR_IMPORT
+            esc(&s.path),
+            s.why,
+            s.command
         ))?;
     }
     if prepared.nothing_to_do() {

@@ -40,7 +40,8 @@ pub struct EtcdArgs {
     /// Seconds to wait for etcd to answer a connection [default: ETCDCTL_DIAL_TIMEOUT, else 5].
     #[arg(long, value_name = "SECONDS")]
     pub connect_timeout: Option<u64>,
-    /// etcd layout file (default: the shipped templates/etcd-layout.yaml).
+    /// etcd layout file (default: the shipped templates/etcd-layout-v2.yaml, Deephaven's
+    /// published model; templates/etcd-layout-v1.yaml is the one-key-per-item layout).
     #[arg(long, value_name = "FILE")]
     pub layout: Option<PathBuf>,
     /// Replace the layout's key prefix.

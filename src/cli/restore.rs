@@ -8,7 +8,7 @@ use super::apply::{confirm, default_record};
 use super::args::EtcdArgs;
 use super::backup::MysqlArgs;
 use super::Ctx;
-use crate::apply::{Part, NOT_CREATED_WHY, VENDOR_IMPORT};
+use crate::apply::Part;
 use crate::backup::restore::{Action, FileAction, RestorePlan};
 use crate::backup::MYSQL_PATH;
 use crate::error::CliError;
@@ -81,11 +81,13 @@ fn listing(plan: &RestorePlan, mysql: bool) -> String {
             };
             writeln!(o, "  {what} {}  ({})", esc(&c.key), esc(&c.path))?;
         }
-        for p in &plan.not_created {
+        for s in &plan.not_created {
             writeln!(
                 o,
-                "  not restored {}: {NOT_CREATED_WHY}; import it with: {VENDOR_IMPORT}",
-                esc(p)
+                "  not restored {}: {}; import it with: {}",
+                esc(&s.path),
+                s.why,
+                s.command
             )?;
         }
         for (part, actions) in [("files", &plan.files), ("workspace", &plan.workspace)] {

@@ -26,5 +26,5 @@ pub use error::{EtcdError, Retry, ServerLimit};
 pub use settings::{resolve, EtcdFlags, EtcdSettings, Secret, SettingsError};
 pub use snapshot::{SnapshotError, SnapshotInfo};
 pub use store::{
-    batch_groups, batches, Expect, Kv, KvStore, Limits, MemStore, Member, Op, RealEtcd,
+    batch_groups, batches, pack, Expect, Kv, KvStore, Limits, MemStore, Member, Op, RealEtcd,
 };

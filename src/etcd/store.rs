@@ -73,11 +73,16 @@ impl Op {
     /// the compare, in the operation and in the failure-branch read, plus the value and
     /// protobuf framing for the three messages.
     pub fn request_bytes(&self) -> usize {
-        const FRAMING: usize = 64;
         match self {
-            Op::Put { key, value, .. } => 3 * key.len() + value.len() + FRAMING,
-            Op::Delete { key, .. } => 3 * key.len() + FRAMING,
+            Op::Put { key, value, .. } => Op::put_bytes(key.len(), value.len()),
+            Op::Delete { key, .. } => Op::put_bytes(key.len(), 0),
         }
+    }
+
+    /// [`Op::request_bytes`] of a put of a key and value of these lengths (a delete: value 0).
+    pub fn put_bytes(key_len: usize, value_len: usize) -> usize {
+        const FRAMING: usize = 64;
+        3 * key_len + value_len + FRAMING
     }
 }
 
@@ -170,38 +175,51 @@ pub fn batches(ops: Vec<Op>, limits: Limits) -> Result<Vec<Vec<Op>>, EtcdError> 
 /// [`EtcdError::TooLarge`], one with more operations than a transaction may hold is
 /// [`EtcdError::TooManyOps`]; nothing is split in either case.
 pub fn batch_groups(groups: Vec<Vec<Op>>, limits: Limits) -> Result<Vec<Vec<Vec<Op>>>, EtcdError> {
+    pack(groups, limits, |group| {
+        let first = group.first()?;
+        let bytes = group.iter().map(Op::request_bytes).sum();
+        Some((group.len(), bytes, first.key()))
+    })
+}
+
+/// How [`batch_groups`] packs: `size` gives a group's operation count, its request bytes
+/// and its first key (for errors), or None for an empty group (skipped). Shared with
+/// estimates that count transactions without building the operations.
+pub fn pack<G>(
+    groups: impl IntoIterator<Item = G>,
+    limits: Limits,
+    size: impl Fn(&G) -> Option<(usize, usize, &[u8])>,
+) -> Result<Vec<Vec<G>>, EtcdError> {
     let max_ops = limits.max_ops.max(1);
-    let mut out: Vec<Vec<Vec<Op>>> = Vec::new();
-    let mut current: Vec<Vec<Op>> = Vec::new();
+    let mut out: Vec<Vec<G>> = Vec::new();
+    let mut current: Vec<G> = Vec::new();
     let mut current_ops = 0usize;
     let mut current_bytes = 0usize;
     for group in groups {
-        let Some(first) = group.first() else {
+        let Some((ops, bytes, first)) = size(&group) else {
             continue;
         };
-        let bytes: usize = group.iter().map(Op::request_bytes).sum();
         if bytes > limits.max_request_bytes {
             return Err(EtcdError::TooLarge {
-                key: key_display(first.key()),
+                key: key_display(first),
                 bytes,
             });
         }
-        if group.len() > max_ops {
+        if ops > max_ops {
             return Err(EtcdError::TooManyOps {
-                key: key_display(first.key()),
-                ops: group.len(),
+                key: key_display(first),
+                ops,
                 max_ops,
             });
         }
         if !current.is_empty()
-            && (current_ops + group.len() > max_ops
-                || current_bytes + bytes > limits.max_request_bytes)
+            && (current_ops + ops > max_ops || current_bytes + bytes > limits.max_request_bytes)
         {
             out.push(std::mem::take(&mut current));
             current_ops = 0;
             current_bytes = 0;
         }
-        current_ops += group.len();
+        current_ops += ops;
         current_bytes += bytes;
         current.push(group);
     }

@@ -66,6 +66,24 @@ pub struct Executed {
     pub files: Option<(PathBuf, usize)>,
 }
 
+/// How many transactions `changes` take within `limits`: packed as apply packs them, each
+/// item's keys kept together ([`core::groups`], [`crate::etcd::pack`]), before any server
+/// refuses one as too big. An item too big for one transaction counts as one (apply
+/// refuses it with its own error).
+pub fn transactions(changes: &[Change], limits: crate::etcd::Limits) -> usize {
+    let items = core::groups(changes, |c| c.part);
+    let n = items.len();
+    crate::etcd::pack(items, limits, |item| {
+        let first = item.first()?;
+        let bytes = item
+            .iter()
+            .map(|c| crate::etcd::Op::put_bytes(c.key.len(), c.value.len()))
+            .sum();
+        Some((item.len(), bytes, first.key.as_bytes()))
+    })
+    .map_or(n, |txns| txns.len())
+}
+
 /// Plans the apply against the live target. Writes nothing.
 pub fn prepare(inputs: &Inputs, opts: &ApplyOptions) -> Result<Prepared, OpsError> {
     if let Some(d) = &opts.files_out {
@@ -99,12 +117,16 @@ pub fn prepare(inputs: &Inputs, opts: &ApplyOptions) -> Result<Prepared, OpsErro
         }
         None => (None, Vec::new()),
     };
-    let per_txn = match (&inputs.target.store, opts.max_txn_ops) {
-        (Some(s), n) => n.map_or(s.limits().max_ops, |n| n.clamp(1, s.limits().max_ops)),
-        (None, n) => n.unwrap_or(crate::etcd::Limits::ETCD_DEFAULT.max_ops),
-    };
+    let mut limits = inputs
+        .target
+        .store
+        .as_ref()
+        .map_or(crate::etcd::Limits::ETCD_DEFAULT, |s| s.limits());
+    if let Some(n) = opts.max_txn_ops {
+        limits.max_ops = n.clamp(1, limits.max_ops);
+    }
     Ok(Prepared {
-        transactions: changes.len().div_ceil(per_txn.max(1)),
+        transactions: transactions(&changes, limits),
         revision: exported.header_revision,
         plan,
         changes,
@@ -199,4 +221,61 @@ fn node_files(plan: &Plan, inputs: &Inputs, layout: &Layout) -> (Vec<NodeFile>, 
     }
     out.push(("OWNERS.tsv".into(), owners_tsv(&copies).into_bytes(), 0o644));
     (out, copies)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::apply::Part;
+    use crate::etcd::{Expect, Limits};
+
+    fn key(dir: usize, part: Part, value: usize) -> Change {
+        let name = match part {
+            Part::File => "file",
+            Part::Name => "name",
+            Part::Guard => "meta/guard",
+        };
+        Change {
+            path: format!("config/props/p{dir}.prop"),
+            key: format!("/main/config/props/p{dir}.prop/{name}"),
+            value: vec![b'v'; value],
+            previous: None,
+            expect: Expect::Absent,
+            part,
+        }
+    }
+
+    #[test]
+    fn the_estimate_counts_transactions_with_items_kept_whole() {
+        // 5 new items of 3 keys each (file, name, guard): 15 keys.
+        let changes: Vec<Change> = (0..5)
+            .flat_map(|i| [Part::File, Part::Name, Part::Guard].map(|p| key(i, p, 10)))
+            .collect();
+        let ops = |max_ops| Limits {
+            max_ops,
+            ..Limits::ETCD_DEFAULT
+        };
+        // 4 operations per transaction hold one item each (keys/4 would say 4).
+        assert_eq!(transactions(&changes, ops(4)), 5);
+        // 6 hold two items each: 2 + 2 + 1.
+        assert_eq!(transactions(&changes, ops(6)), 3);
+        assert_eq!(transactions(&changes, Limits::ETCD_DEFAULT), 1);
+        // By size: each item alone fills the request limit.
+        let one_item: usize = changes[..3]
+            .iter()
+            .map(|c| crate::etcd::Op::put_bytes(c.key.len(), c.value.len()))
+            .sum();
+        let bytes = Limits {
+            max_request_bytes: one_item + 10,
+            ..Limits::ETCD_DEFAULT
+        };
+        assert_eq!(transactions(&changes, bytes), 5);
+        // An item too big for any transaction counts once (apply refuses it itself).
+        let tiny = Limits {
+            max_ops: 2,
+            ..Limits::ETCD_DEFAULT
+        };
+        assert_eq!(transactions(&changes, tiny), 5);
+        assert_eq!(transactions(&[], Limits::ETCD_DEFAULT), 0);
+    }
 }

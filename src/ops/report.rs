@@ -108,7 +108,9 @@ pub fn report(inputs: &Inputs, opts: &ReportOptions) -> Result<Reported, OpsErro
     })
 }
 
-/// Every migrated file that is not an etcd item, with the new node it is copied to.
+/// Every migrated file that is not an etcd item, with the new node it is copied to. A
+/// `config/` file no layout item holds is none (apply does not write it: see
+/// `apply::not_created`).
 fn node_files(
     inputs: &Inputs,
     migration: &Migration,
@@ -122,7 +124,7 @@ fn node_files(
     migration
         .files
         .values()
-        .filter(|f| !inputs.layout.is_item(&f.path))
+        .filter(|f| !inputs.layout.is_item(&f.path) && !f.path.starts_with("config/"))
         .map(|f| {
             let node = node_of.get(f.path.as_str()).map(|n| n.to_string());
             // The mode it is written with: key files are 0600 whatever the bundle says.

@@ -6,7 +6,13 @@
 //! etcd's content is always checked independently of the tool, with `etcdctl get -w json`
 //! (values base64, so byte-exact). The expected migrated values are the files `plan --emit`
 //! writes; the lists of keys, their order, batch counts and the host checks below are
-//! written by hand from fixtures/README.md and templates/etcd-layout.yaml.
+//! written by hand from fixtures/README.md and templates/etcd-layout-v1.yaml.
+//!
+//! These tests are about apply's generic behaviour (guards, batches, interruption,
+//! rollback, transports), on one key per item: every command that takes `--layout` runs
+//! with `--layout templates/etcd-layout-v1.yaml`, passed explicitly ([`Work::run`]), so
+//! they also show that layout v1 files keep working. The default layout (v2, Deephaven's
+//! atomic directories) is tested in `apply_v2`.
 
 use crate::support;
 use crate::support::cli::Run;
@@ -24,9 +30,22 @@ const OLD_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/old-cluster
 const OLD_TGZ: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/old-cluster.tar.gz");
 const NEW_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/new-cluster");
 const MAPPING: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/mapping.yaml");
+const LAYOUT_V1: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/templates/etcd-layout-v1.yaml");
+
+/// `args` with `--layout templates/etcd-layout-v1.yaml` when the command takes a layout.
+fn with_v1<'a>(args: &[&'a str]) -> Vec<&'a str> {
+    let mut v = args.to_vec();
+    if matches!(
+        args.first(),
+        Some(&("apply" | "plan" | "report" | "rollback" | "export" | "restore"))
+    ) {
+        v.extend(["--layout", LAYOUT_V1]);
+    }
+    v
+}
 
 /// The new cluster's configuration items as installed (fixtures/new-cluster/config) and
-/// their keys in templates/etcd-layout.yaml.
+/// their keys in templates/etcd-layout-v1.yaml.
 const NEW_ITEMS: [(&str, &str); 6] = [
     (
         "config/pq/WebClientData.xml",
@@ -157,17 +176,20 @@ impl Work {
         }
     }
 
-    /// Runs dh-migrate with a cleared environment (PATH and a private HOME only).
+    /// Runs dh-migrate with a cleared environment (PATH and a private HOME only), with
+    /// the v1 layout ([`with_v1`]).
     fn run(&self, args: &[&str]) -> Run {
-        let output = crate::support::cli::run_with_home(&self.cwd, &self.home, args);
-        Run::from(args, output)
+        let args = with_v1(args);
+        let output = crate::support::cli::run_with_home(&self.cwd, &self.home, &args);
+        Run::from(&args, output)
     }
 
     /// As `run`, with extra environment variables, in `cwd` (default: the working dir).
     fn run_env(&self, cwd: Option<&Path>, env: &[(&str, &Path)], args: &[&str]) -> Run {
+        let args = with_v1(args);
         let output =
-            crate::support::cli::run_with_env(cwd.unwrap_or(&self.cwd), &self.home, env, args);
-        Run::from(args, output)
+            crate::support::cli::run_with_env(cwd.unwrap_or(&self.cwd), &self.home, env, &args);
+        Run::from(&args, output)
     }
 
     fn path(&self, name: &str) -> String {

@@ -1,5 +1,6 @@
 //! `apply` and `rollback` with layout version 2 (templates/etcd-layout-v2.yaml: Deephaven's
-//! atomic directories) through the real binary against a real etcd seeded with
+//! atomic directories, the default layout: most commands here pass no `--layout`; the
+//! guard test passes the file explicitly) through the real binary against a real etcd seeded with
 //! Deephaven-shaped items: each a directory with `file`, `name` and `meta/{created,
 //! updated,guard}`, persistent queries under `data/pq/<serial>`.
 //!
@@ -61,7 +62,7 @@ const UPDATED: [&str; 4] = [
 ];
 
 /// Items the migration creates (directory, bundle path): `file` and `name`, no meta.
-const CREATED: [(&str, &str); 9] = [
+const CREATED: [(&str, &str); 10] = [
     (
         "/main/config/props/iris-common.prop",
         "config/props/iris-common.prop",
@@ -98,11 +99,19 @@ const CREATED: [(&str, &str); 9] = [
         "/main/config/schema/Vendor/tables/CorporateActions",
         "config/schemas/Vendor/Vendor.CorporateActions.schema",
     ),
+    (
+        "/main/config/schema/Vendor/tables/SecurityMaster",
+        "config/schemas/Vendor/Vendor.SecurityMaster.schema",
+    ),
 ];
 
 /// New persistent queries of the bundle: Deephaven assigns their serials, apply leaves
 /// them to the vendor's import.
 const NEW_PQS: [&str; 2] = ["config/pq/NightlyMerge.xml", "config/pq/VendorRefresh.xml"];
+
+/// The bundle's ACL export: no item of the v2 layout (Deephaven keeps ACLs as rows), left
+/// to `dhconfig acls import`.
+const ACLS: &str = "config/acls/acls.xml";
 
 fn read(path: &Path) -> Vec<u8> {
     std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
@@ -219,14 +228,20 @@ impl Work {
     }
 }
 
+/// `args` with the v2 layout file passed explicitly.
 fn with_layout<'a>(args: &[&'a str]) -> Vec<&'a str> {
     let mut v = args.to_vec();
     v.extend(["--layout", LAYOUT_V2]);
     v
 }
 
+/// `args` as they are: the default layout (v2).
+fn by_default<'a>(args: &[&'a str]) -> Vec<&'a str> {
+    args.to_vec()
+}
+
 fn apply_args<'a>(ep: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
-    let mut v = with_layout(&[
+    let mut v = by_default(&[
         "apply",
         OLD_DIR,
         "--mapping",
@@ -250,7 +265,7 @@ fn v2_apply_writes_file_name_and_guard_in_one_transaction_and_rolls_back_byte_fo
 
     // What apply writes for each item, as `plan --emit-result` shows it.
     let result = work.path("result");
-    let plan = work.run(&with_layout(&[
+    let plan = work.run(&by_default(&[
         "plan",
         OLD_DIR,
         "--endpoints",
@@ -272,22 +287,34 @@ fn v2_apply_writes_file_name_and_guard_in_one_transaction_and_rolls_back_byte_fo
         .iter()
         .map(|n| n["path"].as_str().unwrap())
         .collect();
-    assert_eq!(listed, NEW_PQS, "{}", plan.stdout);
+    // The ACL export first (no item of the v2 layout holds it), then the new PQs.
+    assert_eq!(listed[0], ACLS, "{}", plan.stdout);
+    assert_eq!(listed[1..], NEW_PQS, "{}", plan.stdout);
     assert!(doc["not_written"][0]["command"]
+        .as_str()
+        .unwrap()
+        .starts_with("dhconfig acls import FILE (not --replace-all"));
+    assert!(doc["not_written"][1]["command"]
         .as_str()
         .unwrap()
         .contains("controller_tool --import -x"));
     for c in doc["changes"].as_array().unwrap() {
-        if NEW_PQS.contains(&c["path"].as_str().unwrap()) {
+        if listed.contains(&c["path"].as_str().unwrap()) {
             assert_eq!(c["writes"], false, "{c}");
         }
     }
+    // The ACL export is no node file either.
+    assert!(
+        !doc["files_for_node"].to_string().contains(ACLS),
+        "{}",
+        plan.stdout
+    );
     support::fs::assert_schema_valid("docs/plan.schema.json", &doc);
     assert_eq!(Dump::of(&server), before, "plan wrote to etcd");
 
     // The plan's text says the same.
     let text = work
-        .run(&with_layout(&[
+        .run(&by_default(&[
             "plan",
             OLD_DIR,
             "--endpoints",
@@ -299,7 +326,19 @@ fn v2_apply_writes_file_name_and_guard_in_one_transaction_and_rolls_back_byte_fo
         ]))
         .expect(0);
     assert!(
-        text.stdout.contains("Not written by apply (2)"),
+        text.stdout
+            .contains("Not written by apply (2): a new persistent query"),
+        "{}",
+        text.stdout
+    );
+    assert!(
+        text.stdout
+            .contains("Not written by apply (1): an ACL export: Deephaven keeps ACLs as rows, not files, and no item of the etcd layout holds it; import each migrated file (FILE: under `plan --emit DIR`) with: dhconfig acls import FILE"),
+        "{}",
+        text.stdout
+    );
+    assert!(
+        text.stdout.contains(&format!("\n  {ACLS}\n")),
         "{}",
         text.stdout
     );
@@ -311,6 +350,15 @@ fn v2_apply_writes_file_name_and_guard_in_one_transaction_and_rolls_back_byte_fo
         );
     }
 
+    // A dry run counts transactions with items kept whole: 14 items of 2 keys each (an
+    // updated one: file and guard; a created one: file and name), so 3 operations per
+    // transaction hold one item: 14 transactions (28 keys / 3 would say 10).
+    work.run(&apply_args(&ep, &["--dry-run", "--max-txn-ops", "3"]))
+        .expect(0)
+        .stderr_has("dry run: would write 28 key(s) to etcd (about 14 transaction(s))");
+    assert_eq!(UPDATED.len() + CREATED.len(), 14);
+    assert_eq!(Dump::of(&server), before, "a dry run wrote to etcd");
+
     let record = work.path("run.json");
     let run = work
         .run(&apply_args(&ep, &["--yes", "--run-record", &record]))
@@ -318,6 +366,7 @@ fn v2_apply_writes_file_name_and_guard_in_one_transaction_and_rolls_back_byte_fo
     for pq in NEW_PQS {
         run.stderr_has(&format!("not written: {pq}"));
     }
+    run.stderr_has(&format!("not written: {ACLS}: an ACL export"));
     run.stderr_has("controller_tool --import -x");
     let after = Dump::of(&server);
 
@@ -393,6 +442,22 @@ fn v2_apply_writes_file_name_and_guard_in_one_transaction_and_rolls_back_byte_fo
         .map(|(k, _)| k)
         .collect();
     assert_eq!(written.len(), recorded.len(), "{written:?} vs {recorded:?}");
+    // Exactly the updated and created items' directories were written.
+    let dirs: std::collections::BTreeSet<&str> = written
+        .iter()
+        .map(|k| {
+            ["/file", "/name", "/meta/guard"]
+                .iter()
+                .find_map(|part| k.strip_suffix(part))
+                .unwrap_or_else(|| panic!("{k}: not an item part"))
+        })
+        .collect();
+    let want: std::collections::BTreeSet<&str> = UPDATED
+        .iter()
+        .copied()
+        .chain(CREATED.iter().map(|(d, _)| *d))
+        .collect();
+    assert_eq!(dirs, want);
     for k in written {
         let part = if k.ends_with("/meta/guard") {
             "guard"
@@ -413,7 +478,7 @@ fn v2_apply_writes_file_name_and_guard_in_one_transaction_and_rolls_back_byte_fo
     assert_eq!(Dump::of(&server), after);
 
     // Rollback: every key back byte for byte; created names deleted with their files.
-    work.run(&with_layout(&[
+    work.run(&by_default(&[
         "rollback",
         &record,
         "--endpoints",
@@ -432,7 +497,7 @@ fn v2_apply_writes_file_name_and_guard_in_one_transaction_and_rolls_back_byte_fo
         );
     }
     // A second rollback has nothing left to do.
-    work.run(&with_layout(&[
+    work.run(&by_default(&[
         "rollback",
         &record,
         "--endpoints",
@@ -467,10 +532,10 @@ fn v2_a_guard_changed_between_plan_and_apply_refuses_with_nothing_written() {
     server.put("/main/config/props/iris-environment.prop/meta/guard", b"99");
     let before = Dump::of(&server);
     let record = work.path("run.json");
-    work.run(&apply_args(
+    work.run(&with_layout(&apply_args(
         &ep,
         &["--plan", &plan, "--yes", "--run-record", &record],
-    ))
+    )))
     .expect(11)
     .stderr_has("/main/config/props/iris-environment.prop/meta/guard");
     assert_eq!(Dump::of(&server), before);
@@ -486,7 +551,7 @@ fn v2_restore_writes_items_as_apply_does_and_lists_new_pqs() {
     let before = Dump::of(&server);
     let record = work.path("restore.json");
     let run = work
-        .run(&with_layout(&[
+        .run(&by_default(&[
             "restore",
             OLD_DIR,
             "--endpoints",
@@ -504,6 +569,12 @@ fn v2_restore_writes_items_as_apply_does_and_lists_new_pqs() {
             run.stdout
         );
     }
+    assert!(
+        run.stdout
+            .contains(&format!("not restored {ACLS}: an ACL export")),
+        "{}",
+        run.stdout
+    );
     let after = Dump::of(&server);
     // The bundle's own bytes, each existing item's guard re-put with its file.
     let dir = "/main/config/props/iris-environment.prop";
@@ -522,7 +593,7 @@ fn v2_restore_writes_items_as_apply_does_and_lists_new_pqs() {
         && !k.starts_with("/main/data/pq/1/")
         && !k.starts_with("/main/data/pq/7/")));
     // And its run record rolls it all back.
-    work.run(&with_layout(&[
+    work.run(&by_default(&[
         "rollback",
         &record,
         "--endpoints",

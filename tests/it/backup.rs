@@ -1,5 +1,8 @@
 //! `dh-migrate backup` through the real binary: a real etcd 3.4 loaded with the fixture
-//! old cluster's configuration items (at their templates/etcd-layout.yaml keys), a
+//! old cluster's configuration items (at their templates/etcd-layout-v1.yaml keys: these
+//! tests are about backup and restore themselves, one key per item, and every command
+//! that takes `--layout` gets that file explicitly, see [`with_v1`]; so they also show
+//! that layout v1 files keep working), a
 //! file-system root and a database root built in temporary folders, and a real MariaDB
 //! for the ACL dump.
 //!
@@ -23,6 +26,22 @@ const OLD_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/old-cluster
 const NEW_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/new-cluster");
 const MAPPING: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/mapping.yaml");
 const LOCK: &str = ".dh-migrate-backup.lock";
+const LAYOUT_V1: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/templates/etcd-layout-v1.yaml");
+
+/// `args` with `--layout templates/etcd-layout-v1.yaml` when the command reads etcd
+/// items through a layout (a backup only when it talks to etcd).
+fn with_v1<'a>(args: &[&'a str]) -> Vec<&'a str> {
+    let mut v = args.to_vec();
+    let layout_command = match args.first() {
+        Some(&"backup") => args.contains(&"--endpoints"),
+        Some(&("restore" | "plan" | "report" | "apply" | "rollback" | "export")) => true,
+        _ => false,
+    };
+    if layout_command {
+        v.extend(["--layout", LAYOUT_V1]);
+    }
+    v
+}
 
 /// A scratch area: cwd, HOME, the backup folder, a files root and a db root.
 struct Work {
@@ -92,11 +111,13 @@ impl Work {
     }
 
     /// Runs dh-migrate with a cleared environment (PATH, a private HOME, and `env`).
+    /// Commands that take a layout get the v1 file ([`with_v1`]).
     fn run_env(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
         let env: Vec<(&str, &Path)> = env.iter().map(|(k, v)| (*k, Path::new(*v))).collect();
+        let args = with_v1(args);
         Run::from(
-            args,
-            support::cli::run_with_env(&self.cwd, &self.home, &env, args),
+            &args,
+            support::cli::run_with_env(&self.cwd, &self.home, &env, &args),
         )
     }
 
@@ -211,7 +232,7 @@ fn fixture_items() -> BTreeMap<String, Vec<u8>> {
 /// is no item (only the snapshot carries it).
 fn loaded_etcd() -> EtcdServer {
     let server = EtcdServer::start();
-    let layout = dh_migrate::layout::Layout::builtin();
+    let layout = dh_migrate::layout::Layout::v1();
     for (path, value) in fixture_items() {
         let (key, _) = layout.key_for(&path).expect("a layout key");
         server.put(&key, &value);
@@ -271,7 +292,7 @@ fn backup_all_writes_a_bundle_that_inspect_and_plan_read() {
     let mut got = files_of(&bundle);
     // Configuration items: every one, byte for byte as etcd holds them.
     let etcd = etcd_values(&server);
-    let layout = dh_migrate::layout::Layout::builtin();
+    let layout = dh_migrate::layout::Layout::v1();
     for (path, value) in fixture_items() {
         let (key, _) = layout.key_for(&path).unwrap();
         assert_eq!(etcd[&key], value);

@@ -73,7 +73,13 @@ fn plan(dir: &Path, target: &str, extra: &[&str]) -> String {
 fn restart_step_puts_infra_first_with_exact_commands_and_reasons() {
     let tmp = tempfile::tempdir().unwrap();
     let target = fixtures().join("new-cluster");
-    let text = plan(tmp.path(), target.to_str().unwrap(), &[]);
+    // With the v1 layout (one key per item), apply writes the bundle's PQs, new ones too.
+    let v1 = Path::new(env!("CARGO_MANIFEST_DIR")).join("templates/etcd-layout-v1.yaml");
+    let text = plan(
+        tmp.path(),
+        target.to_str().unwrap(),
+        &["--layout", v1.to_str().unwrap()],
+    );
     let restart = section(&text, "Restart step:", Some("etcd snapshot:"));
     // Hand-written from the fixtures: infra-a is the only infra node; the DIS node
     // receives the per-node tailer file of dh-query-1; PQ definitions change.
@@ -123,6 +129,29 @@ Restart step: run on each node, in this order (infra nodes first):
         );
     }
     assert_eq!(restart.matches("pq reload").count(), 1);
+    assert!(
+        infra.contains("why: 17 configuration item(s) changed in etcd"),
+        "{infra}"
+    );
+}
+
+/// With the default layout (v2) the bundle's three PQs are all new on the new cluster:
+/// apply does not write them (Deephaven assigns their serials), nor the ACL export (no
+/// item of the layout), so the restart step neither counts them nor reloads PQs.
+#[test]
+fn restart_step_counts_only_what_apply_writes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let target = fixtures().join("new-cluster");
+    let text = plan(tmp.path(), target.to_str().unwrap(), &[]);
+    let restart = section(&text, "Restart step:", Some("etcd snapshot:"));
+    // 17 items of the v1 layout, less the 3 PQs and the ACL export.
+    let infra = section(restart, "  1. infra-a", Some("  2. "));
+    assert!(
+        infra.contains("why: 13 configuration item(s) changed in etcd"),
+        "{infra}"
+    );
+    assert!(!restart.contains("pq reload"), "{restart}");
+    assert!(!restart.contains("persistent-query"), "{restart}");
 }
 
 #[test]

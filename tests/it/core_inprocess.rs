@@ -3,6 +3,7 @@
 //! in-memory store, including a store that dies between transactions (exit 15) and
 //! rollback of only the keys nobody changed since.
 
+use dh_migrate::apply::Part;
 use dh_migrate::error::{CliError, ErrorKind};
 use dh_migrate::etcd::{EtcdError, Kv, KvStore, Limits, MemStore, Op};
 use dh_migrate::ops::{self, ApplyOptions, Inputs, RollbackOptions, Sources, TargetSource};
@@ -281,8 +282,20 @@ fn apply_in_process_on_a_memory_store_writes_every_item_and_rolls_back() {
         ops::apply_execute(&mut inputs, &prepared, &opts, &mut |d, t| seen.push((d, t))).unwrap();
     let n = prepared.changes.len();
     assert_eq!(done.applied.keys, n);
-    assert_eq!(done.applied.batches, n.div_ceil(5));
-    assert_eq!(seen.last(), Some(&(n.div_ceil(5), n.div_ceil(5))));
+    // The default layout (v2) on an empty store: every item is created as its `file` and
+    // `name` parts (no guard to re-put), kept in one transaction: two items (4 keys) fit
+    // in 5 operations, and the estimate counts the same.
+    let parts: Vec<Part> = prepared.changes.iter().map(|c| c.part).collect();
+    assert_eq!(
+        parts,
+        [Part::File, Part::Name].repeat(n / 2),
+        "{:?}",
+        prepared.changes
+    );
+    let batches = (n / 2).div_ceil(2);
+    assert_eq!(done.applied.batches, batches);
+    assert_eq!(prepared.transactions, batches);
+    assert_eq!(seen.last(), Some(&(batches, batches)));
     assert_eq!(done.record.as_deref(), Some(record.as_path()));
     for c in &prepared.changes {
         assert_eq!(
@@ -311,7 +324,8 @@ fn apply_in_process_on_a_memory_store_writes_every_item_and_rolls_back() {
         .changes
         .is_empty());
 
-    // Someone edits one key; a plain rollback refuses, --only-unchanged restores the rest.
+    // Someone edits one item's file; a plain rollback refuses, --only-unchanged restores
+    // the other items.
     let edited = prepared.changes[0].key.clone();
     store
         .inner
@@ -332,13 +346,16 @@ fn apply_in_process_on_a_memory_store_writes_every_item_and_rolls_back() {
         },
     )
     .unwrap();
-    assert_eq!(done.skipped, vec![edited.clone()]);
-    assert_eq!(done.restored, n - 1);
+    // The edited item is skipped whole (its `file` and the `name` created with it).
+    let name = prepared.changes[1].key.clone();
+    assert_eq!(done.skipped, vec![edited.clone(), name.clone()]);
+    assert_eq!(done.restored, n - 2);
     assert_eq!(
         store.value(&edited).as_deref(),
         Some(&b"edited by hand"[..])
     );
-    for c in &prepared.changes[1..] {
+    assert!(store.value(&name).is_some(), "{name} kept with its file");
+    for c in &prepared.changes[2..] {
         assert_eq!(store.value(&c.key), None, "{} restored to absent", c.key);
     }
 }

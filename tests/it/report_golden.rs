@@ -2,8 +2,9 @@
 //! cluster export and a mapping, chosen so that the report shows a file only in the bundle
 //! with rewritten references (`site-overrides.prop`, issue 13's held-out case: a dashboard
 //! link), a reference rewritten inside a persistent query's script ("in a script: review"),
-//! a node file copied to its new node with its bundle mode, the restart step, and the title
-//! block. `expected/report.{txt,md,json,html}` were written out and checked line by line by
+//! a node file copied to its new node with its bundle mode, the restart step (with the
+//! default layout, v2, the new PQ is one apply does not write: the restart step neither
+//! counts it nor reloads PQs), and the title block. `expected/report.{txt,md,json,html}` were written out and checked line by line by
 //! hand (columns counted in the source files; the restart order and commands derived from
 //! the target's `cluster.cnf`); the parts that vary per run are placeholders filled here
 //! from values computed independently of the tool: `{TARGET}` (the temp target's absolute

@@ -14,9 +14,20 @@ fn fixtures() -> &'static Path {
     Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures"))
 }
 
-/// Puts every file of `tree/config` that the default layout maps at its key.
+/// Puts every file of `tree/config` that the default layout (v2) maps where Deephaven
+/// keeps it: an atomic directory holding `file` (the bytes), `name` (the file name) and a
+/// meta subtree (`created`, `updated`, `guard`); persistent queries under `data/pq/` with
+/// the serials 101, 102, ... in path order (Deephaven assigns its own).
 pub(crate) fn load(server: &EtcdServer, tree: &Path) {
-    let layout = Layout::builtin();
+    load_with(server, tree, &Layout::builtin());
+}
+
+/// As [`load`], with the v1 layout: each file at its one key.
+pub(crate) fn load_v1(server: &EtcdServer, tree: &Path) {
+    load_with(server, tree, &Layout::v1());
+}
+
+fn load_with(server: &EtcdServer, tree: &Path, layout: &Layout) {
     fn walk(dir: &Path, root: &Path, out: &mut Vec<(String, Vec<u8>)>) {
         for e in std::fs::read_dir(dir).unwrap() {
             let p = e.unwrap().path();
@@ -30,14 +41,33 @@ pub(crate) fn load(server: &EtcdServer, tree: &Path) {
     }
     let mut files = Vec::new();
     walk(&tree.join("config"), tree, &mut files);
+    files.sort();
     let mut n = 0;
+    let mut serial = 100;
     for (rel, bytes) in files {
-        if let Some((key, _)) = layout.key_for(&rel) {
-            server.put(&key, &bytes);
-            n += 1;
-        }
+        let dir = match layout.key_for(&rel) {
+            Some((key, _)) if layout.version == 1 => {
+                server.put(&key, &bytes);
+                n += 1;
+                continue;
+            }
+            Some((key, _)) => key.strip_suffix("/file").unwrap().to_string(),
+            None if layout.is_item(&rel) => {
+                assert!(rel.starts_with("config/pq/"), "{rel}: a scan item");
+                serial += 1;
+                format!("/main/data/pq/{serial}")
+            }
+            None => continue,
+        };
+        let name = rel.rsplit('/').next().unwrap();
+        server.put(&format!("{dir}/file"), &bytes);
+        server.put(&format!("{dir}/name"), name.as_bytes());
+        server.put(&format!("{dir}/meta/created"), b"1714629600000");
+        server.put(&format!("{dir}/meta/updated"), b"1714629600000");
+        server.put(&format!("{dir}/meta/guard"), b"1");
+        n += 1;
     }
-    assert!(n > 3, "the new-cluster fixture has etcd items");
+    assert!(n > 3, "the fixture has etcd items");
 }
 
 /// Drops the fields that name where the target was read from.
