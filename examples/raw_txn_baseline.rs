@@ -4,7 +4,9 @@
 //!
 //! Usage: raw_txn_baseline ENDPOINT TREE_DIR
 //! Every file of TREE_DIR (a `plan --emit` output) that the default etcd layout maps to a
-//! key is put at that key. Prints the number of keys and the seconds spent writing.
+//! key is put at that key, with its `name` part when the layout has one (version 2: the
+//! keys apply writes for a new item). Prints the number of keys and the seconds spent
+//! writing.
 
 use dh_migrate::layout::Layout;
 use etcd_client::{Client, Txn, TxnOp};
@@ -37,10 +39,17 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let layout = Layout::builtin();
     let mut all = Vec::new();
     files(Path::new(tree), Path::new(tree), &mut all)?;
-    let kvs: Vec<(String, Vec<u8>)> = all
-        .into_iter()
-        .filter_map(|(p, v)| layout.key_for(&p).map(|(k, _)| (k, v)))
-        .collect();
+    let mut kvs: Vec<(String, Vec<u8>)> = Vec::new();
+    for (p, v) in all {
+        let Some((key, _)) = layout.key_for(&p) else {
+            continue;
+        };
+        let name = layout.item_keys(&key, &p).name;
+        kvs.push((key, v));
+        if let Some((name_key, name)) = name {
+            kvs.push((name_key, name.into_bytes()));
+        }
+    }
     let start = Instant::now();
     let mut client = Client::connect([endpoint.as_str()], None).await?;
     for chunk in kvs.chunks(128) {

@@ -64,7 +64,7 @@ for i in $(seq 1 "$runs"); do
     --run-record "$work/run-$i.json" >/dev/null 2>"$work/apply.err"
   t1=$(now)
   apply_times+=("$(sub "$t1" "$t0")")
-  keys=$(etcdctl --endpoints="$url" get --prefix /main/ --keys-only | grep -c '/file$' || true)
+  keys=$(etcdctl --endpoints="$url" get --prefix /main/ --keys-only | grep -c . || true)
   start_etcd
   t0=$(now)
   out=$("$raw" "$url" "$work/emitted")
