@@ -86,6 +86,22 @@ pub fn report(inputs: &Inputs, opts: &ReportOptions) -> Result<Reported, OpsErro
         }
     };
     let node_files = node_files(inputs, &migration, &files_for_node);
+    // What apply does not write (as the plan lists it), with why and the vendor's command.
+    let not_written: BTreeMap<String, String> = crate::apply::not_created(
+        &inputs.layout,
+        migration
+            .files
+            .keys()
+            .map(String::as_str)
+            .filter(|p| inputs.layout.is_item(p) || p.starts_with("config/")),
+        |p| inputs.target.tree.files.contains_key(p),
+    )
+    .into_iter()
+    .map(|s| {
+        let how = format!("{}; import it with: {}", s.why, s.command);
+        (s.path, how)
+    })
+    .collect();
     let mapping_label = inputs
         .mapping
         .as_ref()
@@ -100,6 +116,7 @@ pub fn report(inputs: &Inputs, opts: &ReportOptions) -> Result<Reported, OpsErro
         node_files: &node_files,
         restart: restart.as_deref(),
         secrets: opts.secrets,
+        not_written: &not_written,
     });
     Ok(Reported {
         doc,

@@ -240,14 +240,15 @@ fn main(doc: &ReportDoc) -> String {
         } else {
             write!(
                 o,
-                r#"<div class="banner differences" role="status"><strong>&#9650; Differences</strong>Applying the migration would change {} file(s) and add {} to the new cluster{}.</div>"#,
+                r#"<div class="banner differences" role="status"><strong>&#9650; Differences</strong>Applying the migration would change {} file(s) and add {} to the new cluster{}.{}</div>"#,
                 s.files_changed,
                 s.files_only_in_bundle,
                 match s.node_files_to_copy {
                     0 => String::new(),
                     n =>
                         format!(" ({n} of them node file(s), copied to their nodes, not into etcd)"),
-                }
+                },
+                super::not_written_words(s)
             )?;
         }
         o.push('\n');

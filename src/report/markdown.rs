@@ -73,8 +73,10 @@ pub fn render(doc: &ReportDoc) -> String {
             };
             writeln!(
                 o,
-                "\n**Result: differences.** Applying would change {} file(s) and add {}{nodes}.\n",
-                s.files_changed, s.files_only_in_bundle
+                "\n**Result: differences.** Applying would change {} file(s) and add {}{nodes}.{}\n",
+                s.files_changed,
+                s.files_only_in_bundle,
+                super::not_written_words(s)
             )?;
         }
 
@@ -90,8 +92,15 @@ pub fn render(doc: &ReportDoc) -> String {
         }
         writeln!(
         o,
-        "\nFiles: {} changed, {} only in the bundle, {} only in the new cluster, {} installer-owned.",
-        s.files_changed, s.files_only_in_bundle, s.files_only_in_target, s.installer_owned
+        "\nFiles: {} changed, {} only in the bundle{}, {} only in the new cluster, {} installer-owned.",
+        s.files_changed,
+        s.files_only_in_bundle,
+        match s.files_not_written {
+            0 => String::new(),
+            n => format!(" (and {n} apply does not write)"),
+        },
+        s.files_only_in_target,
+        s.installer_owned
     )?;
 
         if !doc.files.is_empty() {

@@ -35,6 +35,9 @@ pub struct Summary {
     pub files_changed: usize,
     pub files_only_in_bundle: usize,
     pub files_only_in_target: usize,
+    /// Files only in the bundle that apply does not write (the vendor's import brings
+    /// them in); not among `files_only_in_bundle`.
+    pub files_not_written: usize,
     pub installer_owned: usize,
     /// Differences per class (all classes present, zero included).
     pub by_class: BTreeMap<String, usize>,
@@ -92,6 +95,10 @@ pub struct FileReport {
     pub rewrites: Vec<Rewrite>,
     /// Unified diff target -> migrated (redacted, no colour), when both sides exist.
     pub diff: Option<String>,
+    /// For a file apply does not write (layout version 2: a new persistent query, a
+    /// `config/` file no layout item holds): why, and the vendor's command that brings
+    /// it in instead.
+    pub not_written: Option<String>,
 }
 
 impl FileReport {
@@ -115,8 +122,12 @@ impl FileReport {
         self.mode.is_some()
     }
 
-    /// The status in words; node files say where they go instead of "apply adds it".
+    /// The status in words; node files say where they go instead of "apply adds it",
+    /// and files apply does not write say so.
     pub fn status_words(&self) -> String {
+        if let (Some(why), FileStatus::OnlyInBundle) = (&self.not_written, self.file.status) {
+            return format!("only in the bundle: apply does not write it ({why})");
+        }
         match (&self.node, &self.mode, self.file.status) {
             (_, Some(_), FileStatus::OnlyInTarget | FileStatus::InstallerOwned) | (_, None, _) => {
                 status_words(self.file.status).to_string()
@@ -198,6 +209,8 @@ pub struct Inputs<'a> {
     pub node_files: &'a BTreeMap<String, NodeFile>,
     pub restart: Option<&'a [RestartStep]>,
     pub secrets: SecretPolicy,
+    /// Files apply does not write, with why (see [`FileReport::not_written`]).
+    pub not_written: &'a BTreeMap<String, String>,
 }
 
 /// Builds the report document.
@@ -215,7 +228,17 @@ pub fn build(inp: &Inputs<'_>) -> ReportDoc {
             )
         })
         .collect();
-    let count = |s: FileStatus| cmp.files.iter().filter(|f| f.status == s).count();
+    let count = |s: FileStatus| {
+        cmp.files
+            .iter()
+            .filter(|f| f.status == s && !inp.not_written.contains_key(&f.path))
+            .count()
+    };
+    let not_written = cmp
+        .files
+        .iter()
+        .filter(|f| f.status == FileStatus::OnlyInBundle && inp.not_written.contains_key(&f.path))
+        .count();
     let mut rewrites = rewrites_by_file(inp.migration, inp.secrets);
     let mut files: Vec<FileReport> = cmp
         .files
@@ -227,6 +250,7 @@ pub fn build(inp: &Inputs<'_>) -> ReportDoc {
                 node: node.and_then(|n| n.node.clone()),
                 mode: node.map(|n| format!("{:04o}", n.mode)),
                 rewrites: rewrites.remove(&f.path).unwrap_or_default(),
+                not_written: inp.not_written.get(&f.path).cloned(),
                 diff: f.diff_texts().and_then(|(t, m)| {
                     unified(
                         &t,
@@ -253,6 +277,7 @@ pub fn build(inp: &Inputs<'_>) -> ReportDoc {
             files_changed: count(FileStatus::Changed),
             files_only_in_bundle: count(FileStatus::OnlyInBundle),
             files_only_in_target: count(FileStatus::OnlyInTarget),
+            files_not_written: not_written,
             installer_owned: count(FileStatus::InstallerOwned),
             by_class,
             references_rewritten: if inp.mapping.is_some() {
@@ -410,9 +435,20 @@ pub fn result_words(s: &Summary) -> String {
         n => format!(" ({n} of them node file(s), copied to their nodes, not into etcd)"),
     };
     format!(
-        "differences: applying would change {} file(s) and add {}{nodes}.",
-        s.files_changed, s.files_only_in_bundle
+        "differences: applying would change {} file(s) and add {}{nodes}.{}",
+        s.files_changed,
+        s.files_only_in_bundle,
+        not_written_words(s)
     )
+}
+
+/// The sentence (with a leading space) on files only in the bundle that apply does not
+/// write; empty when there are none.
+pub fn not_written_words(s: &Summary) -> String {
+    match s.files_not_written {
+        0 => String::new(),
+        n => format!(" {n} more file(s) only in the bundle are not written by apply: import them with the vendor's tool (see each file)."),
+    }
 }
 
 /// A status in words.

@@ -235,7 +235,7 @@ fn report_exits_1_on_the_fixtures_with_and_without_a_mapping() {
     assert_eq!(r.stderr, "");
     assert!(r
         .stdout
-        .contains("Result: differences: applying would change 3 file(s) and add 18 (4 of them node file(s), copied to their nodes, not into etcd)."));
+        .contains("Result: differences: applying would change 3 file(s) and add 14 (4 of them node file(s), copied to their nodes, not into etcd). 4 more file(s) only in the bundle are not written by apply: import them with the vendor's tool (see each file)."));
     assert!(r.stdout.contains("reference(s) rewritten"));
 
     let r = run(tmp.path(), &report_args(&old, &new, None));
@@ -246,7 +246,7 @@ fn report_exits_1_on_the_fixtures_with_and_without_a_mapping() {
         .contains("Mapping: none (the bundle is compared as backed up)"));
     assert!(r
         .stdout
-        .contains("Result: differences: applying would change 3 file(s) and add 18 (4 of them node file(s), copied to their nodes, not into etcd)."));
+        .contains("Result: differences: applying would change 3 file(s) and add 14 (4 of them node file(s), copied to their nodes, not into etcd). 4 more file(s) only in the bundle are not written by apply: import them with the vendor's tool (see each file)."));
 }
 
 #[test]
@@ -333,7 +333,10 @@ fn json_report_validates_against_the_schema_and_holds_hand_checked_values() {
     let s = &doc["summary"];
     assert_eq!(s["clean"], false);
     assert_eq!(s["files_changed"], 3);
-    assert_eq!(s["files_only_in_bundle"], 18);
+    // The 3 new PQs and the ACL export are only in the bundle too, but apply does not
+    // write them (the default layout is version 2): counted apart.
+    assert_eq!(s["files_only_in_bundle"], 14);
+    assert_eq!(s["files_not_written"], 4);
     assert_eq!(s["files_only_in_target"], 1); // config/pq/WebClientData.xml
                                               // cluster.cnf, iris-defaults.prop, iris-endpoints.prop and the etcd client
                                               // endpoints/user/password files: all differ between the two clusters.
@@ -511,7 +514,7 @@ fn markdown_report_has_its_sections_and_escapes_table_cells() {
     let md = &r.stdout;
     assert!(md.starts_with("# dh-migrate report\n"), "{md}");
     assert!(md.contains("- **Bundle:** `bundle` (SHA-256 of the contents: `"));
-    assert!(md.contains("**Result: differences.** Applying would change 3 file(s) and add 18 (4 of them node file(s), copied to their nodes, not into etcd).\n"));
+    assert!(md.contains("**Result: differences.** Applying would change 3 file(s) and add 14 (4 of them node file(s), copied to their nodes, not into etcd). 4 more file(s) only in the bundle are not written by apply: import them with the vendor's tool (see each file).\n"));
     assert!(md.contains("| class | differences |\n|---|---:|\n"));
     assert!(md.contains("| installer-owned (ignored) | 6 |\n"));
     assert!(md.contains(
