@@ -248,6 +248,15 @@ impl Folded {
         self.live.is_empty()
     }
 
+    /// The `i`-th live key in key order with where its value is.
+    pub fn get(&self, i: usize) -> (&[u8], &Latest) {
+        let e = &self.entries[self.live[i] as usize];
+        (
+            &self.arena[e.key_off as usize..(e.key_off + e.key_len) as usize],
+            e,
+        )
+    }
+
     /// Live keys in key order with where their value is.
     pub fn iter(&self) -> impl Iterator<Item = (&[u8], &Latest)> + '_ {
         self.live.iter().map(|&i| {
