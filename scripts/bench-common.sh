@@ -10,7 +10,8 @@ set -euo pipefail
 REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BENCH_DATA=${BENCH_DATA:-$REPO_ROOT/bench-data}
 BENCH_RUNS=${BENCH_RUNS:-3}
-DH_MIGRATE=${DH_MIGRATE:-$REPO_ROOT/target/release/dh-migrate}
+CARGO_RELEASE_BIN=${CARGO_TARGET_DIR:-$REPO_ROOT/target}/release/dh-migrate
+DH_MIGRATE=${DH_MIGRATE:-$CARGO_RELEASE_BIN}
 # Extra options for gen-synthetic.py, e.g. BENCH_GEN_ARGS="--dis 50 --schemas 500" for a
 # quick case. Only used when the data set is generated: --snapshot-mib is checked against
 # the data set's generated.json, other options are not (use another BENCH_DATA, or delete
@@ -19,9 +20,9 @@ BENCH_GEN_ARGS=${BENCH_GEN_ARGS:-}
 
 log() { printf '%s\n' "$*" >&2; }
 
-# Builds the release binary unless DH_MIGRATE points at an existing one.
+# Builds the release binary (in CARGO_TARGET_DIR when set) unless DH_MIGRATE names another.
 ensure_binary() {
-    if [[ $DH_MIGRATE == "$REPO_ROOT/target/release/dh-migrate" ]]; then
+    if [[ $DH_MIGRATE == "$CARGO_RELEASE_BIN" ]]; then
         log "building the release binary (cargo build --release)"
         (cd "$REPO_ROOT" && cargo build --release --quiet)
     fi
@@ -73,13 +74,16 @@ ensure_data() {
     fi
 }
 
-# The same data set with a 1 MiB snapshot, in $SMALL_DATA (no tarball). Its configuration
-# text and target are byte-for-byte those of $BENCH_DATA: the generator draws the snapshot
-# after all text, and the target's differences from a generator of their own.
+# The same data set with the smallest snapshot (--snapshot-mib 1: the configuration items
+# alone, no filler keys; its size is what the items need, about 20 MiB by default), in
+# $SMALL_DATA (no tarball). Its configuration text and target are byte-for-byte those of
+# $BENCH_DATA: the generator draws the snapshot after all text, and the target's
+# differences from a generator of their own. Both snapshots are real etcd snapshots of the
+# same items (scripts/gen-synthetic.py), so plans read from files and snapshot agree.
 SMALL_DATA=$BENCH_DATA/small-snapshot
 ensure_small_data() {
     if ! data_ok "$SMALL_DATA" 1 no-tarball "$BENCH_DATA"; then
-        log "generating the 1 MiB-snapshot variant in $SMALL_DATA (about 1 min)"
+        log "generating the small-snapshot variant in $SMALL_DATA (about 1 min)"
         # shellcheck disable=SC2086 # BENCH_GEN_ARGS is a list of options on purpose
         python3 "$REPO_ROOT/scripts/gen-synthetic.py" "$SMALL_DATA" --full-target --force \
             --no-tarball $BENCH_GEN_ARGS --snapshot-mib 1
