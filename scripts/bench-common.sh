@@ -75,7 +75,7 @@ ensure_data() {
 }
 
 # The same data set with the smallest snapshot (--snapshot-mib 1: the configuration items
-# alone, no filler keys; its size is what the items need, about 20 MiB by default), in
+# alone, no filler keys; its size is what the items need, about 10 MiB by default), in
 # $SMALL_DATA (no tarball). Its configuration text and target are byte-for-byte those of
 # $BENCH_DATA: the generator draws the snapshot after all text, and the target's
 # differences from a generator of their own. Both snapshots are real etcd snapshots of the

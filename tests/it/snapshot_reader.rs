@@ -18,8 +18,10 @@ use sha2::Digest;
 
 use crate::support::EtcdServer;
 
-/// key -> (value, create_revision, mod_revision, version, lease)
-type Keyspace = BTreeMap<Vec<u8>, (Vec<u8>, i64, i64, i64, i64)>;
+/// (value, create_revision, mod_revision, version, lease)
+type Record = (Vec<u8>, i64, i64, i64, i64);
+/// key -> record
+type Keyspace = BTreeMap<Vec<u8>, Record>;
 
 fn b64(v: &Value) -> Vec<u8> {
     base64::engine::general_purpose::STANDARD
@@ -76,7 +78,7 @@ fn reader_keyspace(path: &Path) -> Keyspace {
 
 /// The keyspace as `Snapshot::for_each_live_rendered` hands it out (the path `snapshot dump`
 /// takes): rendered on `threads` workers, batch by batch, in the order emitted.
-fn rendered_keyspace(path: &Path, threads: usize) -> Vec<(Vec<u8>, (Vec<u8>, i64, i64, i64, i64))> {
+fn rendered_keyspace(path: &Path, threads: usize) -> Vec<(Vec<u8>, Record)> {
     let snap = Snapshot::open(path, Options::default()).expect("snapshot opens");
     let mut out = Vec::new();
     let mut batches = 0;
