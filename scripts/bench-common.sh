@@ -30,7 +30,7 @@ ensure_binary() {
 }
 
 # True when $1 holds a complete data set (the generator writes generated.json last) made
-# with --full-target and a snapshot of $2 MiB, and, when $3 is "tarball", with
+# with --full-target and a real snapshot of $2 MiB, and, when $3 is "tarball", with
 # bundle.tar.gz; with $4, also made with the same seed and counts as the data set in $4.
 data_ok() {
     python3 - "$1" "$2" "$3" "${4:-}" <<'EOF'
@@ -45,7 +45,10 @@ try:
 except (OSError, ValueError):
     sys.exit(1)
 same = all(p.get(k) == r.get(k) for k in ("seed", "nodes", "dis", "schemas", "prop_lines"))
+# A data set from before real snapshots (a random filler as etcd/snapshot.db, which the
+# snapshot reader refuses) records no snapshot_items: it is made again.
 ok = (same and p.get("full_target") is True and p.get("snapshot_mib") == mib
+      and (mib == 0 or "snapshot_items" in p)
       and (p.get("tarball") is True or not tarball))
 sys.exit(0 if ok else 1)
 EOF
