@@ -318,7 +318,8 @@ impl Snapshot {
     /// For a whole keyspace: reading each value back from the file and rendering it (a
     /// SHA-256, say) is most of a dump's work, and here it runs on every core while the
     /// calling thread only writes. Nothing reaches `emit` before the trailer matched.
-    /// Memory: a few batches per worker ([`BATCH_KEYS`] keys each) and a read cache each.
+    /// Memory: a few batches per worker (at most [`BATCH_KEYS`] keys or [`BATCH_BYTES`] of
+    /// values each, or one larger value) and a read cache each.
     pub fn for_each_live_rendered<E>(
         &self,
         prefix: &[u8],
@@ -393,7 +394,9 @@ impl Snapshot {
                 let out = match done_rx[w].recv() {
                     Ok(Ok(out)) => out,
                     Ok(Err(p)) => return Err(self.fail(p)),
-                    Err(_) => unreachable!("a worker sends every batch it owns or an error"),
+                    // A worker sends every batch it owns, or an error, unless it panicked
+                    // (the scope then carries its panic on).
+                    Err(_) => panic!("snapshot worker {w} stopped before batch {b}"),
                 };
                 if let Err(e) = emit(&out) {
                     return Ok(Err(e));
