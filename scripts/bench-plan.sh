@@ -9,7 +9,7 @@
 #   diff -ru bundle target                       the baseline (target: plan --emit <= 1.5x)
 #   plan --emit DIR                              the measured command (with its peak RSS)
 #   plan (no --emit)                             the same without writing the migrated tree
-#   plan --emit DIR on the 1 MiB-snapshot copy   the same text, a 1 MiB etcd/snapshot.db
+#   plan --emit DIR on the small-snapshot copy   the same text, a snapshot of the items only
 #   plan (no --emit) on that copy
 #   diff -ru on that copy                        (diff never reads the snapshot: one side)
 # and prints the medians, the ratio plan --emit / diff, the references rewritten (from the
@@ -79,7 +79,7 @@ for run in $(seq "$BENCH_RUNS"); do
     small_noemit+=("$(timed plan "$SMALL_DATA")")
     small_base+=("$(timed tree_diff "$SMALL_DATA")")
     log "run $run: diff -ru ${base[-1]} s, plan --emit ${dh[-1]} s (${dh_rss[-1]} KiB)," \
-        "plan ${noemit[-1]} s; 1 MiB snapshot: plan --emit ${small[-1]} s, plan" \
+        "plan ${noemit[-1]} s; small snapshot: plan --emit ${small[-1]} s, plan" \
         "${small_noemit[-1]} s, diff -ru ${small_base[-1]} s"
 done
 
@@ -102,7 +102,7 @@ echo "  diff -ru bundle target:          $m_base s"
 echo "  dh-migrate plan --emit:          $m_dh s, peak RSS $rss_mib MiB"
 echo "  ratio plan --emit / diff:        $r (target <= 1.5): $(verdict "$r")"
 echo "  dh-migrate plan (no --emit):     $m_noemit s (ratio $(ratio "$m_noemit" "$m_base"))"
-echo "  with a 1 MiB snapshot:"
+echo "  with the small snapshot (items only, $(du -m "$SMALL_DATA/bundle/etcd/snapshot.db" | cut -f1) MiB):"
 echo "    diff -ru bundle target:        $m_small_base s"
 echo "    dh-migrate plan --emit:        $m_small s (ratio $(ratio "$m_small" "$m_small_base"))"
 echo "    dh-migrate plan (no --emit):   $m_small_noemit s (ratio $(ratio "$m_small_noemit" "$m_small_base"))"

@@ -89,28 +89,31 @@ log "snapshot: $snap ($((size / 1048576)) MiB)"
 # Read the file once so every tool starts from the page cache.
 cat "$snap" >/dev/null
 
-# Runs "$@" BENCH_RUNS times; prints "median_seconds max_rss_kib".
+# Runs "$@" BENCH_RUNS times; prints "median_seconds max_rss_kib median_cpu_seconds" (CPU:
+# user + system, the figure that load from other jobs on a shared machine moves least).
 measure() {
-    local out times=() rss=0 t r
+    local out times=() cpus=() rss=0 t r c
     for _ in $(seq 1 "$runs"); do
-        out="$(/usr/bin/time -v "$@" 2>&1 >/dev/null | grep -E 'Elapsed|Maximum resident')"
+        out="$(/usr/bin/time -v "$@" 2>&1 >/dev/null | grep -E 'Elapsed|Maximum resident|User time|System time')"
         t=$(awk -F': ' '/Elapsed/ {n=split($2,a,":"); s=0; for(i=1;i<=n;i++) s=s*60+a[i]; print s}' <<<"$out")
         r=$(awk -F': ' '/Maximum resident/ {print $2}' <<<"$out")
+        c=$(awk -F': ' '/User time|System time/ {s+=$2} END {printf "%.2f", s}' <<<"$out")
         times+=("$t")
+        cpus+=("$c")
         ((r > rss)) && rss=$r
     done
-    median=$(printf '%s\n' "${times[@]}" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
-    echo "$median $rss"
+    med() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+    echo "$(med "${times[@]}") $rss $(med "${cpus[@]}")"
 }
 
-read -r t_etcdctl rss_etcdctl < <(measure /usr/bin/etcdctl snapshot status "$snap" -w json)
-read -r t_dump rss_dump < <(measure "$dh" snapshot dump "$snap")
-read -r t_status rss_status < <(measure "$dh" snapshot status "$snap" --format json)
+read -r t_etcdctl rss_etcdctl c_etcdctl < <(measure /usr/bin/etcdctl snapshot status "$snap" -w json)
+read -r t_dump rss_dump c_dump < <(measure "$dh" snapshot dump "$snap")
+read -r t_status rss_status c_status < <(measure "$dh" snapshot status "$snap" --format json)
 live=$("$dh" snapshot dump "$snap" | wc -l)
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
-printf '%-44s %8s %8s %10s\n' "command" "seconds" "x etcdctl" "peak RSS"
-printf '%-44s %8s %8s %7d MiB\n' "etcdctl snapshot status" "$t_etcdctl" "1.00" $((rss_etcdctl / 1024))
-printf '%-44s %8s %8s %7d MiB\n' "dh-migrate snapshot dump (live keys: $live)" "$t_dump" "$(ratio "$t_dump" "$t_etcdctl")" $((rss_dump / 1024))
-printf '%-44s %8s %8s %7d MiB\n' "dh-migrate snapshot status" "$t_status" "$(ratio "$t_status" "$t_etcdctl")" $((rss_status / 1024))
-echo "snapshot: $((size / 1048576)) MiB, $runs runs each, median wall time; $(nproc) cores"
+printf '%-44s %8s %9s %10s %8s %9s\n' "command" "seconds" "x etcdctl" "peak RSS" "CPU s" "x etcdctl"
+printf '%-44s %8s %9s %6d MiB %8s %9s\n' "etcdctl snapshot status" "$t_etcdctl" "1.00" $((rss_etcdctl / 1024)) "$c_etcdctl" "1.00"
+printf '%-44s %8s %9s %6d MiB %8s %9s\n' "dh-migrate snapshot dump (live keys: $live)" "$t_dump" "$(ratio "$t_dump" "$t_etcdctl")" $((rss_dump / 1024)) "$c_dump" "$(ratio "$c_dump" "$c_etcdctl")"
+printf '%-44s %8s %9s %6d MiB %8s %9s\n' "dh-migrate snapshot status" "$t_status" "$(ratio "$t_status" "$t_etcdctl")" $((rss_status / 1024)) "$c_status" "$(ratio "$c_status" "$c_etcdctl")"
+echo "snapshot: $((size / 1048576)) MiB, $runs runs each, medians (wall time; CPU = user + system); $(nproc) cores; load average now: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -6,7 +6,9 @@ Writes, under OUT_DIR:
   bundle/          an old-cluster backup bundle with the layout of fixtures/old-cluster
                    (cluster.cnf, property files with scope blocks and host references,
                    routing.yaml naming every DIS, DIS configs, schemas, PQs, ACLs, tailer
-                   XMLs, etcd client files, a filler etcd/snapshot.db, MANIFEST.sha256)
+                   XMLs, etcd client files, a real etcd v3 snapshot etcd/snapshot.db
+                   holding every configuration item at its default-layout key plus
+                   filler keys outside that prefix up to --snapshot-mib, MANIFEST.sha256)
   bundle.tar.gz    the same tree under one top-level folder (gzip -1, for speed)
   target/          the new cluster's export (config/, files/, cluster/) with new hosts:
                    installer-owned files and 5 DIS configs only; with --full-target, also
@@ -18,9 +20,13 @@ Writes, under OUT_DIR:
   generated.json   the options and file counts, written last (a complete data set)
 
 Everything is derived from --seed, so two runs with the same arguments write the same
-files (the snapshot filler too), and the bundle does not depend on --full-target (the
-target's copies replay the bundle's random draws from a forked generator; the differences
-draw from their own). Only the Python standard library is used.
+files, and the bundle does not depend on --full-target (the target's copies replay the
+bundle's random draws from a forked generator; the differences draw from their own). The
+one exception is etcd/snapshot.db (and so its MANIFEST.sha256 line): it holds the same
+keys, values and revisions on every run, but its bytes may differ, because a real etcd
+writes it (see TreeWriter.write_etcd_snapshot). --snapshot-mib 0 writes no snapshot.
+Only the Python standard library is used, and /usr/bin/etcd and /usr/bin/etcdctl (Debian
+etcd-server, etcd-client) for the snapshot.
 
 Example (bench-data/ at the repo root is git-ignored; never commit generated data):
 
@@ -211,25 +217,168 @@ class TreeWriter:
         os.chmod(path, mode)
         self.hashes[rel] = hashlib.sha256(data).hexdigest()
 
-    def write_filler(self, rel, mib, rng):
-        """N MiB of incompressible filler, written chunk by chunk (never all in memory)."""
+    def write_etcd_snapshot(self, rel, mib, rng, member):
+        """A real etcd v3 snapshot of this bundle's configuration, at `rel`.
+
+        Starts a throwaway single-member etcd (/usr/bin/etcd; SYNTHETIC_ETCD_BIN and
+        SYNTHETIC_ETCDCTL_BIN override the binaries) with its data directory in /dev/shm
+        when that has room, else under OUT_DIR; puts every configuration item of the bundle
+        where the default layout (templates/etcd-layout-v2.yaml: each item a directory with
+        its `file` part = the file's bytes, its `name` part and a meta subtree) puts it
+        (through scripts/load-tree-into-etcd.py's functions); then filler keys
+        /bench/filler/NNNNNN outside the layout's prefix, 1 MiB values drawn from `rng`,
+        until the database is about `mib` MiB (never below what the items need); then
+        `etcdctl snapshot save`. The member is named and advertised as the old cluster's
+        first node (`member` = (name, ip)), whatever ports the throwaway etcd listens on.
+
+        Same seed, same items and filler: the snapshot's keys, values and revisions are the
+        same across runs, but its bytes need not be (bbolt's page layout depends on how
+        etcd batched its commits), so MANIFEST.sha256's line for it may differ.
+        """
+        loader = load_tree_module()
+        prefix = read_layout_prefix()
+        puts, items = loader.layout_puts(self.root, LAYOUT_FILE)
+        if any(not k.startswith(prefix) for k in puts) or FILLER_PREFIX.startswith(prefix):
+            sys.exit("layout keys and filler keys overlap")
         path = os.path.join(self.root, rel)
         os.makedirs(os.path.dirname(path), exist_ok=True)
-        pool = rng.randbytes(8 * CHUNK)
+        with EtcdProcess(member, wal_mib=2 * mib + 64, spill_dir=os.path.dirname(self.root)) as etcd:
+            batch, size = [], 0
+            for key, (value, _item) in sorted(puts.items()):
+                batch.append((key.encode(), value))
+                size += len(value)
+                if len(batch) == 1000 or size > 8 * CHUNK:
+                    loader.put_many(etcd.url, batch)
+                    batch, size = [], 0
+            if batch:
+                loader.put_many(etcd.url, batch)
+            # Filler: what the items leave of `mib`, in values that fill 256 pages each.
+            in_use = etcd.db_in_use()
+            fillers = max(0, -(-(mib * CHUNK - in_use) // CHUNK))
+            pool = rng.randbytes(8 * CHUNK)
+            value_len = CHUNK - 512
+            for start in range(0, fillers, FILLERS_PER_TXN):
+                batch = []
+                for i in range(start, min(start + FILLERS_PER_TXN, fillers)):
+                    off = rng.randrange(0, 7 * CHUNK)
+                    # A counter header keeps values distinct even when offsets repeat.
+                    value = i.to_bytes(8, "little") + pool[off:off + value_len - 8]
+                    batch.append((f"{FILLER_PREFIX}{i:06d}".encode(), value))
+                loader.put_many(etcd.url, batch)
+            etcd.save(path)
         h = hashlib.sha256()
-        with open(path, "wb") as f:
-            for i in range(mib):
-                off = rng.randrange(0, 7 * CHUNK)
-                # A counter header keeps chunks distinct even when offsets repeat.
-                chunk = i.to_bytes(8, "little") + pool[off:off + CHUNK - 8]
-                f.write(chunk)
+        with open(path, "rb") as f:
+            for chunk in iter(lambda: f.read(CHUNK), b""):
                 h.update(chunk)
         os.chmod(path, 0o644)
         self.hashes[rel] = h.hexdigest()
+        return items, fillers
 
     def write_manifest(self):
         lines = [f"{self.hashes[p]}  {p}\n" for p in sorted(self.hashes, key=lambda s: s.encode())]
         self.write("MANIFEST.sha256", "".join(lines))
+
+
+LAYOUT_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "templates",
+                           "etcd-layout-v2.yaml")
+FILLER_PREFIX = "/bench/filler/"
+FILLERS_PER_TXN = 8
+
+
+def load_tree_module():
+    """scripts/load-tree-into-etcd.py as a module (its name has dashes)."""
+    import importlib.util
+    here = os.path.dirname(os.path.abspath(__file__))
+    spec = importlib.util.spec_from_file_location("load_tree", os.path.join(here, "load-tree-into-etcd.py"))
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def read_layout_prefix():
+    with open(LAYOUT_FILE) as f:
+        return load_tree_module().parse_layout(f.read(), LAYOUT_FILE)[1]
+
+
+class EtcdProcess:
+    """A throwaway single-member etcd on free loopback ports, stopped and removed on exit.
+    Never give this process environment variables named ETCD_* (etcd reads them as flags):
+    they are dropped from its environment."""
+
+    def __init__(self, member, wal_mib, spill_dir):
+        self.member, self.wal_mib, self.spill_dir = member, wal_mib, spill_dir
+        self.etcd = os.environ.get("SYNTHETIC_ETCD_BIN", "/usr/bin/etcd")
+        self.etcdctl = os.environ.get("SYNTHETIC_ETCDCTL_BIN", "/usr/bin/etcdctl")
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith(("ETCD_", "ETCDCTL_"))}
+
+    def __enter__(self):
+        import socket
+        import tempfile
+        # The database and the WAL (every value twice, roughly) in memory when they fit.
+        need = 3 * self.wal_mib * CHUNK
+        base = "/dev/shm" if os.path.isdir("/dev/shm") and shutil.disk_usage("/dev/shm").free > need else self.spill_dir
+        self.work = tempfile.mkdtemp(prefix="dh-synthetic-etcd.", dir=base)
+        socks = [socket.socket() for _ in range(2)]
+        for x in socks:
+            x.bind(("127.0.0.1", 0))
+        client_port, peer_port = (x.getsockname()[1] for x in socks)
+        for x in socks:
+            x.close()
+        self.url = f"http://127.0.0.1:{client_port}"
+        name, ip = self.member
+        self.log = open(os.path.join(self.work, "etcd.log"), "wb")
+        self.proc = subprocess.Popen(
+            [self.etcd, "--name", name, "--data-dir", os.path.join(self.work, "data"),
+             "--listen-client-urls", self.url, "--advertise-client-urls", f"https://{ip}:2379",
+             "--listen-peer-urls", f"http://127.0.0.1:{peer_port}",
+             "--initial-advertise-peer-urls", f"http://{ip}:2380",
+             "--initial-cluster", f"{name}=http://{ip}:2380",
+             "--initial-cluster-token", "synthetic-old-cluster",
+             "--heartbeat-interval=100", "--election-timeout=1000",
+             "--max-txn-ops=10000", f"--max-request-bytes={64 * CHUNK}",
+             f"--quota-backend-bytes={8 * 1024 * CHUNK}", "--snapshot-count=1000000"],
+            stdout=self.log, stderr=subprocess.STDOUT, env=self.env)
+        # Poll until the member answers (a readiness check, not a timing assumption).
+        for _ in range(300):
+            if self.proc.poll() is not None:
+                self._fail("etcd exited early")
+            try:
+                self.db_in_use()
+                return self
+            except OSError:
+                time.sleep(0.1)
+        self._fail("etcd did not answer within 30 s")
+
+    def _fail(self, what):
+        self.__exit__(None, None, None)
+        with open(os.path.join(self.work, "etcd.log"), "rb") as f:
+            sys.stderr.write(f.read().decode(errors="replace")[-4000:])
+        sys.exit(what)
+
+    def db_in_use(self):
+        got = load_tree_module().post(self.url, "/v3/maintenance/status", {}, timeout=2)
+        return int(got.get("dbSizeInUse", got.get("dbSize", 0)))
+
+    def save(self, path):
+        tmp = path + ".tmp"
+        r = subprocess.run([self.etcdctl, f"--endpoints={self.url}", "snapshot", "save", tmp],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=self.env)
+        if r.returncode != 0:
+            sys.stderr.write(r.stdout.decode(errors="replace"))
+            sys.exit("etcdctl snapshot save failed")
+        os.replace(tmp, path)
+
+    def __exit__(self, *exc):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
+        shutil.rmtree(self.work, ignore_errors=True)
+        return False
 
 
 # --------------------------------------------------------------------------------------
@@ -838,8 +987,10 @@ def generate(args):
          f'DH_ETCD_ENDPOINTS="https://{new_first.ip}:2379"\n')
     t_text = time.monotonic()
 
+    snapshot_items = snapshot_fillers = 0
     if args.snapshot_mib > 0:
-        b.write_filler("etcd/snapshot.db", args.snapshot_mib, rng)
+        snapshot_items, snapshot_fillers = b.write_etcd_snapshot(
+            "etcd/snapshot.db", args.snapshot_mib, rng, (first.short, first.ip))
     b.write_manifest()
     t_bundle = time.monotonic()
 
@@ -897,11 +1048,15 @@ def generate(args):
     with open(params_file, "w") as f:
         json.dump({"seed": args.seed, "nodes": args.nodes, "dis": args.dis, "schemas": args.schemas,
                    "prop_lines": args.prop_lines, "snapshot_mib": args.snapshot_mib,
+                   "snapshot_items": snapshot_items, "snapshot_fillers": snapshot_fillers,
                    "tarball": not args.no_tarball, "full_target": args.full_target,
                    "bundle_files": len(b.hashes), "target_files": len(t.hashes),
                    "target_differences": diffs}, f, indent=2)
         f.write("\n")
-    print(f"bundle:  {bundle_dir} ({len(b.hashes)} files, {args.snapshot_mib} MiB snapshot)", file=sys.stderr)
+    snap = os.path.join(bundle_dir, "etcd", "snapshot.db")
+    snap_text = (f"a {os.path.getsize(snap) // CHUNK} MiB etcd snapshot: {snapshot_items} items, "
+                 f"{snapshot_fillers} filler keys" if args.snapshot_mib > 0 else "no snapshot")
+    print(f"bundle:  {bundle_dir} ({len(b.hashes)} files, {snap_text})", file=sys.stderr)
     print(f"target:  {target_dir} ({len(t.hashes)} files)", file=sys.stderr)
     if edits:
         print(f"         {sum(diffs.values())} deliberate differences: "
@@ -920,7 +1075,9 @@ def main():
     p.add_argument("--dis", type=int, default=500, help="separately stored DIS configs (default 500)")
     p.add_argument("--schemas", type=int, default=5000, help="schema files (default 5000)")
     p.add_argument("--prop-lines", type=int, default=20000, help="property lines in total (default 20000)")
-    p.add_argument("--snapshot-mib", type=int, default=1024, help="filler snapshot size in MiB (default 1024)")
+    p.add_argument("--snapshot-mib", type=int, default=1024,
+                   help="size of the real etcd snapshot in MiB, filler keys included (default 1024; "
+                        "never below what the configuration items need; 0: no snapshot)")
     p.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
     p.add_argument("--no-tarball", action="store_true", help="skip bundle.tar.gz")
     p.add_argument("--full-target", action="store_true",

@@ -17,10 +17,11 @@ number Deephaven assigns) gets invented serials: FIRST_SERIAL, FIRST_SERIAL + 1,
 the bytewise order of the items' bundle paths, so a tree always loads to the same keys.
 
 Usage: load-tree-into-etcd.py CLIENT_URL TREE_DIR LAYOUT_FILE
+
+Also imported by scripts/gen-synthetic.py (layout_puts, put_many), hence the functions.
 """
 import base64, json, os, re, sys, urllib.request
 
-url, bundle, layout_path = sys.argv[1:4]
 
 # Invented, deterministic values for what Deephaven itself would write (see above).
 FIRST_SERIAL = 1700000000000000001
@@ -28,7 +29,7 @@ FIXTURE_TIME = "1714629600000"  # 2024-05-02T06:00:00Z
 GUARD = "1"
 
 
-def parse_layout(text):
+def parse_layout(text, layout_path="layout"):
     """Reads the small subset of YAML the layout files use: `version:`, `prefix:`,
     `parts:` (version 2) and a list of items with `kind:`, `bundle:` and `key:` (version
     1) or `dir:`/`scan:` (version 2) patterns."""
@@ -81,10 +82,10 @@ def pattern_regex(pattern):
     return re.compile("^" + out + "$")
 
 
-def post(path, body):
+def post(url, path, body, timeout=10):
     req = urllib.request.Request(url + path, data=json.dumps(body).encode(),
                                  headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(req, timeout=10) as resp:
+    with urllib.request.urlopen(req, timeout=timeout) as resp:
         return json.loads(resp.read())
 
 
@@ -92,57 +93,74 @@ def b64(b):
     return base64.b64encode(b).decode()
 
 
-version, prefix, parts, items = parse_layout(open(layout_path).read())
-compiled = [(it, pattern_regex(it["bundle"])) for it in items]
-
-files = []
-for root, _dirs, names in os.walk(bundle):
-    for n in names:
-        files.append(os.path.relpath(os.path.join(root, n), bundle).replace(os.sep, "/"))
-
-# key -> (value bytes, bundle path it comes from)
-puts = {}
-serials = {}  # scan root -> next serial
-count = 0
+def put_many(url, kvs, timeout=120):
+    """Puts [(key bytes, value bytes)] in one transaction (etcd's --max-txn-ops and
+    --max-request-bytes must allow it)."""
+    ops = [{"requestPut": {"key": b64(k), "value": b64(v)}} for k, v in kvs]
+    got = post(url, "/v3/kv/txn", {"success": ops}, timeout=timeout)
+    if not got.get("succeeded"):
+        sys.exit(f"transaction of {len(kvs)} puts failed: {got}")
 
 
-def put(key, value, rel):
-    if key in puts:
-        sys.exit(f"two files map to {key}: {puts[key][1]} and {rel}")
-    puts[key] = (value, rel)
+def layout_puts(tree, layout_path):
+    """{etcd key: (value bytes, bundle path)} for every file of `tree` the layout holds,
+    and how many items that is (see the module doc for the keys of a version 2 item)."""
+    with open(layout_path) as f:
+        version, prefix, parts, items = parse_layout(f.read(), layout_path)
+    compiled = [(it, pattern_regex(it["bundle"])) for it in items]
+    files = []
+    for root, _dirs, names in os.walk(tree):
+        for n in names:
+            files.append(os.path.relpath(os.path.join(root, n), tree).replace(os.sep, "/"))
+    puts = {}
+    serials = {}  # scan root -> next serial
+    count = 0
 
+    def put(key, value, rel):
+        if key in puts:
+            sys.exit(f"two files map to {key}: {puts[key][1]} and {rel}")
+        puts[key] = (value, rel)
 
-for rel in sorted(files):
-    for it, rx in compiled:
-        m = rx.match(rel)
-        if not m:
-            continue
-        with open(os.path.join(bundle, rel), "rb") as f:
-            value = f.read()
-        count += 1
-        if version == 1:
-            put(prefix + it["key"].format(**m.groupdict()), value, rel)
+    for rel in sorted(files):
+        for it, rx in compiled:
+            m = rx.match(rel)
+            if not m:
+                continue
+            with open(os.path.join(tree, rel), "rb") as f:
+                value = f.read()
+            count += 1
+            if version == 1:
+                put(prefix + it["key"].format(**m.groupdict()), value, rel)
+                break
+            if "scan" in it:
+                root = it["scan"].rstrip("/")
+                serial = serials.get(root, FIRST_SERIAL)
+                serials[root] = serial + 1
+                directory = f"{prefix}{root}/{serial}"
+            else:
+                directory = prefix + it["dir"].rstrip("/").format(**m.groupdict())
+            put(f"{directory}/{parts['file']}", value, rel)
+            put(f"{directory}/{parts['name']}", rel.rsplit("/", 1)[-1].encode(), rel)
+            meta = f"{directory}/{parts['meta']}"
+            put(f"{meta}/created", FIXTURE_TIME.encode(), rel)
+            put(f"{meta}/updated", FIXTURE_TIME.encode(), rel)
+            put(f"{meta}/{parts['guard']}", GUARD.encode(), rel)
             break
-        if "scan" in it:
-            root = it["scan"].rstrip("/")
-            serial = serials.get(root, FIRST_SERIAL)
-            serials[root] = serial + 1
-            directory = f"{prefix}{root}/{serial}"
-        else:
-            directory = prefix + it["dir"].rstrip("/").format(**m.groupdict())
-        put(f"{directory}/{parts['file']}", value, rel)
-        put(f"{directory}/{parts['name']}", rel.rsplit("/", 1)[-1].encode(), rel)
-        meta = f"{directory}/{parts['meta']}"
-        put(f"{meta}/created", FIXTURE_TIME.encode(), rel)
-        put(f"{meta}/updated", FIXTURE_TIME.encode(), rel)
-        put(f"{meta}/{parts['guard']}", GUARD.encode(), rel)
-        break
+    return puts, count
 
-for key, (value, rel) in sorted(puts.items()):
-    post("/v3/kv/put", {"key": b64(key.encode()), "value": b64(value)})
-    got = post("/v3/kv/range", {"key": b64(key.encode())})
-    kvs = got.get("kvs", [])
-    if len(kvs) != 1 or base64.b64decode(kvs[0].get("value", "")) != value:
-        sys.exit(f"read-back mismatch for {key}")
-    print(f"  {key}  <-  {rel}")
-print(f"{count} config items stored ({len(puts)} keys)")
+
+def main():
+    url, bundle, layout_path = sys.argv[1:4]
+    puts, count = layout_puts(bundle, layout_path)
+    for key, (value, rel) in sorted(puts.items()):
+        post(url, "/v3/kv/put", {"key": b64(key.encode()), "value": b64(value)})
+        got = post(url, "/v3/kv/range", {"key": b64(key.encode())})
+        kvs = got.get("kvs", [])
+        if len(kvs) != 1 or base64.b64decode(kvs[0].get("value", "")) != value:
+            sys.exit(f"read-back mismatch for {key}")
+        print(f"  {key}  <-  {rel}")
+    print(f"{count} config items stored ({len(puts)} keys)")
+
+
+if __name__ == "__main__":
+    main()

@@ -11,15 +11,17 @@ use std::path::{Path, PathBuf};
 use ::etcd_client::{Client, Compare, CompareOp, DeleteOptions, PutOptions, Txn, TxnOp};
 use assert_cmd::Command;
 use base64::Engine;
-use dh_migrate::snapshot_db::{Options, Snapshot};
+use dh_migrate::snapshot_db::{Options, Snapshot, BATCH_BYTES, BATCH_KEYS};
 use proptest::prelude::*;
 use serde_json::Value;
 use sha2::Digest;
 
 use crate::support::EtcdServer;
 
-/// key -> (value, create_revision, mod_revision, version, lease)
-type Keyspace = BTreeMap<Vec<u8>, (Vec<u8>, i64, i64, i64, i64)>;
+/// (value, create_revision, mod_revision, version, lease)
+type Record = (Vec<u8>, i64, i64, i64, i64);
+/// key -> record
+type Keyspace = BTreeMap<Vec<u8>, Record>;
 
 fn b64(v: &Value) -> Vec<u8> {
     base64::engine::general_purpose::STANDARD
@@ -72,6 +74,53 @@ fn reader_keyspace(path: &Path) -> Keyspace {
             )
         })
         .collect()
+}
+
+/// The keyspace as `Snapshot::for_each_live_rendered` hands it out (the path `snapshot dump`
+/// takes): rendered on `threads` workers, batch by batch, in the order emitted.
+fn rendered_keyspace(path: &Path, threads: usize) -> Vec<(Vec<u8>, Record)> {
+    let snap = Snapshot::open(path, Options::default()).expect("snapshot opens");
+    let mut out = Vec::new();
+    let mut batches = 0;
+    let summary = snap
+        .for_each_live_rendered(
+            b"",
+            threads,
+            |buf, kv| {
+                let line = (
+                    kv.key,
+                    kv.value,
+                    kv.create_revision,
+                    kv.mod_revision,
+                    kv.version,
+                    kv.lease,
+                );
+                serde_json::to_writer(&mut *buf, &line).unwrap();
+                buf.push(b'\n');
+            },
+            |batch| {
+                batches += 1;
+                for line in batch.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+                    let (k, v, c, m, ver, l): (Vec<u8>, Vec<u8>, i64, i64, i64, i64) =
+                        serde_json::from_slice(line).unwrap();
+                    out.push((k, (v, c, m, ver, l)));
+                }
+                Ok::<(), std::convert::Infallible>(())
+            },
+        )
+        .expect("snapshot reads")
+        .unwrap_or_else(|never| match never {});
+    assert_eq!(summary.keys, out.len());
+    // Enough keys or value bytes for two batches must have made two batches.
+    let value_bytes: usize = out.iter().map(|(_, (v, ..))| v.len()).sum();
+    if out.len() > BATCH_KEYS || value_bytes as u64 > 2 * BATCH_BYTES {
+        assert!(
+            batches > 1,
+            "{} keys, {value_bytes} value bytes in one batch",
+            out.len()
+        );
+    }
+    out
 }
 
 fn save(server: &EtcdServer, dir: &Path) -> PathBuf {
@@ -223,6 +272,11 @@ proptest! {
             .zip(want.iter())
             .find(|(a, b)| a != b)
             .map(|((k, _), (w, _))| (String::from_utf8_lossy(k), String::from_utf8_lossy(w))));
+        // The batched, multi-threaded path `snapshot dump` takes hands out the same keys in
+        // the same (key) order, across batch boundaries and worker threads.
+        let rendered = rendered_keyspace(&path, 3);
+        prop_assert!(rendered.iter().eq(got.iter().map(|(k, v)| (k.clone(), v.clone())).collect::<Vec<_>>().iter()),
+            "the rendered keyspace differs from live()");
         // And the whole-file figures agree with etcdctl's own walk.
         let ours = Snapshot::open(&path, Options::default()).unwrap().status().unwrap();
         let theirs = etcdctl_status(&path);
