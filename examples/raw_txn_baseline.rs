@@ -2,7 +2,7 @@
 //! written the plainest way that still respects etcd's limits — a minimal loop of
 //! 128-operation transactions with etcd-client, no guards, no plan, no record.
 //!
-//! Usage: raw_txn_baseline ENDPOINT TREE_DIR
+//! Usage: raw_txn_baseline ENDPOINT TREE_DIR [LAYOUT_FILE]
 //! Every file of TREE_DIR (a `plan --emit` output) that the default etcd layout maps to a
 //! key is put at that key, with its `name` part when the layout has one (version 2: the
 //! keys apply writes for a new item). Prints the number of keys and the seconds spent
@@ -33,10 +33,15 @@ fn files(dir: &Path, root: &Path, out: &mut Vec<(String, Vec<u8>)>) -> std::io::
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
-    let [_, endpoint, tree] = args.as_slice() else {
-        return Err("usage: raw_txn_baseline ENDPOINT TREE_DIR".into());
+    let (endpoint, tree, layout) = match args.as_slice() {
+        [_, endpoint, tree] => (endpoint, tree, Layout::builtin()),
+        [_, endpoint, tree, file] => (
+            endpoint,
+            tree,
+            Layout::parse(file, &std::fs::read_to_string(file)?)?,
+        ),
+        _ => return Err("usage: raw_txn_baseline ENDPOINT TREE_DIR [LAYOUT_FILE]".into()),
     };
-    let layout = Layout::builtin();
     let mut all = Vec::new();
     files(Path::new(tree), Path::new(tree), &mut all)?;
     let mut kvs: Vec<(String, Vec<u8>)> = Vec::new();

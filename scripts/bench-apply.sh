@@ -5,10 +5,18 @@
 # Each side runs BENCH_RUNS times (default 3), each on a fresh etcd; medians are compared.
 #
 #   scripts/bench-apply.sh            # generates bench-data/apply/ when missing
+#   BENCH_LAYOUT=templates/etcd-layout-v1.yaml scripts/bench-apply.sh
+#                                     # both sides with another etcd layout (default: the
+#                                     # built-in one, version 2: file and name keys per item)
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$repo"
 runs=${BENCH_RUNS:-3}
+layout_args=(); layout_file=""
+if [[ -n "${BENCH_LAYOUT:-}" ]]; then
+  layout_file="$(cd "$(dirname "$BENCH_LAYOUT")" && pwd)/$(basename "$BENCH_LAYOUT")"
+  layout_args=(--layout "$layout_file")
+fi
 data="$repo/bench-data/apply"
 scripts/ensure-deps.sh
 for v in $(env | grep -oE '^(ETCD|ETCDCTL)_[A-Z_]+' || true); do unset "$v"; done
@@ -54,20 +62,20 @@ sub() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", a - b }'; }
 median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
 echo "migrated tree for the baseline (plan --emit)" >&2
-"$dhm" plan "$data/bundle" --target "$data/target" --mapping "$data/mapping.yaml" --emit "$work/emitted" --diff none >/dev/null
+"$dhm" plan "$data/bundle" --target "$data/target" --mapping "$data/mapping.yaml" --emit "$work/emitted" --diff none "${layout_args[@]}" >/dev/null
 
 apply_times=(); raw_times=(); keys=""
 for i in $(seq 1 "$runs"); do
   start_etcd
   t0=$(now)
-  "$dhm" apply "$data/bundle" --mapping "$data/mapping.yaml" --endpoints "$url" --yes --diff none \
+  "$dhm" apply "$data/bundle" --mapping "$data/mapping.yaml" --endpoints "$url" --yes --diff none "${layout_args[@]}" \
     --run-record "$work/run-$i.json" >/dev/null 2>"$work/apply.err"
   t1=$(now)
   apply_times+=("$(sub "$t1" "$t0")")
-  keys=$(etcdctl --endpoints="$url" get --prefix /main/ --keys-only | grep -c . || true)
+  keys=$(etcdctl --endpoints="$url" get --prefix / --keys-only | grep -c . || true)
   start_etcd
   t0=$(now)
-  out=$("$raw" "$url" "$work/emitted")
+  out=$("$raw" "$url" "$work/emitted" $layout_file)
   t1=$(now)
   raw_times+=("$(sub "$t1" "$t0")")
   raw_keys=${out%% *}
