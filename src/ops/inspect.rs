@@ -17,8 +17,9 @@ pub fn inspect(
     mut bundle: Bundle,
     contexts: &RoleContexts,
     layout: &Layout,
+    prefer_files: bool,
 ) -> Result<InspectReport, OpsError> {
-    let warnings = super::snapshot_source::fold_snapshot(&mut bundle, layout, false)?;
+    let warnings = super::snapshot_source::fold_snapshot(&mut bundle, layout, prefer_files)?;
     let mut report = crate::inspect::inspect_streaming(&bundle, contexts)?;
     report.warnings = warnings;
     Ok(report)

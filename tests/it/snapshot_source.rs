@@ -433,3 +433,110 @@ fn restore_from_a_snapshot_only_bundle_gives_back_every_item() {
         String::from_utf8_lossy(&items(&old))
     );
 }
+
+#[test]
+fn inspect_reads_a_snapshot_through_the_layout_it_is_given() {
+    // A site whose etcd keeps one key per item (layout v1): its snapshot-only bundle shows
+    // no configuration through the default (v2) layout, and all of it through its own.
+    let server = EtcdServer::start();
+    load_v1(&server, &fixtures().join("old-cluster"));
+    let dir = tempfile::tempdir().unwrap();
+    let snap = dir.path().join("old-v1.db");
+    let saved = server.etcdctl(&["snapshot", "save", snap.to_str().unwrap()]);
+    assert!(saved.status.success(), "{}", err(&saved));
+    let only = dir.path().join("snapshot-bundle");
+    bundle_from(&only, false, Some(&snap));
+    let files = dir.path().join("files-bundle");
+    bundle_from(&files, true, None);
+
+    let text = |args: &[&str]| {
+        let o = dh(dir.path(), args);
+        assert!(o.status.success(), "{}", err(&o));
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    let default = text(&["inspect", only.to_str().unwrap(), "--format", "json"]);
+    let default: Value = serde_json::from_str(&default).unwrap();
+    let config_refs = |v: &Value| -> usize {
+        v["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|n| n["references"].as_array().unwrap())
+            .filter(|r| r["file"].as_str().unwrap().starts_with("config/"))
+            .count()
+    };
+    assert_eq!(config_refs(&default), 0, "{default}");
+
+    let v1 = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("templates/etcd-layout-v1.yaml");
+    let o = dh(
+        dir.path(),
+        &[
+            "inspect",
+            only.to_str().unwrap(),
+            "--format",
+            "json",
+            "--layout",
+            v1.to_str().unwrap(),
+        ],
+    );
+    assert!(o.status.success(), "{}", err(&o));
+    let mut got: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let mut want = inspect_json(dir.path(), &files);
+    for v in [&mut got, &mut want] {
+        let m = v.as_object_mut().unwrap();
+        for k in [
+            "bundle",
+            "kind",
+            "parts",
+            "manifest",
+            "manifest_files",
+            "old_etcd",
+        ] {
+            m.remove(k);
+        }
+        m["files"]
+            .as_array_mut()
+            .unwrap()
+            .retain(|f| f["path"] != "etcd/snapshot.db");
+    }
+    assert!(
+        config_refs(&want) > 10,
+        "the fixture's config/ names old nodes"
+    );
+    // The v1 layout also holds the ACL export (the files bundle here has none).
+    let paths = |v: &Value| -> Vec<String> {
+        v["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["path"].as_str().unwrap().to_string())
+            .filter(|p| !p.starts_with("config/acls/"))
+            .collect()
+    };
+    assert_eq!(paths(&got), paths(&want));
+    let fqdns = |v: &Value| -> Vec<Value> {
+        v["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| n["fqdn"].clone())
+            .collect()
+    };
+    assert_eq!(fqdns(&got), fqdns(&want));
+    assert!(config_refs(&got) >= config_refs(&want), "{got}");
+
+    // A layout file that does not parse is refused before the bundle is read.
+    let bad = dir.path().join("bad-layout.yaml");
+    std::fs::write(&bad, "version: 9\n").unwrap();
+    let o = dh(
+        dir.path(),
+        &[
+            "inspect",
+            only.to_str().unwrap(),
+            "--layout",
+            bad.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", err(&o));
+    assert!(err(&o).contains("bad-layout.yaml"), "{}", err(&o));
+}
