@@ -125,7 +125,7 @@ impl Exported {
                 key: key(),
                 path: path.clone(),
             })?;
-            config_file(path, text.to_string(), 0o644)
+            config_file(path, text, 0o644)
                 .map_err(|source| ExportError::Parse { key: key(), source })
         })?;
         let tree = ConfigTree {

@@ -325,7 +325,8 @@ fn parse_bundle_file(bundle: &Bundle, file: &BundleFile) -> Result<Parsing, Tree
         Err(e) => return Err(e.into()),
     };
     Ok(
-        match config_file(&file.path, text.to_string(), file.mode)? {
+        // Straight into the shared text: one copy of the bundle's bytes.
+        match config_file(&file.path, text, file.mode)? {
             Some(f) => Parsing::File(f),
             None => Parsing::Skipped,
         },
@@ -340,7 +341,12 @@ pub fn binary_allowed(path: &str) -> bool {
 
 /// Parses one file given by path and text, as [`ConfigTree::insert`] adds it; None when
 /// the path is not a configuration file.
-pub fn config_file(path: &str, text: String, mode: u32) -> Result<Option<ConfigFile>, TreeError> {
+pub fn config_file(
+    path: &str,
+    text: impl Into<std::sync::Arc<str>>,
+    mode: u32,
+) -> Result<Option<ConfigFile>, TreeError> {
+    let text: std::sync::Arc<str> = text.into();
     let Some((format, node)) = classify(path) else {
         return Ok(None);
     };
@@ -352,7 +358,7 @@ pub fn config_file(path: &str, text: String, mode: u32) -> Result<Option<ConfigF
     };
     Ok(Some(ConfigFile {
         path: path.to_string(),
-        text: text.into(),
+        text,
         format,
         parsed,
         ownership,
