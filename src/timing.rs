@@ -1,6 +1,6 @@
 //! Phase timings for benchmarks: with `DH_MIGRATE_TIMINGS` set, each [`mark`] prints the
 //! time since the first mark and the phase's name to stderr (`timing  0.123 s  phase`).
-//! Without it, a mark costs one relaxed load. Not for users' output: benchmark scripts
+//! Without it, a mark costs one atomic load. Not for users' output: benchmark scripts
 //! and profiling only.
 
 use std::sync::OnceLock;
