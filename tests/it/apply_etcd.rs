@@ -152,28 +152,20 @@ const UNTOUCHED: [&str; 3] = [
     "/deephaven/config/pq/WebClientData.xml",
 ];
 
-/// A scratch area per test: the working directory the binary runs in (so a stray file
-/// is seen), its HOME, and a place for run records and other outputs.
-struct Work {
-    _tmp: tempfile::TempDir,
-    cwd: PathBuf,
-    home: PathBuf,
-    out: PathBuf,
+/// The shared scratch area ([`crate::support::cli::Work`]), running every command with
+/// the v1 layout.
+struct Work(crate::support::cli::Work);
+
+impl std::ops::Deref for Work {
+    type Target = crate::support::cli::Work;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
 }
 
 impl Work {
     fn new() -> Work {
-        let tmp = tempfile::tempdir().unwrap();
-        let [cwd, home, out] = ["cwd", "home", "out"].map(|d| tmp.path().join(d));
-        for d in [&cwd, &home, &out] {
-            std::fs::create_dir(d).unwrap();
-        }
-        Work {
-            _tmp: tmp,
-            cwd,
-            home,
-            out,
-        }
+        Work(crate::support::cli::Work::new())
     }
 
     /// Runs dh-migrate with a cleared environment (PATH and a private HOME only), with
@@ -190,10 +182,6 @@ impl Work {
         let output =
             crate::support::cli::run_with_env(cwd.unwrap_or(&self.cwd), &self.home, env, &args);
         Run::from(&args, output)
-    }
-
-    fn path(&self, name: &str) -> String {
-        self.out.join(name).display().to_string()
     }
 
     /// Nothing was written to the working directory or HOME (e.g. no default run record).

@@ -8,10 +8,10 @@
 //! keys below are written by hand from templates/etcd-layout-v2.yaml.
 
 use crate::support;
-use crate::support::cli::Run;
+use crate::support::cli::Work;
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use base64::Engine;
 use support::EtcdServer;
@@ -191,40 +191,6 @@ impl Dump {
             .iter()
             .map(|(k, (v, _))| (k.clone(), v.clone()))
             .collect()
-    }
-}
-
-struct Work {
-    _tmp: tempfile::TempDir,
-    cwd: PathBuf,
-    home: PathBuf,
-    out: PathBuf,
-}
-
-impl Work {
-    fn new() -> Work {
-        let tmp = tempfile::tempdir().unwrap();
-        let [cwd, home, out] = ["cwd", "home", "out"].map(|d| tmp.path().join(d));
-        for d in [&cwd, &home, &out] {
-            std::fs::create_dir(d).unwrap();
-        }
-        Work {
-            _tmp: tmp,
-            cwd,
-            home,
-            out,
-        }
-    }
-
-    fn run(&self, args: &[&str]) -> Run {
-        Run::from(
-            args,
-            crate::support::cli::run_with_home(&self.cwd, &self.home, args),
-        )
-    }
-
-    fn path(&self, name: &str) -> String {
-        self.out.join(name).display().to_string()
     }
 }
 

@@ -90,3 +90,38 @@ impl Run {
         self
     }
 }
+
+/// A scratch area per test: the working directory the binary runs in (so a stray file
+/// is seen), its HOME, and a place for run records and other outputs.
+pub struct Work {
+    _tmp: tempfile::TempDir,
+    pub cwd: std::path::PathBuf,
+    pub home: std::path::PathBuf,
+    pub out: std::path::PathBuf,
+}
+
+impl Work {
+    pub fn new() -> Work {
+        let tmp = tempfile::tempdir().unwrap();
+        let [cwd, home, out] = ["cwd", "home", "out"].map(|d| tmp.path().join(d));
+        for d in [&cwd, &home, &out] {
+            std::fs::create_dir(d).unwrap();
+        }
+        Work {
+            _tmp: tmp,
+            cwd,
+            home,
+            out,
+        }
+    }
+
+    /// Runs dh-migrate in `cwd` with a cleared environment (PATH and a private HOME only).
+    pub fn run(&self, args: &[&str]) -> Run {
+        Run::from(args, run_with_home(&self.cwd, &self.home, args))
+    }
+
+    /// A path under the output folder.
+    pub fn path(&self, name: &str) -> String {
+        self.out.join(name).display().to_string()
+    }
+}
