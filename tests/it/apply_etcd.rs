@@ -19,12 +19,10 @@ use crate::support::cli::Run;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::process::Output;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use base64::Engine;
-use support::{free_port, EtcdCluster, EtcdServer, TlsMaterial};
+use support::{free_port, Dump, EtcdCluster, EtcdServer, TlsMaterial};
 
 const OLD_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/old-cluster");
 const OLD_TGZ: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/old-cluster.tar.gz");
@@ -200,55 +198,7 @@ impl Work {
     }
 }
 
-/// etcd's whole keyspace as read by etcdctl: key -> (value, mod revision), and the header
-/// revision (unchanged means nothing at all was written).
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Dump {
-    kvs: BTreeMap<String, (Vec<u8>, i64)>,
-    revision: i64,
-}
-
-impl Dump {
-    fn parse(out: Output) -> Dump {
-        let b64 = base64::engine::general_purpose::STANDARD;
-        let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-        let mut kvs = BTreeMap::new();
-        for kv in json["kvs"].as_array().map(Vec::as_slice).unwrap_or(&[]) {
-            let key = b64.decode(kv["key"].as_str().unwrap()).unwrap();
-            // etcdctl leaves out an empty value.
-            let value = b64.decode(kv["value"].as_str().unwrap_or("")).unwrap();
-            kvs.insert(
-                String::from_utf8(key).unwrap(),
-                (value, kv["mod_revision"].as_i64().unwrap()),
-            );
-        }
-        Dump {
-            kvs,
-            revision: json["header"]["revision"].as_i64().unwrap(),
-        }
-    }
-
-    fn value(&self, key: &str) -> &[u8] {
-        &self
-            .kvs
-            .get(key)
-            .unwrap_or_else(|| panic!("{key} missing from etcd"))
-            .0
-    }
-
-    fn values(&self) -> BTreeMap<String, Vec<u8>> {
-        self.kvs
-            .iter()
-            .map(|(k, (v, _))| (k.clone(), v.clone()))
-            .collect()
-    }
-}
-
 const GET_ALL: [&str; 5] = ["get", "", "--prefix", "-w", "json"];
-
-fn dump(server: &EtcdServer) -> Dump {
-    Dump::parse(server.etcdctl(&GET_ALL))
-}
 
 fn read(path: &Path) -> Vec<u8> {
     std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
@@ -401,7 +351,7 @@ fn apply_writes_exactly_the_migrated_items_then_has_nothing_to_do() {
     seed(&server);
     let ep = server.endpoint();
     let work = Work::new();
-    let before = dump(&server);
+    let before = Dump::of(&server);
 
     work.run(&["report", OLD_DIR, "--endpoints", &ep, "--mapping", MAPPING])
         .expect(1);
@@ -427,7 +377,7 @@ fn apply_writes_exactly_the_migrated_items_then_has_nothing_to_do() {
             "{path}: plan --endpoints --emit differs from plan --target --emit"
         );
     }
-    assert_eq!(dump(&server), before, "plan wrote to etcd");
+    assert_eq!(Dump::of(&server), before, "plan wrote to etcd");
 
     let record = work.path("run.json");
     let run = work
@@ -438,7 +388,7 @@ fn apply_writes_exactly_the_migrated_items_then_has_nothing_to_do() {
         ))
         .expect(0);
     run.stderr_has("applied: 17 key(s) in 1 transaction(s)");
-    let after = dump(&server);
+    let after = Dump::of(&server);
     assert_migrated(&after);
     for key in UNTOUCHED {
         assert_eq!(after.kvs[key], before.kvs[key], "{key} was rewritten");
@@ -468,7 +418,7 @@ fn apply_writes_exactly_the_migrated_items_then_has_nothing_to_do() {
         ))
         .expect(0);
     again.stderr_has("nothing to do");
-    assert_eq!(dump(&server), after, "a second apply wrote to etcd");
+    assert_eq!(Dump::of(&server), after, "a second apply wrote to etcd");
     assert!(!Path::new(&work.path("run2.json")).exists());
 
     work.run(&["report", OLD_DIR, "--endpoints", &ep, "--mapping", MAPPING])
@@ -490,7 +440,7 @@ fn after_apply_every_setting_only_the_new_cluster_had_is_still_in_etcd() {
         &["--yes", "--run-record", &work.path("run.json")],
     ))
     .expect(0);
-    let after = dump(&server);
+    let after = Dump::of(&server);
     let env = String::from_utf8_lossy(after.value("/deephaven/config/props/iris-environment.prop"));
     for line in [
         "RemoteQueryDispatcher.useEnvoy=true",
@@ -538,7 +488,7 @@ fn dry_run_writes_nothing_and_says_so() {
     let server = EtcdServer::start();
     seed(&server);
     let work = Work::new();
-    let before = dump(&server);
+    let before = Dump::of(&server);
     let record = work.path("run.json");
     let run = work
         .run(&apply_args(
@@ -549,7 +499,7 @@ fn dry_run_writes_nothing_and_says_so() {
         .expect(0);
     run.stderr_has("dry run: would write 17 key(s)")
         .stderr_has("nothing was written");
-    assert_eq!(dump(&server), before);
+    assert_eq!(Dump::of(&server), before);
     assert!(!Path::new(&record).exists());
     work.assert_cwd_and_home_empty();
 }
@@ -559,7 +509,7 @@ fn without_a_terminal_and_without_yes_apply_declines() {
     let server = EtcdServer::start();
     seed(&server);
     let work = Work::new();
-    let before = dump(&server);
+    let before = Dump::of(&server);
     let record = work.path("run.json");
     work.run(&apply_args(
         OLD_DIR,
@@ -569,7 +519,7 @@ fn without_a_terminal_and_without_yes_apply_declines() {
     .expect(12)
     .stderr_has("no terminal")
     .stderr_has("nothing was written");
-    assert_eq!(dump(&server), before);
+    assert_eq!(Dump::of(&server), before);
     assert!(!Path::new(&record).exists());
     work.assert_cwd_and_home_empty();
 }
@@ -606,22 +556,22 @@ fn a_change_between_plan_and_apply_refuses_the_saved_plan() {
         "/deephaven/config/routing/dis/Ingester1.yaml",
         b"# edited by hand after the plan\n",
     );
-    let before = dump(&server);
+    let before = Dump::of(&server);
     work.run(&apply)
         .expect(11)
         .stderr_has("/deephaven/config/routing/dis/Ingester1.yaml")
         .stderr_has("nothing was written");
-    assert_eq!(dump(&server), before);
+    assert_eq!(Dump::of(&server), before);
 
     // A key the apply would create appears.
     std::fs::remove_file(&plan).unwrap();
     work.run(&plan_args).expect(0);
     server.put("/deephaven/config/acls/acls.xml", b"<Acls/>\n");
-    let before = dump(&server);
+    let before = Dump::of(&server);
     work.run(&apply)
         .expect(11)
         .stderr_has("/deephaven/config/acls/acls.xml");
-    assert_eq!(dump(&server), before);
+    assert_eq!(Dump::of(&server), before);
     assert!(!Path::new(&record).exists());
     work.assert_cwd_and_home_empty();
 }
@@ -631,7 +581,7 @@ fn a_change_between_plan_and_apply_refuses_the_saved_plan() {
 const FIRST_8: usize = 8;
 
 fn interrupted_apply(server: &EtcdServer, work: &Work, bundle: &str, record: &str) -> Dump {
-    let before = dump(server);
+    let before = Dump::of(server);
     work.run(&apply_args(
         bundle,
         &server.endpoint(),
@@ -648,7 +598,7 @@ fn interrupted_apply(server: &EtcdServer, work: &Work, bundle: &str, record: &st
     .expect(15)
     .stderr_has("stopped after 2 of 5 batch(es)")
     .stderr_has(record);
-    let now = dump(server);
+    let now = Dump::of(server);
     let written: BTreeSet<&str> = MIGRATED[..FIRST_8].iter().map(|(_, k)| *k).collect();
     for (path, key) in &MIGRATED[..FIRST_8] {
         assert!(
@@ -678,7 +628,7 @@ fn an_interrupted_apply_rolls_back_byte_for_byte() {
     let server = EtcdServer::start();
     seed(&server);
     let work = Work::new();
-    let before = dump(&server);
+    let before = Dump::of(&server);
     let record = work.path("run.json");
     interrupted_apply(&server, &work, OLD_DIR, &record);
     #[cfg(unix)]
@@ -691,13 +641,13 @@ fn an_interrupted_apply_rolls_back_byte_for_byte() {
     work.run(&["rollback", &record, "--yes"])
         .expect(0)
         .stderr_has("restored 8 key(s)");
-    let rolled = dump(&server);
+    let rolled = Dump::of(&server);
     assert_values_as(&before, &rolled);
 
     work.run(&["rollback", &record, "--yes"])
         .expect(0)
         .stderr_has("nothing to do");
-    assert_eq!(dump(&server), rolled);
+    assert_eq!(Dump::of(&server), rolled);
     work.assert_cwd_and_home_empty();
 }
 
@@ -716,7 +666,7 @@ fn an_interrupted_apply_converges_when_run_again() {
     ))
     .expect(0)
     .stderr_has("applied: 9 key(s)");
-    let done = dump(&server);
+    let done = Dump::of(&server);
     assert_migrated(&done);
 
     work.run(&apply_args(
@@ -726,7 +676,7 @@ fn an_interrupted_apply_converges_when_run_again() {
     ))
     .expect(0)
     .stderr_has("nothing to do");
-    assert_eq!(dump(&server), done);
+    assert_eq!(Dump::of(&server), done);
     work.assert_cwd_and_home_empty();
 }
 
@@ -738,7 +688,7 @@ fn apply_to_a_server_with(flags: &[&str], expect_note: &str, expect_applied: &st
     seed(&server);
     let ep = server.endpoint();
     let work = Work::new();
-    let before = dump(&server);
+    let before = Dump::of(&server);
     let record = work.path("run.json");
     work.run(&apply_args(
         OLD_DIR,
@@ -749,12 +699,12 @@ fn apply_to_a_server_with(flags: &[&str], expect_note: &str, expect_applied: &st
     .stderr_has("etcd refused transactions of the default size")
     .stderr_has(expect_note)
     .stderr_has(expect_applied);
-    assert_migrated(&dump(&server));
+    assert_migrated(&Dump::of(&server));
 
     work.run(&["rollback", &record, "--yes"])
         .expect(0)
         .stderr_has("restored 17 key(s)");
-    assert_values_as(&before, &dump(&server));
+    assert_values_as(&before, &Dump::of(&server));
     work.assert_cwd_and_home_empty();
 }
 
@@ -829,7 +779,7 @@ fn apply_over_tls_needs_the_client_certificate() {
     seed(&server);
     let ep = server.endpoint();
     let work = Work::new();
-    let before = dump(&server);
+    let before = Dump::of(&server);
     let [ca, other_ca, cert, key] = [
         &tls.ca_cert,
         &tls.other_ca_cert,
@@ -850,7 +800,7 @@ fn apply_over_tls_needs_the_client_certificate() {
     ))
     .expect(10)
     .stderr_has("TLS");
-    assert_eq!(dump(&server), before);
+    assert_eq!(Dump::of(&server), before);
     work.assert_cwd_and_home_empty();
 
     work.run(&apply_args(
@@ -869,7 +819,7 @@ fn apply_over_tls_needs_the_client_certificate() {
         ],
     ))
     .expect(0);
-    assert_migrated(&dump(&server));
+    assert_migrated(&Dump::of(&server));
 }
 
 #[test]
@@ -881,7 +831,7 @@ fn apply_with_user_and_password_never_shows_the_password() {
     server.enable_auth(RIGHT);
     let ep = server.endpoint();
     let work = Work::new();
-    let before = dump(&server);
+    let before = Dump::of(&server);
     let right_file = work.path("right");
     let wrong_file = work.path("wrong");
     std::fs::write(&right_file, format!("{RIGHT}\n")).unwrap();
@@ -902,7 +852,7 @@ fn apply_with_user_and_password_never_shows_the_password() {
         .expect(9);
     wrong.stderr_has("refused the credentials of user root");
     let mut runs = vec![wrong];
-    assert_eq!(dump(&server), before);
+    assert_eq!(Dump::of(&server), before);
 
     let record = work.path("run.json");
     runs.push(
@@ -921,7 +871,7 @@ fn apply_with_user_and_password_never_shows_the_password() {
         ])
         .expect(0),
     );
-    assert_migrated(&dump(&server));
+    assert_migrated(&Dump::of(&server));
     let record_text = String::from_utf8(read(Path::new(&record))).unwrap();
     assert!(
         !record_text.contains(RIGHT),
@@ -940,7 +890,7 @@ fn apply_with_user_and_password_never_shows_the_password() {
         ])
         .expect(0),
     );
-    assert_values_as(&before, &dump(&server));
+    assert_values_as(&before, &Dump::of(&server));
 
     runs.push(
         work.run(&apply_args(
@@ -958,7 +908,7 @@ fn apply_with_user_and_password_never_shows_the_password() {
         ))
         .expect(0),
     );
-    assert_migrated(&dump(&server));
+    assert_migrated(&Dump::of(&server));
 
     for run in &runs {
         for secret in [RIGHT, WRONG] {
@@ -1092,7 +1042,7 @@ fn files_out_writes_each_nodes_files_and_nothing_else() {
         ],
     ))
     .expect(0);
-    assert_migrated(&dump(&server));
+    assert_migrated(&Dump::of(&server));
 
     let tree = read_tree(&files_out);
     let node_files = [
@@ -1212,7 +1162,7 @@ fn apply_json_is_one_document_and_the_default_run_record_goes_to_the_state_direc
         record.display()
     );
     run.stderr_has(&record.display().to_string());
-    assert_migrated(&dump(&server));
+    assert_migrated(&Dump::of(&server));
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
@@ -1222,7 +1172,7 @@ fn apply_json_is_one_document_and_the_default_run_record_goes_to_the_state_direc
 
     // rollback --dry-run lists every key it would restore, and writes nothing.
     let record = record.display().to_string();
-    let before = dump(&server);
+    let before = Dump::of(&server);
     let dry = work.run(&["rollback", &record, "--dry-run"]).expect(0);
     let mut listed: Vec<&str> = dry.stdout.lines().collect();
     listed.sort_unstable();
@@ -1230,7 +1180,7 @@ fn apply_json_is_one_document_and_the_default_run_record_goes_to_the_state_direc
     keys.sort_unstable();
     assert_eq!(listed, keys);
     dry.stderr_has("dry run: nothing was written");
-    assert_eq!(dump(&server), before);
+    assert_eq!(Dump::of(&server), before);
     work.assert_cwd_and_home_empty();
 }
 
@@ -1296,7 +1246,7 @@ fn a_saved_plan_applies_from_any_directory() {
     ])
     .expect(0)
     .stderr_has("applied: 17 key(s)");
-    assert_migrated(&dump(&server));
+    assert_migrated(&Dump::of(&server));
     work.assert_cwd_and_home_empty();
 }
 

@@ -13,8 +13,7 @@ use crate::support::cli::Work;
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use base64::Engine;
-use support::EtcdServer;
+use support::{Dump, EtcdServer};
 
 const OLD_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/old-cluster");
 const NEW_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/new-cluster");
@@ -150,47 +149,6 @@ fn seed(server: &EtcdServer) {
     for (i, (root, path, dir)) in NEW_ITEMS.iter().enumerate() {
         let name = path.rsplit('/').next().unwrap();
         seed_item(server, dir, name, &installed(root, path), i);
-    }
-}
-
-/// etcd's whole keyspace: key -> (value, mod revision), and the header revision.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Dump {
-    kvs: BTreeMap<String, (Vec<u8>, i64)>,
-    revision: i64,
-}
-
-impl Dump {
-    fn of(server: &EtcdServer) -> Dump {
-        let b64 = base64::engine::general_purpose::STANDARD;
-        let out = server.etcdctl(&["get", "", "--prefix", "-w", "json"]);
-        let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-        let mut kvs = BTreeMap::new();
-        for kv in json["kvs"].as_array().map(Vec::as_slice).unwrap_or(&[]) {
-            let key = b64.decode(kv["key"].as_str().unwrap()).unwrap();
-            let value = b64.decode(kv["value"].as_str().unwrap_or("")).unwrap();
-            kvs.insert(
-                String::from_utf8(key).unwrap(),
-                (value, kv["mod_revision"].as_i64().unwrap()),
-            );
-        }
-        Dump {
-            kvs,
-            revision: json["header"]["revision"].as_i64().unwrap(),
-        }
-    }
-
-    fn get(&self, key: &str) -> &(Vec<u8>, i64) {
-        self.kvs
-            .get(key)
-            .unwrap_or_else(|| panic!("{key} missing from etcd"))
-    }
-
-    fn values(&self) -> BTreeMap<String, Vec<u8>> {
-        self.kvs
-            .iter()
-            .map(|(k, (v, _))| (k.clone(), v.clone()))
-            .collect()
     }
 }
 

@@ -556,3 +556,59 @@ impl EtcdCluster {
         )
     }
 }
+
+/// Every key-value of an etcd as `etcdctl get "" --prefix -w json` prints it: key ->
+/// (value, mod revision), and the header revision.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dump {
+    pub kvs: std::collections::BTreeMap<String, (Vec<u8>, i64)>,
+    pub revision: i64,
+}
+
+impl Dump {
+    /// The whole keyspace of `server`.
+    pub fn of(server: &EtcdServer) -> Dump {
+        Dump::parse(server.etcdctl(&["get", "", "--prefix", "-w", "json"]))
+    }
+
+    /// Reads what `etcdctl get ... -w json` printed.
+    pub fn parse(out: Output) -> Dump {
+        use base64::Engine;
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let mut kvs = std::collections::BTreeMap::new();
+        for kv in json["kvs"].as_array().map(Vec::as_slice).unwrap_or(&[]) {
+            let key = b64.decode(kv["key"].as_str().unwrap()).unwrap();
+            // etcdctl leaves out an empty value.
+            let value = b64.decode(kv["value"].as_str().unwrap_or("")).unwrap();
+            kvs.insert(
+                String::from_utf8(key).unwrap(),
+                (value, kv["mod_revision"].as_i64().unwrap()),
+            );
+        }
+        Dump {
+            kvs,
+            revision: json["header"]["revision"].as_i64().unwrap(),
+        }
+    }
+
+    /// A key's value and mod revision; fails naming the key when it is missing.
+    pub fn get(&self, key: &str) -> &(Vec<u8>, i64) {
+        self.kvs
+            .get(key)
+            .unwrap_or_else(|| panic!("{key} missing from etcd"))
+    }
+
+    /// A key's value; fails naming the key when it is missing.
+    pub fn value(&self, key: &str) -> &[u8] {
+        &self.get(key).0
+    }
+
+    /// Every key's value, without revisions.
+    pub fn values(&self) -> std::collections::BTreeMap<String, Vec<u8>> {
+        self.kvs
+            .iter()
+            .map(|(k, (v, _))| (k.clone(), v.clone()))
+            .collect()
+    }
+}
