@@ -44,7 +44,7 @@ pub struct ReportOptions {
 /// With a mapping, the report is the plan's comparison, with its node files and restart
 /// step; without one the bundle is compared as backed up (no restart step).
 pub fn report(inputs: &Inputs, opts: &ReportOptions) -> Result<Reported, OpsError> {
-    let (migration, comparison, restart, files_for_node) = match &inputs.mapping {
+    let (migration, comparison, restart, files_for_node, not_created) = match &inputs.mapping {
         Some(m) => {
             let plan = make_plan_with(
                 &inputs.bundle,
@@ -61,6 +61,7 @@ pub fn report(inputs: &Inputs, opts: &ReportOptions) -> Result<Reported, OpsErro
                 plan.comparison,
                 Some(plan.restart),
                 plan.files_for_node,
+                plan.not_created,
             )
         }
         None => {
@@ -82,26 +83,25 @@ pub fn report(inputs: &Inputs, opts: &ReportOptions) -> Result<Reported, OpsErro
                 in_scope: &in_scope,
                 secrets: opts.secrets,
             });
-            (migration, comparison, None, BTreeMap::new())
+            // What apply would not write, as a plan lists it (`apply::not_created` passes
+            // over everything else).
+            let not_created = crate::apply::not_created(
+                &inputs.layout,
+                migration.files.keys().map(String::as_str),
+                |p| inputs.target.tree.files.contains_key(p),
+            );
+            (migration, comparison, None, BTreeMap::new(), not_created)
         }
     };
     let node_files = node_files(inputs, &migration, &files_for_node);
-    // What apply does not write (as the plan lists it), with why and the vendor's command.
-    let not_written: BTreeMap<String, String> = crate::apply::not_created(
-        &inputs.layout,
-        migration
-            .files
-            .keys()
-            .map(String::as_str)
-            .filter(|p| inputs.layout.is_item(p) || p.starts_with("config/")),
-        |p| inputs.target.tree.files.contains_key(p),
-    )
-    .into_iter()
-    .map(|s| {
-        let how = format!("{}; import it with: {}", s.why, s.command);
-        (s.path, how)
-    })
-    .collect();
+    // What apply does not write, with why and the vendor's command.
+    let not_written: BTreeMap<String, String> = not_created
+        .into_iter()
+        .map(|s| {
+            let how = format!("{}; import it with: {}", s.why, s.command);
+            (s.path, how)
+        })
+        .collect();
     let mapping_label = inputs
         .mapping
         .as_ref()

@@ -32,7 +32,6 @@ pub fn fold_snapshot(
     layout: &Layout,
     prefer_files: bool,
 ) -> Result<Vec<String>, OpsError> {
-    let prefer_snapshot = !prefer_files;
     if bundle.get(SNAPSHOT).is_none() {
         return Ok(Vec::new());
     }
@@ -88,18 +87,18 @@ pub fn fold_snapshot(
             Some(content) if content == value.as_slice() => continue,
             Some(_) => warnings.push(format!(
                 "{item} differs from its copy in {SNAPSHOT} (etcd key {key}); {}",
-                if prefer_snapshot {
-                    taking
-                } else {
+                if prefer_files {
                     "the config/ file is used (--prefer-files)"
+                } else {
+                    taking
                 }
             )),
             None => warnings.push(format!(
                 "{item} is in {SNAPSHOT} (etcd key {key}) but not in config/; {}",
-                if prefer_snapshot {
-                    taking
-                } else {
+                if prefer_files {
                     "left out (--prefer-files)"
+                } else {
+                    taking
                 }
             )),
         }
@@ -113,7 +112,7 @@ pub fn fold_snapshot(
             ));
         }
     }
-    if prefer_snapshot {
+    if !prefer_files {
         let mut items = exported.items;
         for item in taken {
             if let Some((value, _)) = items.remove(&item) {
