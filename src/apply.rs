@@ -387,6 +387,37 @@ fn precheck(store: &mut dyn KvStore, layout: &Layout, changes: &[Change]) -> Res
     }
 }
 
+/// The guards checked against etcd's present state, then the changes packed into
+/// transactions within the store's limits (lowered to `max_ops`), each item whole.
+#[allow(clippy::type_complexity)]
+fn check_and_pack(
+    store: &mut dyn KvStore,
+    layout: &Layout,
+    changes: &[Change],
+    max_ops: Option<usize>,
+) -> Result<(VecDeque<Vec<Vec<Op>>>, Limits), ApplyError> {
+    precheck(store, layout, changes)?;
+    crate::timing::mark("prechecked");
+    let mut limits = store.limits();
+    if let Some(n) = max_ops {
+        limits.max_ops = n.clamp(1, limits.max_ops);
+    }
+    // One group of operations per item: never split across transactions.
+    let ops: Vec<Vec<Op>> = groups(changes, |c| c.part)
+        .into_iter()
+        .map(|item| {
+            item.iter()
+                .map(|c| Op::Put {
+                    key: c.key.as_bytes().to_vec(),
+                    value: c.value.clone(),
+                    expect: c.expect,
+                })
+                .collect()
+        })
+        .collect();
+    Ok((batch_groups(ops, limits)?.into(), limits))
+}
+
 /// Writes `changes` (nothing to do when empty).
 pub fn apply(
     store: &mut dyn KvStore,
@@ -403,27 +434,31 @@ pub fn apply(
             lowered: None,
         });
     }
-    precheck(store, layout, changes)?;
-    crate::timing::mark("prechecked");
-    let mut limits = store.limits();
-    if let Some(n) = opts.max_ops {
-        limits.max_ops = n.clamp(1, limits.max_ops);
-    }
-    // One group of operations per item: never split across transactions.
-    let ops: Vec<Vec<Op>> = groups(changes, |c| c.part)
-        .into_iter()
-        .map(|item| {
-            item.iter()
-                .map(|c| Op::Put {
-                    key: c.key.as_bytes().to_vec(),
-                    value: c.value.clone(),
-                    expect: c.expect,
-                })
-                .collect()
-        })
-        .collect();
-    let mut pending: VecDeque<Vec<Vec<Op>>> = batch_groups(ops, limits)?.into();
-    save_record(opts.record, &RunRecord::new(opts.endpoints, changes))?;
+    let (endpoints, record) = (opts.endpoints, opts.record);
+    // The run record is made and saved (hashing every value, then an fsync) on its own
+    // thread while etcd's present state is checked and the transactions are packed; the
+    // first write waits for both.
+    let (checked, saved) = std::thread::scope(|s| {
+        let saving = s.spawn(|| save_record(record, &RunRecord::new(endpoints, changes)));
+        let checked = check_and_pack(store, layout, changes, opts.max_ops);
+        let saved = saving
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        (checked, saved)
+    });
+    let (mut pending, mut limits) = match (checked, saved) {
+        (Ok(packed), Ok(())) => packed,
+        // Refused before anything was written: the record of a write that will not happen
+        // goes (it would only block the next apply's default record path). Its removal
+        // failing leaves a record whose keys etcd never received: harmless.
+        (Err(refused), Ok(())) => {
+            let _ = std::fs::remove_file(record);
+            return Err(refused);
+        }
+        // The check's refusal first, as when the record was saved after it.
+        (Err(refused), Err(_)) => return Err(refused),
+        (Ok(_), Err(not_saved)) => return Err(not_saved),
+    };
     crate::timing::mark("run record saved");
     // Transactions go a wave at a time, each wave's concurrently: no key is in two of them,
     // each is guarded on its own, and etcd commits concurrent proposals with one fsync

@@ -15,7 +15,8 @@ use crate::scan::binary::BinaryHit;
 use crate::scan::inventory::Inventory;
 use crate::scan::refs::{scan, Reference};
 use crate::tree::{
-    map_each_in_parallel, map_in_parallel, parse_file, ConfigFile, ConfigTree, Format, Parsed,
+    map_each_in_parallel, map_in_parallel, map_in_parallel_by_size, parse_file, ConfigFile,
+    ConfigTree, Format, Parsed,
 };
 use std::collections::BTreeMap;
 
@@ -146,34 +147,39 @@ pub fn migrate(
     crate::timing::mark("resolved");
     let migrated: Vec<&ConfigFile> = tree.migrated().collect();
     // Rewriting and re-parsing is per file: done on a few threads, in path order.
-    let rewritten = map_in_parallel(&migrated, |f| {
-        let (after, after_parsed) = match edits.get(&f.path) {
-            Some(e) => {
-                let after = apply(&f.text, e);
-                // The rewrite only swaps host tokens for host tokens; a file that stops
-                // parsing means a bug here, and must never reach a cluster.
-                let parsed = parse_file(&f.path, &after, f.format).map_err(|e| RewriteBroke {
-                    file: f.path.clone(),
-                    detail: e.to_string(),
-                })?;
-                let kept = matches!(f.format, Format::Props | Format::Yaml)
-                    .then(|| crate::tree::compact(parsed));
-                (std::sync::Arc::from(after), kept)
-            }
-            None => (f.text.clone(), None),
-        };
-        Ok(MigratedFile {
-            path: f.path.clone(),
-            format: f.format,
-            before: f.text.clone(),
-            after,
-            after_parsed,
-            mode: f.mode,
-            node: f.node.clone(),
-            result: None,
-            encoding: f.encoding,
-        })
-    })?;
+    let rewritten = map_in_parallel_by_size(
+        &migrated,
+        |f| f.text.len(),
+        |f| {
+            let (after, after_parsed) = match edits.get(&f.path) {
+                Some(e) => {
+                    let after = apply(&f.text, e);
+                    // The rewrite only swaps host tokens for host tokens; a file that stops
+                    // parsing means a bug here, and must never reach a cluster.
+                    let parsed =
+                        parse_file(&f.path, &after, f.format).map_err(|e| RewriteBroke {
+                            file: f.path.clone(),
+                            detail: e.to_string(),
+                        })?;
+                    let kept = matches!(f.format, Format::Props | Format::Yaml)
+                        .then(|| crate::tree::compact(parsed));
+                    (std::sync::Arc::from(after), kept)
+                }
+                None => (f.text.clone(), None),
+            };
+            Ok(MigratedFile {
+                path: f.path.clone(),
+                format: f.format,
+                before: f.text.clone(),
+                after,
+                after_parsed,
+                mode: f.mode,
+                node: f.node.clone(),
+                result: None,
+                encoding: f.encoding,
+            })
+        },
+    )?;
     crate::timing::mark("rewritten");
     let files = rewritten.into_iter().map(|m| (m.path.clone(), m)).collect();
     let bins: Vec<(&String, &Vec<u8>)> = tree.binary_bytes.iter().collect();

@@ -213,7 +213,29 @@ where
     T: Send,
     E: Send,
 {
-    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    map_in_parallel_by_size(items, |_| 0, f)
+}
+
+/// Items of at least this size (as `size` measures it, bytes of text) are each a task of
+/// their own, taken before the others and largest first.
+const HEAVY: usize = 32 * 1024;
+
+/// [`map_in_parallel`] for items of uneven cost: the heavy ones (`size` at least
+/// [`HEAVY`]) are taken first, largest first, one at a time, then the rest in chunks in
+/// item order. Left in item order, a few large property files in one chunk kept one
+/// thread busy long after the other had finished. Results and the error returned are
+/// still those of a sequential map.
+pub fn map_in_parallel_by_size<I, T, E>(
+    items: &[I],
+    size: impl Fn(&I) -> usize,
+    f: impl Fn(&I) -> Result<T, E> + Sync,
+) -> Result<Vec<T>, E>
+where
+    I: Sync,
+    T: Send,
+    E: Send,
+{
+    use std::sync::atomic::{AtomicUsize, Ordering};
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .clamp(1, MAX_THREADS)
@@ -221,36 +243,41 @@ where
     if threads <= 1 {
         return items.iter().map(&f).collect();
     }
+    // The tasks, as lists of item indexes: heavy items alone, largest first, then chunks
+    // of the others in item order.
+    let sizes: Vec<usize> = items.iter().map(size).collect();
+    let mut heavy: Vec<usize> = (0..items.len()).filter(|&i| sizes[i] >= HEAVY).collect();
+    heavy.sort_by_key(|&i| std::cmp::Reverse(sizes[i]));
+    let light: Vec<usize> = (0..items.len()).filter(|&i| sizes[i] < HEAVY).collect();
+    let tasks: Vec<&[usize]> = heavy.chunks(1).chain(light.chunks(CHUNK)).collect();
     let next = AtomicUsize::new(0);
-    let failed = AtomicBool::new(false);
-    // One chunk's results: its start and its outcomes up to its first error.
-    type Done<T, E> = Vec<(usize, Vec<Result<T, E>>)>;
+    // The smallest index of an item that failed: items after it need not be done, and
+    // every item before it is (none is skipped), so the first error in item order is
+    // among the results.
+    let first_failed = AtomicUsize::new(usize::MAX);
     let work = || {
-        let mut done: Done<T, E> = Vec::new();
-        // Chunks are taken in increasing order and each is finished (up to its own first
-        // error) once taken. So when a thread fails, every chunk before the failing one
-        // has been taken and will be finished: the first error in item order is among
-        // the results, and the threads need not take more.
-        while !failed.load(Ordering::Relaxed) {
-            let start = next.fetch_add(CHUNK, Ordering::Relaxed);
-            if start >= items.len() {
+        let mut done: Vec<(usize, Result<T, E>)> = Vec::new();
+        loop {
+            let t = next.fetch_add(1, Ordering::Relaxed);
+            let Some(task) = tasks.get(t) else {
                 break;
-            }
-            let mut out = Vec::with_capacity(CHUNK);
-            for item in &items[start..(start + CHUNK).min(items.len())] {
-                let r = f(item);
-                let stop = r.is_err();
-                out.push(r);
-                if stop {
-                    failed.store(true, Ordering::Relaxed);
+            };
+            for &i in *task {
+                if i > first_failed.load(Ordering::Relaxed) {
+                    break;
+                }
+                let r = f(&items[i]);
+                let failed = r.is_err();
+                done.push((i, r));
+                if failed {
+                    first_failed.fetch_min(i, Ordering::Relaxed);
                     break;
                 }
             }
-            done.push((start, out));
         }
         done
     };
-    let mut chunks: Done<T, E> = std::thread::scope(|s| {
+    let mut results: Vec<(usize, Result<T, E>)> = std::thread::scope(|s| {
         let workers: Vec<_> = (0..threads).map(|_| s.spawn(work)).collect();
         workers
             .into_iter()
@@ -261,19 +288,26 @@ where
             })
             .collect()
     });
-    chunks.sort_unstable_by_key(|(start, _)| *start);
+    results.sort_unstable_by_key(|(i, _)| *i);
     let mut out = Vec::with_capacity(items.len());
-    for (_, results) in chunks {
-        for r in results {
-            out.push(r?);
-        }
+    for (_, r) in results {
+        out.push(r?);
     }
     Ok(out)
 }
 
 /// [`map_in_parallel`] for a function that cannot fail.
 pub fn map_each_in_parallel<I: Sync, T: Send>(items: &[I], f: impl Fn(&I) -> T + Sync) -> Vec<T> {
-    match map_in_parallel(items, |i| Ok::<T, std::convert::Infallible>(f(i))) {
+    map_each_in_parallel_by_size(items, |_| 0, f)
+}
+
+/// [`map_in_parallel_by_size`] for a function that cannot fail.
+pub fn map_each_in_parallel_by_size<I: Sync, T: Send>(
+    items: &[I],
+    size: impl Fn(&I) -> usize,
+    f: impl Fn(&I) -> T + Sync,
+) -> Vec<T> {
+    match map_in_parallel_by_size(items, size, |i| Ok::<T, std::convert::Infallible>(f(i))) {
         Ok(all) => all,
         Err(never) => match never {},
     }
@@ -387,7 +421,11 @@ impl ConfigTree {
     /// the result does not depend on how the work was split.
     pub fn from_bundle(bundle: &Bundle) -> Result<ConfigTree, TreeError> {
         let files: Vec<&BundleFile> = bundle.files().collect();
-        let parsed = map_in_parallel(&files, |f| parse_bundle_file(bundle, f))?;
+        let parsed = map_in_parallel_by_size(
+            &files,
+            |f| usize::try_from(f.size).unwrap_or(usize::MAX),
+            |f| parse_bundle_file(bundle, f),
+        )?;
         let mut files = Vec::with_capacity(parsed.len());
         let mut binary = Vec::new();
         let mut binary_bytes = BTreeMap::new();
@@ -454,6 +492,41 @@ mod tests {
             map_in_parallel(&none, |&i| Ok::<_, String>(i)).unwrap(),
             Vec::<usize>::new()
         );
+    }
+
+    #[test]
+    fn heavy_items_first_still_give_item_order_and_the_first_error_in_it() {
+        // Every 97th item is heavy; they are taken first, largest (latest) first.
+        let items: Vec<usize> = (0..2000).collect();
+        let size = |&i: &usize| if i % 97 == 0 { HEAVY + i } else { 1 };
+        let tripled = map_in_parallel_by_size(&items, size, |&i| Ok::<_, String>(i * 3));
+        assert_eq!(
+            tripled.unwrap(),
+            (0..2000).map(|i| i * 3).collect::<Vec<_>>()
+        );
+        let each = map_each_in_parallel_by_size(&items, size, |&i| i + 1);
+        assert_eq!(each, (1..2001).collect::<Vec<_>>());
+        for _ in 0..20 {
+            // A heavy item late in the order fails (and is done first), and a light
+            // one before it fails too: the light one is the first error in item order.
+            let r = map_in_parallel_by_size(&items, size, |&i| {
+                if i == 1940 || i == 500 {
+                    Err(format!("item {i}"))
+                } else {
+                    Ok(i)
+                }
+            });
+            assert_eq!(r, Err("item 500".to_string()));
+            // Only the heavy one fails: it is reported.
+            let r = map_in_parallel_by_size(&items, size, |&i| {
+                if i == 1940 {
+                    Err(format!("item {i}"))
+                } else {
+                    Ok(i)
+                }
+            });
+            assert_eq!(r, Err("item 1940".to_string()));
+        }
     }
 
     #[test]

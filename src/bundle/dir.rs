@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use super::collect::{Collected, Collector, EntryKind};
 use super::error::{BundleError, UnsafeReason};
 use super::limits::Limits;
-use super::stream::{hash_stream, Counting, Reporter};
+use super::stream::{hash_stream, read_small, Counting, Reporter};
 use super::{BundleFile, Progress, BUFFER_SIZE};
 
 /// One entry found by the walk.
@@ -233,8 +233,12 @@ fn read_one(
         });
     }
     let mut counting = Counting { inner: file, count };
-    let hashed = hash_stream(&mut counting, load.then_some(size), buf, reporter)
-        .map_err(io_error(&f.absolute))?;
+    let hashed = if load && size <= PARALLEL_MAX {
+        read_small(&mut counting, size)
+    } else {
+        hash_stream(&mut counting, load.then_some(size), buf, reporter)
+    }
+    .map_err(io_error(&f.absolute))?;
     Ok(BundleFile {
         path: String::new(),
         size: hashed.size,

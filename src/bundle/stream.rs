@@ -51,10 +51,33 @@ impl<'p, 'c> Reporter<'p, 'c> {
 }
 
 /// What [`hash_stream`] found.
+#[derive(Debug)]
 pub(crate) struct Hashed {
     pub sha256: [u8; 32],
     pub size: u64,
     pub content: Option<Vec<u8>>,
+}
+
+/// Reads a small stream whole, straight into its content (no intermediate buffer), and
+/// hashes it; as [`hash_stream`] with `keep = Some(size)`: more than `size` bytes is an
+/// error, so the size checked against the limits bounds the memory.
+pub(crate) fn read_small(reader: &mut dyn Read, size: u64) -> io::Result<Hashed> {
+    let cap = usize::try_from(size).unwrap_or(0).saturating_add(1);
+    let mut content = Vec::with_capacity(cap);
+    // One byte more than expected is enough to tell that the file grew.
+    reader
+        .take(size.saturating_add(1))
+        .read_to_end(&mut content)?;
+    if content.len() as u64 > size {
+        return Err(io::Error::other(
+            "the file holds more bytes than its size said (it changed while read)",
+        ));
+    }
+    Ok(Hashed {
+        sha256: Sha256::digest(&content).into(),
+        size: content.len() as u64,
+        content: Some(content),
+    })
 }
 
 /// Hashes a stream to its end with the caller's buffer. With `keep = Some(expected size)`
@@ -95,4 +118,33 @@ pub(crate) fn hash_stream(
         size,
         content,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_small_file_is_read_whole_and_hashed_and_growth_is_refused() {
+        let data = b"host=dh-query-1.old.example.com\n";
+        let size = data.len() as u64;
+        let got = read_small(&mut &data[..], size).unwrap();
+        assert_eq!(got.content.as_deref(), Some(&data[..]));
+        assert_eq!(got.size, size);
+        assert_eq!(got.sha256, <[u8; 32]>::from(Sha256::digest(data)));
+        // The same digest as the streaming reader's.
+        let count = std::cell::Cell::new(0);
+        let mut quiet = |_: Progress| {};
+        let mut reporter = Reporter::new(&mut quiet, &count);
+        let streamed = hash_stream(&mut &data[..], Some(size), &mut [0; 7], &mut reporter).unwrap();
+        assert_eq!(streamed.sha256, got.sha256);
+        // Grown since its size was taken: refused, whatever the growth.
+        for smaller in [size - 1, 0] {
+            let err = read_small(&mut &data[..], smaller).unwrap_err();
+            assert!(err.to_string().contains("changed while read"), "{err}");
+        }
+        // Shrunk: what is there (the manifest then tells the difference).
+        let got = read_small(&mut &data[..10], size).unwrap();
+        assert_eq!(got.size, 10);
+    }
 }

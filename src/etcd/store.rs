@@ -475,11 +475,13 @@ impl RealEtcd {
 
     /// One guarded transaction, as a future (see [`KvStore::commit`]).
     async fn commit_async(&self, ops: &[Op]) -> Result<i64, EtcdError> {
-        let txn = build_txn(ops);
+        // Built for the first attempt, and again for a retry (rare): a copy kept for
+        // retries would copy every value of every transaction once more.
+        let mut first = Some(build_txn(ops));
         let what = format!("a transaction of {} operations", ops.len());
         let (resp, maybe_applied) = self
             .call_async(&what, |mut kv| {
-                let txn = txn.clone();
+                let txn = first.take().unwrap_or_else(|| build_txn(ops));
                 async move { kv.txn(txn).await }
             })
             .await?;

@@ -301,9 +301,17 @@ impl LazyDoc {
     }
 }
 
-/// Checks that `src` parses as [`parse`] does, keeping nothing.
+/// Checks that `src` parses as [`parse`] does, keeping nothing: the same walk with every
+/// check, building no model (no names, values or spans are stored), so a file is accepted
+/// or refused, with the same error at the same place, exactly as by [`parse`].
 pub fn check(src: &str) -> Result<LazyDoc, Located<XmlError>> {
-    parse(src).map(|_| LazyDoc::checked())
+    check_with_max_depth(src, MAX_DEPTH).map(|()| LazyDoc::checked())
+}
+
+/// [`check`] with another nesting limit.
+pub fn check_with_max_depth(src: &str, max_depth: usize) -> Result<(), Located<XmlError>> {
+    check_characters(src)?;
+    Builder::<false>::new(src, max_depth).run().map(|_| ())
 }
 
 /// Deepest nesting of elements [`parse`] accepts.
@@ -316,19 +324,28 @@ pub fn parse(src: &str) -> Result<XmlDoc, Located<XmlError>> {
 
 /// Parses an XML document whose elements nest at most `max_depth` deep.
 pub fn parse_with_max_depth(src: &str, max_depth: usize) -> Result<XmlDoc, Located<XmlError>> {
-    // Most configuration is ASCII: its bytes are checked without decoding characters.
-    let illegal = if src.is_ascii() {
-        src.bytes()
-            .position(|b| b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r'))
-            .map(|at| (at, char::from(src.as_bytes()[at])))
-    } else {
-        src.char_indices().find(|&(_, c)| !is_xml_char(c))
-    };
+    check_characters(src)?;
+    Builder::<true>::new(src, max_depth).run()
+}
+
+/// Refuses the first character outside XML 1.0's `Char`.
+fn check_characters(src: &str) -> Result<(), Located<XmlError>> {
+    // Most configuration is ASCII: its bytes are checked without decoding characters, up
+    // to the first control or non-ASCII byte; characters are decoded only from there.
+    let first = src
+        .bytes()
+        .position(|b| (b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r')) || b >= 0x80);
+    let illegal = first.and_then(|from| {
+        src[from..]
+            .char_indices()
+            .find(|&(_, c)| !is_xml_char(c))
+            .map(|(at, c)| (from + at, c))
+    });
     if let Some((at, c)) = illegal {
         let code = c as u32;
         return Err(Located::new(at, XmlError::IllegalCharacter { code }));
     }
-    Builder::new(src, max_depth).run()
+    Ok(())
 }
 
 impl XmlDoc {
@@ -610,6 +627,15 @@ fn is_name_char(c: char) -> bool {
 
 /// XML 1.0 `Name`.
 fn is_xml_name(name: &str) -> bool {
+    // Names in configuration are ASCII: checked byte by byte, without decoding.
+    if name.is_ascii() {
+        let b = name.as_bytes();
+        return b
+            .first()
+            .is_some_and(|&c| c == b':' || c == b'_' || c.is_ascii_alphabetic())
+            && b.iter()
+                .all(|&c| c.is_ascii_alphanumeric() || matches!(c, b':' | b'_' | b'-' | b'.'));
+    }
     let mut chars = name.chars();
     chars.next().is_some_and(is_name_start_char) && chars.all(is_name_char)
 }
@@ -618,18 +644,21 @@ fn is_xml_space(b: u8) -> bool {
     matches!(b, b' ' | b'\t' | b'\r' | b'\n')
 }
 
-/// Decodes a raw attribute value that starts at byte `base` of the source.
-fn decode_attr_value(
+/// Decodes a raw attribute value that starts at byte `base` of the source (with `MODEL`
+/// false, only checks its references and returns nothing).
+fn decode_attr_value<const MODEL: bool>(
     raw: &str,
     base: usize,
     declared: &[String],
 ) -> Result<(String, Vec<Escape>), Located<XmlError>> {
-    let mut value = String::with_capacity(raw.len());
+    let mut value = String::with_capacity(if MODEL { raw.len() } else { 0 });
     let mut escapes = Vec::new();
     let mut rest = 0;
     while let Some(rel) = raw[rest..].find('&') {
         let amp = rest + rel;
-        value.push_str(&raw[rest..amp]);
+        if MODEL {
+            value.push_str(&raw[rest..amp]);
+        }
         let Some(semi) = raw[amp..].find(';').map(|i| amp + i) else {
             return Err(Located::new(base + amp, XmlError::UnterminatedEntity));
         };
@@ -643,15 +672,19 @@ fn decode_attr_value(
             };
             return Err(Located::new(base + amp, kind));
         };
-        let at = value.len();
-        value.push(c);
-        escapes.push(Escape {
-            raw: Span::new(base + amp, base + semi + 1),
-            value: at..value.len(),
-        });
+        if MODEL {
+            let at = value.len();
+            value.push(c);
+            escapes.push(Escape {
+                raw: Span::new(base + amp, base + semi + 1),
+                value: at..value.len(),
+            });
+        }
         rest = semi + 1;
     }
-    value.push_str(&raw[rest..]);
+    if MODEL {
+        value.push_str(&raw[rest..]);
+    }
     Ok((value, escapes))
 }
 
@@ -669,7 +702,18 @@ struct PendingText {
     escapes: Vec<Escape>,
 }
 
-struct Builder<'s> {
+/// An element whose end tag has not been read yet.
+struct OpenElement<'s> {
+    /// Its index in the model's elements (counted also when no model is built).
+    index: usize,
+    name: &'s str,
+    /// Where its start tag begins.
+    start: usize,
+}
+
+/// The walk over a document. With `MODEL`, it builds the [`XmlDoc`]; without, it makes
+/// every check and stores nothing (see [`check`]): the two differ only in what they keep.
+struct Builder<'s, const MODEL: bool> {
     src: &'s str,
     max_depth: usize,
     /// General entities the DOCTYPE's internal subset declares (never expanded).
@@ -677,14 +721,16 @@ struct Builder<'s> {
     /// Where the reader's input starts in `src` (after a byte-order mark).
     base: usize,
     doc: XmlDoc,
-    open: Vec<usize>,
+    /// Elements seen so far (the model's count when one is built).
+    elements: usize,
+    open: Vec<OpenElement<'s>>,
     root_done: bool,
     doctype_seen: bool,
     pending: Option<PendingText>,
 }
 
-impl<'s> Builder<'s> {
-    fn new(src: &'s str, max_depth: usize) -> Builder<'s> {
+impl<'s, const MODEL: bool> Builder<'s, MODEL> {
+    fn new(src: &'s str, max_depth: usize) -> Builder<'s, MODEL> {
         Builder {
             src,
             max_depth,
@@ -696,6 +742,7 @@ impl<'s> Builder<'s> {
                 texts: Vec::new(),
                 comments: Vec::new(),
             },
+            elements: 0,
             open: Vec::new(),
             root_done: false,
             doctype_seen: false,
@@ -750,6 +797,9 @@ impl<'s> Builder<'s> {
     }
 
     fn push_part(&mut self, kind: PartKind, span: Span) {
+        if !MODEL {
+            return;
+        }
         debug_assert_eq!(
             self.doc.parts.last().map_or(0, |p| p.span.end),
             span.start,
@@ -768,7 +818,9 @@ impl<'s> Builder<'s> {
 
     fn add_text(&mut self, span: Span, text: &str) {
         let pending = self.pending(span.start);
-        pending.value.push_str(text);
+        if MODEL {
+            pending.value.push_str(text);
+        }
         pending.span.end = span.end;
     }
 
@@ -787,12 +839,14 @@ impl<'s> Builder<'s> {
             return Err(Located::new(span.start, self.unresolved(name)));
         };
         let pending = self.pending(span.start);
-        let at = pending.value.len();
-        pending.value.push(c);
-        pending.escapes.push(Escape {
-            raw: span,
-            value: at..pending.value.len(),
-        });
+        if MODEL {
+            let at = pending.value.len();
+            pending.value.push(c);
+            pending.escapes.push(Escape {
+                raw: span,
+                value: at..pending.value.len(),
+            });
+        }
         pending.span.end = span.end;
         Ok(())
     }
@@ -831,9 +885,12 @@ impl<'s> Builder<'s> {
     }
 
     fn push_text(&mut self, span: Span, value: String, cdata: bool, escapes: Vec<Escape>) {
+        if !MODEL {
+            return;
+        }
         let index = self.doc.texts.len();
         self.doc.texts.push(Text {
-            element: self.open.last().copied(),
+            element: self.open.last().map(|o| o.index),
             value,
             span,
             cdata,
@@ -854,8 +911,12 @@ impl<'s> Builder<'s> {
                     let limit = self.max_depth;
                     return Err(Located::new(span.start, XmlError::TooDeep { limit }));
                 }
-                let element = self.add_element(span, &tag, false)?;
-                self.open.push(element);
+                let (element, name) = self.add_element(span, &tag, false)?;
+                self.open.push(OpenElement {
+                    index: element,
+                    name,
+                    start: span.start,
+                });
                 self.push_part(PartKind::StartTag(element), span);
             }
             Event::Empty(tag) => {
@@ -863,7 +924,7 @@ impl<'s> Builder<'s> {
                     let limit = self.max_depth;
                     return Err(Located::new(span.start, XmlError::TooDeep { limit }));
                 }
-                let element = self.add_element(span, &tag, true)?;
+                let (element, _) = self.add_element(span, &tag, true)?;
                 if self.open.is_empty() {
                     self.root_done = true;
                 }
@@ -871,23 +932,25 @@ impl<'s> Builder<'s> {
             }
             Event::End(tag) => {
                 let found = tag.name().0;
-                let Some(&element) = self.open.last() else {
+                let Some(open) = self.open.last() else {
                     let name = found.to_string();
                     return Err(Located::new(
                         span.start,
                         XmlError::UnexpectedEndTag { name },
                     ));
                 };
-                let expected = &self.doc.elements[element].name;
-                if expected != found {
+                if open.name != found {
                     let kind = XmlError::MismatchedEndTag {
-                        expected: expected.clone(),
+                        expected: open.name.to_string(),
                         found: found.to_string(),
                     };
                     return Err(Located::new(span.start, kind));
                 }
+                let element = open.index;
                 self.open.pop();
-                self.doc.elements[element].end_span = Some(span);
+                if MODEL {
+                    self.doc.elements[element].end_span = Some(span);
+                }
                 if self.open.is_empty() {
                     self.root_done = true;
                 }
@@ -898,16 +961,20 @@ impl<'s> Builder<'s> {
                 if self.open.is_empty() {
                     return Err(Located::new(span.start, self.outside_root_text()));
                 }
-                let value = inner.slice(self.src).to_string();
-                debug_assert_eq!(value, &*cdata.into_inner());
-                self.push_text(inner, value, true, Vec::new());
+                if MODEL {
+                    let value = inner.slice(self.src).to_string();
+                    debug_assert_eq!(value, &*cdata.into_inner());
+                    self.push_text(inner, value, true, Vec::new());
+                }
             }
             Event::Comment(_) => {
-                let index = self.doc.comments.len();
-                self.doc
-                    .comments
-                    .push(Span::new(span.start + "<!--".len(), span.end - "-->".len()));
-                self.push_part(PartKind::Comment(index), span);
+                if MODEL {
+                    let index = self.doc.comments.len();
+                    self.doc
+                        .comments
+                        .push(Span::new(span.start + "<!--".len(), span.end - "-->".len()));
+                    self.push_part(PartKind::Comment(index), span);
+                }
             }
             Event::Decl(decl) => {
                 if span.start != self.base {
@@ -949,7 +1016,7 @@ impl<'s> Builder<'s> {
                 self.push_part(PartKind::ProcessingInstruction, span);
             }
             Event::DocType(_) => {
-                if self.doctype_seen || !self.doc.elements.is_empty() {
+                if self.doctype_seen || self.elements > 0 {
                     return Err(Located::new(span.start, XmlError::MisplacedDoctype));
                 }
                 self.doctype_seen = true;
@@ -962,14 +1029,20 @@ impl<'s> Builder<'s> {
         Ok(())
     }
 
-    /// Records the element of a start or empty tag spanning `span`.
+    /// Records the element of a start or empty tag spanning `span`: its index and name.
     fn add_element(
         &mut self,
         span: Span,
         tag: &BytesStart<'_>,
         self_closing: bool,
-    ) -> Result<usize, Located<XmlError>> {
-        let name = tag.name().0;
+    ) -> Result<(usize, &'s str), Located<XmlError>> {
+        // The tag borrows from the source: its name is a slice of it.
+        let Some(at) = offset_within(self.src, tag.name().0) else {
+            let kind = XmlError::Reader(ReaderFailure::DetachedAttribute);
+            return Err(Located::new(span.start, kind));
+        };
+        let src = self.src;
+        let name: &'s str = &src[at..at + tag.name().0.len()];
         let name_start = span.start + 1;
         if !is_xml_name(name) {
             let name = name.to_string();
@@ -986,17 +1059,21 @@ impl<'s> Builder<'s> {
         // attribute names and values are slices of it.
         let content: &str = tag;
         let attrs = self.attributes(tag, content, name_start, name)?;
-        let parent = self.open.last().copied();
-        self.doc.elements.push(Element {
-            name: name.to_string(),
-            name_span: Span::new(name_start, name_start + name.len()),
-            span,
-            end_span: None,
-            self_closing,
-            parent,
-            attrs,
-        });
-        Ok(self.doc.elements.len() - 1)
+        let index = self.elements;
+        self.elements += 1;
+        if MODEL {
+            let parent = self.open.last().map(|o| o.index);
+            self.doc.elements.push(Element {
+                name: name.to_string(),
+                name_span: Span::new(name_start, name_start + name.len()),
+                span,
+                end_span: None,
+                self_closing,
+                parent,
+                attrs,
+            });
+        }
+        Ok((index, name))
     }
 
     fn attributes(
@@ -1007,9 +1084,11 @@ impl<'s> Builder<'s> {
         element: &str,
     ) -> Result<Vec<Attr>, Located<XmlError>> {
         let mut attrs: Vec<Attr> = Vec::new();
-        // Names seen so far: compared one by one while there are few (most tags), then
-        // through a set, so a tag with many attributes is still checked in linear time.
-        let mut few: Vec<&str> = Vec::new();
+        // Names seen so far: compared one by one while there are few (most tags, kept on
+        // the stack), then through a set, so a tag with many attributes is still checked
+        // in linear time.
+        let mut few: [&str; 16] = [""; 16];
+        let mut seen = 0;
         let mut many: Option<std::collections::HashSet<&str>> = None;
         let mut iter = tag.attributes();
         // Duplicates are checked below, where the name and its span are at hand.
@@ -1050,16 +1129,17 @@ impl<'s> Builder<'s> {
             }
             let duplicate = match &mut many {
                 Some(set) => !set.insert(name),
-                None if few.len() < 16 => {
-                    let seen = few.contains(&name);
-                    few.push(name);
-                    seen
+                None if seen < few.len() => {
+                    let again = few[..seen].contains(&name);
+                    few[seen] = name;
+                    seen += 1;
+                    again
                 }
                 None => {
-                    let mut set: std::collections::HashSet<&str> = few.drain(..).collect();
-                    let seen = !set.insert(name);
+                    let mut set: std::collections::HashSet<&str> = few.iter().copied().collect();
+                    let again = !set.insert(name);
                     many = Some(set);
-                    seen
+                    again
                 }
             };
             if duplicate {
@@ -1082,7 +1162,10 @@ impl<'s> Builder<'s> {
                 _ => '"',
             };
             let (value, escapes) =
-                decode_attr_value(raw, value_span.start, &self.declared_entities)?;
+                decode_attr_value::<MODEL>(raw, value_span.start, &self.declared_entities)?;
+            if !MODEL {
+                continue;
+            }
             attrs.push(Attr {
                 name: name.to_string(),
                 name_span,
@@ -1096,14 +1179,13 @@ impl<'s> Builder<'s> {
     }
 
     fn finish(self) -> Result<XmlDoc, Located<XmlError>> {
-        if let Some(&innermost) = self.open.last() {
-            let el = &self.doc.elements[innermost];
+        if let Some(innermost) = self.open.last() {
             let kind = XmlError::UnclosedElement {
-                name: el.name.clone(),
+                name: innermost.name.to_string(),
             };
-            return Err(Located::new(el.span.start, kind));
+            return Err(Located::new(innermost.start, kind));
         }
-        if self.doc.elements.is_empty() {
+        if self.elements == 0 {
             return Err(Located::new(self.src.len(), XmlError::NoRootElement));
         }
         Ok(self.doc)
@@ -1308,6 +1390,10 @@ mod tests {
 
     fn doc(src: &str) -> XmlDoc {
         let doc = parse(src).unwrap_or_else(|e| panic!("{src:?} should parse: {e}"));
+        assert!(
+            check(src).is_ok(),
+            "{src:?}: check must accept what parse accepts"
+        );
         assert_eq!(doc.render(src), src, "render must give back the source");
         doc
     }
@@ -1315,7 +1401,12 @@ mod tests {
     fn err(src: &str) -> (usize, XmlError) {
         match parse(src) {
             Ok(_) => panic!("{src:?} should not parse"),
-            Err(e) => (e.offset, e.kind),
+            Err(e) => {
+                // The walk without a model refuses it the same way.
+                let checked = check(src).err().map(|c| (c.offset, c.kind));
+                assert_eq!(checked, Some((e.offset, e.kind.clone())), "{src:?}");
+                (e.offset, e.kind)
+            }
         }
     }
 
@@ -1842,6 +1933,31 @@ mod tests {
         let e = parse(&deep(100_000)).expect_err("100,000 deep");
         assert_eq!(e.kind, XmlError::TooDeep { limit: MAX_DEPTH });
         assert_eq!(e.offset, 3 * MAX_DEPTH);
+    }
+
+    #[test]
+    fn duplicate_attributes_are_found_on_either_side_of_sixteen() {
+        let tag = |names: &[usize]| {
+            let attrs: String = names.iter().map(|n| format!(" a{n}=\"v\"")).collect();
+            format!("<t{attrs}/>")
+        };
+        for count in [1usize, 15, 16, 17, 40] {
+            let distinct: Vec<usize> = (0..count).collect();
+            doc(&tag(&distinct));
+            // The last attribute repeats the first, or the one just before it.
+            for repeated in [0, count.saturating_sub(1)] {
+                let mut names = distinct.clone();
+                names.push(repeated);
+                let src = tag(&names);
+                let (at, kind) = err(&src);
+                let name = format!("a{repeated}");
+                assert_eq!(at, src.rfind(&format!(" {name}=")).unwrap() + 1, "{src}");
+                assert!(
+                    matches!(&kind, XmlError::DuplicateAttribute { name: n, .. } if *n == name),
+                    "{kind:?}"
+                );
+            }
+        }
     }
 
     #[test]

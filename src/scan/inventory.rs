@@ -57,15 +57,36 @@ struct Entry {
     nodes: Vec<usize>,
 }
 
+/// A set of bytes.
+#[derive(Debug, Clone, Copy, Default)]
+struct ByteSet([u64; 4]);
+
+impl ByteSet {
+    fn insert(&mut self, b: u8) {
+        self.0[usize::from(b / 64)] |= 1 << (b % 64);
+    }
+
+    fn contains(&self, b: u8) -> bool {
+        self.0[usize::from(b / 64)] & (1 << (b % 64)) != 0
+    }
+}
+
 /// All old nodes and an index from lower-case name to node.
 #[derive(Debug, Clone, Default)]
 pub struct Inventory {
     pub nodes: Vec<OldNode>,
-    index: HashMap<String, Entry>,
+    /// Looked up for every token of every file: hashed with foldhash (randomly seeded per
+    /// process), several times faster than SipHash on short names.
+    index: HashMap<String, Entry, foldhash::fast::RandomState>,
     /// Shortest and longest indexed name (bytes): `lookup` runs for every token of every
     /// file, and most tokens are ruled out by their length alone.
     min_len: usize,
     max_len: usize,
+    /// The first and the last bytes of the indexed names (lower case), as bit sets: a
+    /// token of a possible length is hashed only when both ends could start and end a
+    /// name (an XML schema's words almost never do).
+    first: ByteSet,
+    last: ByteSet,
     /// Where each name already sits while nodes are put together: finding a node by a
     /// linear search made a mapping with 100,000 hosts quadratic.
     find: Finder,
@@ -388,9 +409,16 @@ impl Inventory {
                 }
             }
         }
+        self.first = ByteSet::default();
+        self.last = ByteSet::default();
         for name in self.index.keys() {
             self.min_len = self.min_len.min(name.len());
             self.max_len = self.max_len.max(name.len());
+            let b = name.as_bytes();
+            if let (Some(&f), Some(&l)) = (b.first(), b.last()) {
+                self.first.insert(f);
+                self.last.insert(l);
+            }
         }
     }
 
@@ -400,6 +428,14 @@ impl Inventory {
         // Names are indexed in lower case; lower-casing is an allocation, made only for
         // tokens of a possible length that have an upper-case letter.
         if token.len() < self.min_len || token.len() > self.max_len {
+            return None;
+        }
+        let b = token.as_bytes();
+        let ends = b.first().zip(b.last());
+        if !ends.is_some_and(|(&f, &l)| {
+            self.first.contains(f.to_ascii_lowercase())
+                && self.last.contains(l.to_ascii_lowercase())
+        }) {
             return None;
         }
         let entry = if token.bytes().any(|b| b.is_ascii_uppercase()) {

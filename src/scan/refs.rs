@@ -10,7 +10,7 @@ use crate::roles::Role;
 use crate::scan::inventory::{IdKind, Inventory};
 use crate::scan::tokens::tokens;
 use crate::text::{Position, Span};
-use crate::tree::{map_each_in_parallel, ConfigFile, ConfigTree, Parsed};
+use crate::tree::{map_each_in_parallel_by_size, ConfigFile, ConfigTree, Parsed};
 use std::collections::BTreeSet;
 use std::fmt;
 
@@ -106,11 +106,15 @@ pub struct Reference {
 /// Files are scanned on a few threads; the references come in path order all the same.
 pub fn scan(tree: &ConfigTree, inv: &Inventory, contexts: &RoleContexts) -> Vec<Reference> {
     let files: Vec<&ConfigFile> = tree.files.values().collect();
-    let per_file = map_each_in_parallel(&files, |f| {
-        let mut refs = Vec::new();
-        scan_file(f, inv, contexts, &mut refs);
-        refs
-    });
+    let per_file = map_each_in_parallel_by_size(
+        &files,
+        |f| f.text.len(),
+        |f| {
+            let mut refs = Vec::new();
+            scan_file(f, inv, contexts, &mut refs);
+            refs
+        },
+    );
     per_file.into_iter().flatten().collect()
 }
 
@@ -354,16 +358,28 @@ impl SpanSet {
 
 /// The innermost scope whose header or body holds `offset`.
 fn enclosing_scope(p: &PropsFile, offset: usize) -> Option<usize> {
-    p.scopes()
-        .iter()
-        .enumerate()
-        .filter(|(_, s)| {
-            let body_end = s.close_span.map_or(usize::MAX, |c| c.start);
-            (s.header_span.start <= offset && offset < s.header_span.end)
-                || (s.open_span.end <= offset && offset < body_end)
-        })
-        .max_by_key(|(_, s)| s.header_span.start)
-        .map(|(i, _)| i)
+    let scopes = p.scopes();
+    let holds = |i: usize| {
+        let s = &scopes[i];
+        let body_end = s.close_span.map_or(usize::MAX, |c| c.start);
+        (s.header_span.start <= offset && offset < s.header_span.end)
+            || (s.open_span.end <= offset && offset < body_end)
+    };
+    // Scopes are in the order their headers appear, and nest. The innermost scope holding
+    // `offset` is the last one starting at or before it, or one of that scope's parents
+    // (a scope starting between the two would sit inside it): a binary search and a walk
+    // of at most the nesting limit, not a look at every scope for every reference.
+    let last = scopes
+        .partition_point(|s| s.header_span.start <= offset)
+        .checked_sub(1)?;
+    let mut cur = Some(last);
+    while let Some(i) = cur {
+        if holds(i) {
+            return Some(i);
+        }
+        cur = scopes[i].parent;
+    }
+    None
 }
 
 fn props_context(
@@ -451,6 +467,36 @@ fn yaml_context(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn enclosing_scope_is_the_innermost_scope_holding_the_offset() {
+        // Sequential, nested (three deep), an empty one, and
+        // text between scopes and after inner ones.
+        let src = "a=1\n[service.name=x] {\n b=dh-query-1\n [host=dh-query-2] {\n  c=3\n  [os=l] {\n   d=4\n  }\n  e=5\n }\n f=6\n}\ng=7\n[service.name=y] {\n}\nh=8\n[service.name=z|w] {\n [host=a] {\n i=9\n }\n j=10\n}\nk=11\n";
+        let p = crate::formats::props::parse(src).unwrap();
+        assert!(p.scopes().len() >= 6, "{} scopes", p.scopes().len());
+        // What the innermost holding scope is, by looking at every scope.
+        let brute = |offset: usize| {
+            p.scopes()
+                .iter()
+                .enumerate()
+                .filter(|(_, s)| {
+                    let body_end = s.close_span.map_or(usize::MAX, |c| c.start);
+                    (s.header_span.start <= offset && offset < s.header_span.end)
+                        || (s.open_span.end <= offset && offset < body_end)
+                })
+                .max_by_key(|(_, s)| s.header_span.start)
+                .map(|(i, _)| i)
+        };
+        let mut seen = BTreeSet::new();
+        for offset in 0..=src.len() {
+            let got = enclosing_scope(&p, offset);
+            assert_eq!(got, brute(offset), "offset {offset}");
+            seen.insert(got);
+        }
+        // Every scope, and no scope, were the answer somewhere.
+        assert_eq!(seen.len(), p.scopes().len() + 1);
+    }
 
     #[test]
     fn span_set_covers_exactly_the_spans_inside_one_of_its_spans() {

@@ -8,8 +8,20 @@ use crate::text::Span;
 
 /// True for bytes that can be part of a host-name or IP token.
 pub fn is_token_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_')
+    TOKEN_BYTES[usize::from(b)]
 }
+
+/// [`is_token_byte`] as a table: every byte of every file is asked.
+const TOKEN_BYTES: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        t[b] = c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_');
+        b += 1;
+    }
+    t
+};
 
 /// A token: its byte span in the scanned text and the text itself.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -114,6 +126,18 @@ mod tests {
 
     fn texts(s: &str) -> Vec<&str> {
         tokens(s).map(|t| t.text).collect()
+    }
+
+    #[test]
+    fn token_bytes_are_letters_digits_dash_dot_and_underscore() {
+        let yes: Vec<u8> = (0..=255u8).filter(|&b| is_token_byte(b)).collect();
+        let mut expected: Vec<u8> = (b'0'..=b'9')
+            .chain(b'A'..=b'Z')
+            .chain(b'a'..=b'z')
+            .collect();
+        expected.extend([b'-', b'.', b'_']);
+        expected.sort_unstable();
+        assert_eq!(yes, expected);
     }
 
     #[test]

@@ -389,3 +389,35 @@ fn an_apply_cut_off_between_transactions_exits_15_naming_the_run_record() {
         "the record was saved before the first write"
     );
 }
+
+#[test]
+fn a_key_changed_between_plan_and_write_refuses_the_apply_and_leaves_no_record() {
+    let store = Shared::new();
+    let mut inputs = load(
+        mem_target(&store),
+        Some(fixtures().join("mapping.yaml")),
+        true,
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let record = dir.path().join("run.json");
+    let opts = apply_opts(&record, None);
+    let prepared = ops::apply_prepare(&inputs, &opts).unwrap();
+    // Someone creates a key the apply would create, after the plan was made.
+    let taken = prepared.changes[3].key.clone();
+    store
+        .inner
+        .lock()
+        .unwrap()
+        .put(taken.as_bytes(), b"written by someone else");
+    let err = ops::apply_execute(&mut inputs, &prepared, &opts, &mut |_, _| {}).unwrap_err();
+    let cli = CliError::from(err);
+    assert_eq!(cli.kind.exit_code(), 11, "{}", cli.message);
+    assert!(cli.message.contains(&taken), "{}", cli.message);
+    // Nothing written: only the key written by hand is there.
+    for c in &prepared.changes {
+        let expected = (c.key == taken).then(|| b"written by someone else".to_vec());
+        assert_eq!(store.value(&c.key), expected, "{}", c.key);
+    }
+    // The record (saved while etcd was checked) went with the refused apply.
+    assert!(!record.exists(), "a record of an apply that wrote nothing");
+}

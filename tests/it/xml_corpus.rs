@@ -2,7 +2,9 @@
 //! generated documents: valid files render back byte for byte with consistent spans,
 //! invalid files fail exactly where their hand-written `.expect` says, and nothing panics.
 
-use dh_migrate::formats::xml::{parse, parse_with_max_depth, XmlContext, XmlDoc, XmlError};
+use dh_migrate::formats::xml::{
+    check, check_with_max_depth, parse, parse_with_max_depth, XmlContext, XmlDoc, XmlError,
+};
 use dh_migrate::text::LineIndex;
 use proptest::prelude::*;
 use std::fs;
@@ -151,6 +153,7 @@ fn valid_corpus_round_trips_byte_for_byte() {
         });
         assert!(!doc.elements().is_empty());
         check_model(&src, &doc);
+        assert!(check(&src).is_ok(), "{}: check refused it", path.display());
     }
 }
 
@@ -176,6 +179,7 @@ fn invalid_corpus_fails_where_expected() {
             "{}",
             path.display()
         );
+        same_verdict(&src, dh_migrate::formats::xml::MAX_DEPTH);
     }
 }
 
@@ -622,7 +626,20 @@ fn mutate(src: &str, edits: &[(usize, usize, usize)]) -> String {
     s
 }
 
+/// `check` (the walk that builds no model) accepts exactly what `parse` accepts, and
+/// refuses the rest with the same error at the same offset.
+fn same_verdict(src: &str, max_depth: usize) {
+    let parsed = parse_with_max_depth(src, max_depth).map(|_| ());
+    let checked = check_with_max_depth(src, max_depth);
+    assert_eq!(
+        checked.map_err(|e| (e.offset, e.kind)),
+        parsed.map_err(|e| (e.offset, e.kind)),
+        "check and parse disagree on {src:?}"
+    );
+}
+
 fn check_any(src: &str) {
+    same_verdict(src, dh_migrate::formats::xml::MAX_DEPTH);
     match parse(src) {
         Ok(doc) => check_model(src, &doc),
         Err(e) => {
@@ -714,6 +731,7 @@ proptest! {
         }
         let closing = if empty_innermost { depth - 1 } else { depth };
         src.push_str(&"</Process>".repeat(closing));
+        same_verdict(&src, limit);
         match parse_with_max_depth(&src, limit) {
             Ok(doc) => {
                 prop_assert!(depth <= limit, "{} deep parsed with limit {}", depth, limit);

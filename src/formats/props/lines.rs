@@ -239,21 +239,46 @@ pub(super) fn skip_ws(text: &str, from: usize, to: usize) -> usize {
 }
 
 /// A decoded string and, for each of its bytes, the logical range of the escape or
-/// character that produced it.
+/// character that produced it; `None` when the text holds no backslash, so the decoded
+/// string is the logical text itself (most keys and values: no per-byte table is built).
 #[derive(Debug, Default)]
 pub(super) struct Decoded {
     pub text: String,
-    pub origin: Vec<(usize, usize)>,
+    pub origin: Option<Vec<(usize, usize)>>,
+}
+
+/// For each byte of `text[from..to]`, the range of the character holding it (the table
+/// [`decode`] builds for text that has escapes).
+pub(super) fn per_character(text: &str, from: usize, to: usize) -> Vec<(usize, usize)> {
+    let mut out = Vec::with_capacity(to - from);
+    for (i, c) in text[from..to].char_indices() {
+        let start = from + i;
+        out.extend(std::iter::repeat_n(
+            (start, start + c.len_utf8()),
+            c.len_utf8(),
+        ));
+    }
+    out
 }
 
 /// Decodes Java escapes in `text[from..to]`. An error carries the logical offset of the
 /// offending backslash.
 pub(super) fn decode(text: &str, from: usize, to: usize) -> Result<Decoded, (usize, PropsError)> {
-    let mut out = Decoded::default();
+    if !text.as_bytes()[from..to].contains(&b'\\') {
+        return Ok(Decoded {
+            text: text[from..to].to_string(),
+            origin: None,
+        });
+    }
+    let mut out = Decoded {
+        text: String::new(),
+        origin: Some(Vec::new()),
+    };
     let push = |out: &mut Decoded, c: char, start: usize, end: usize| {
         out.text.push(c);
-        out.origin
-            .extend(std::iter::repeat_n((start, end), c.len_utf8()));
+        if let Some(origin) = out.origin.as_mut() {
+            origin.extend(std::iter::repeat_n((start, end), c.len_utf8()));
+        }
     };
     let us = units(text, from, to);
     let mut i = 0;

@@ -188,17 +188,44 @@ pub struct Declaration {
     /// 1-based line where the declaration (its `final` keyword or key) starts.
     pub line: usize,
     /// For each byte of `value`, the source bytes of the character or escape that
-    /// produced it.
-    origin: Vec<(usize, usize)>,
+    /// produced it; `None` when the value is its source bytes as they are (no escape,
+    /// no continuation line), so byte `i` comes from `value_span.start + i`.
+    origin: Option<Vec<(usize, usize)>>,
 }
 
 impl Declaration {
     /// The source byte where decoded value byte `decoded_byte` comes from (the start of
     /// its escape or character); `value.len()` (or more) maps to the end of the value.
     pub fn raw_offset(&self, decoded_byte: usize) -> usize {
-        self.origin
-            .get(decoded_byte)
-            .map_or(self.value_span.end, |o| o.0)
+        match &self.origin {
+            Some(origin) => origin
+                .get(decoded_byte)
+                .map_or(self.value_span.end, |o| o.0),
+            // The start of the character holding that byte.
+            None if decoded_byte < self.value.len() => {
+                let mut at = decoded_byte;
+                while !self.value.is_char_boundary(at) {
+                    at -= 1;
+                }
+                self.value_span.start + at
+            }
+            None => self.value_span.end,
+        }
+    }
+
+    /// The source byte after the character or escape that produced decoded byte `b`.
+    fn raw_end_of(&self, b: usize) -> usize {
+        match &self.origin {
+            Some(origin) => origin.get(b).map_or(self.value_span.end, |o| o.1),
+            None if b < self.value.len() => {
+                let mut end = b + 1;
+                while !self.value.is_char_boundary(end) {
+                    end += 1;
+                }
+                self.value_span.start + end
+            }
+            None => self.value_span.end,
+        }
     }
 
     /// The source bytes of the decoded value range `decoded` (for replacing a token found
@@ -208,10 +235,7 @@ impl Declaration {
         if decoded.end <= decoded.start {
             return Span::new(start, start);
         }
-        let end = self
-            .origin
-            .get(decoded.end - 1)
-            .map_or(self.value_span.end, |o| o.1);
+        let end = self.raw_end_of(decoded.end - 1);
         Span::new(start, end.max(start))
     }
 }

@@ -3,8 +3,8 @@
 //! continuation bytes placed between them) and semantic records.
 
 use super::lines::{
-    decode, find_unescaped, indent_len, is_ws, physical_lines, skip_ws, trim_range, LogicalLine,
-    PhysLine,
+    decode, find_unescaped, indent_len, is_ws, per_character, physical_lines, skip_ws, trim_range,
+    LogicalLine, PhysLine,
 };
 use super::{
     Declaration, Finalize, IncludeFiles, Part, PartKind, PropsContext, PropsError, PropsFile,
@@ -465,11 +465,20 @@ impl<'a> Parser<'a> {
             Span::new(ll.src_start(vs), ll.src_end(len))
         };
         let decoded = decode(text, vs, len).map_err(|(at, e)| Located::new(ll.src_start(at), e))?;
-        let origin = decoded
-            .origin
-            .iter()
-            .map(|&(a, b)| (ll.src_start(a), ll.src_end(b)))
-            .collect();
+        // Without escapes the value is its logical text; that text is its source bytes
+        // as they are unless it spans a continuation line (then each character's source
+        // place is listed).
+        let contiguous = vs == len || ll.src_end(len) - ll.src_start(vs) == len - vs;
+        let origin = match decoded.origin {
+            None if contiguous => None,
+            logical => Some(
+                logical
+                    .unwrap_or_else(|| per_character(text, vs, len))
+                    .iter()
+                    .map(|&(a, b)| (ll.src_start(a), ll.src_end(b)))
+                    .collect(),
+            ),
+        };
         let line = self.line_of(ll.src_start(start));
         let decl = Declaration {
             key,

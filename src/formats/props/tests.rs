@@ -684,3 +684,29 @@ fn deephaven_leniencies_in_scope_headers_are_accepted() {
     // keyword" for it too.
     assert_eq!(err("final final = 1\n"), (1, 7, "KeywordAsKey"));
 }
+
+#[test]
+fn every_value_byte_maps_to_its_character_in_the_source() {
+    // Values without escapes (kept without a per-byte table), one across a continuation
+    // line (listed per character), one with escapes, and an empty one.
+    let src = "a=h\u{e9}llo w\u{f6}rld\nb = x\\\n   y\u{e9}z\nc=plain\nd=\ne=t\\u00e9\\tx\n";
+    let f = parse(src).unwrap();
+    assert_eq!(f.declarations().len(), 5);
+    for d in f.declarations() {
+        for (i, c) in d.value.char_indices() {
+            for b in i..i + c.len_utf8() {
+                let span = d.raw_span(b..b + 1);
+                assert_eq!(span.start, d.raw_offset(b), "{} byte {b}", d.key);
+                let raw = &src[span.start..span.end];
+                if d.key == "e" && matches!(c, '\u{e9}' | '\t') {
+                    assert!(raw.starts_with('\\'), "{raw:?}");
+                } else {
+                    assert_eq!(raw, c.to_string(), "{} byte {b}", d.key);
+                }
+            }
+        }
+        assert_eq!(d.raw_offset(d.value.len()), d.value_span.end, "{}", d.key);
+    }
+    let a = &f.declarations()[0];
+    assert_eq!(a.raw_span(0..a.value.len()), a.value_span);
+}
