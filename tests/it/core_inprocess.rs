@@ -360,21 +360,44 @@ fn apply_in_process_on_a_memory_store_writes_every_item_and_rolls_back() {
     }
 }
 
-#[test]
-fn an_apply_cut_off_between_transactions_exits_15_naming_the_run_record() {
+/// A memory store, the fixture bundle's inputs against it, a run record path in a
+/// scratch folder, and the apply prepared (nothing written yet).
+struct Ready {
+    store: Shared,
+    inputs: Inputs,
+    _dir: tempfile::TempDir,
+    record: PathBuf,
+    opts: ApplyOptions,
+    prepared: ops::Prepared,
+}
+
+fn prepared(max_txn_ops: Option<usize>) -> Ready {
     let store = Shared::new();
-    let mut inputs = load(
+    let inputs = load(
         mem_target(&store),
         Some(fixtures().join("mapping.yaml")),
         true,
     );
     let dir = tempfile::tempdir().unwrap();
     let record = dir.path().join("run.json");
-    let opts = apply_opts(&record, Some(2));
+    let opts = apply_opts(&record, max_txn_ops);
     let prepared = ops::apply_prepare(&inputs, &opts).unwrap();
+    Ready {
+        store,
+        inputs,
+        _dir: dir,
+        record,
+        opts,
+        prepared,
+    }
+}
+
+#[test]
+fn an_apply_cut_off_between_transactions_exits_15_naming_the_run_record() {
+    let mut r = prepared(Some(2));
     // Two transactions land, then etcd is gone (and so is the way to undo them).
-    *store.commits_left.lock().unwrap() = Some(2);
-    let err = ops::apply_execute(&mut inputs, &prepared, &opts, &mut |_, _| {}).unwrap_err();
+    *r.store.commits_left.lock().unwrap() = Some(2);
+    let err = ops::apply_execute(&mut r.inputs, &r.prepared, &r.opts, &mut |_, _| {}).unwrap_err();
     let cli = CliError::from(err);
     assert_eq!(cli.kind, ErrorKind::Interrupted);
     assert_eq!(cli.kind.exit_code(), 15);
@@ -383,41 +406,35 @@ fn an_apply_cut_off_between_transactions_exits_15_naming_the_run_record() {
         "{}",
         cli.message
     );
-    assert!(cli.message.contains(&record.display().to_string()));
+    assert!(cli.message.contains(&r.record.display().to_string()));
     assert!(
-        record.exists(),
+        r.record.exists(),
         "the record was saved before the first write"
     );
 }
 
 #[test]
 fn a_key_changed_between_plan_and_write_refuses_the_apply_and_leaves_no_record() {
-    let store = Shared::new();
-    let mut inputs = load(
-        mem_target(&store),
-        Some(fixtures().join("mapping.yaml")),
-        true,
-    );
-    let dir = tempfile::tempdir().unwrap();
-    let record = dir.path().join("run.json");
-    let opts = apply_opts(&record, None);
-    let prepared = ops::apply_prepare(&inputs, &opts).unwrap();
+    let mut r = prepared(None);
     // Someone creates a key the apply would create, after the plan was made.
-    let taken = prepared.changes[3].key.clone();
-    store
+    let taken = r.prepared.changes[3].key.clone();
+    r.store
         .inner
         .lock()
         .unwrap()
         .put(taken.as_bytes(), b"written by someone else");
-    let err = ops::apply_execute(&mut inputs, &prepared, &opts, &mut |_, _| {}).unwrap_err();
+    let err = ops::apply_execute(&mut r.inputs, &r.prepared, &r.opts, &mut |_, _| {}).unwrap_err();
     let cli = CliError::from(err);
     assert_eq!(cli.kind.exit_code(), 11, "{}", cli.message);
     assert!(cli.message.contains(&taken), "{}", cli.message);
     // Nothing written: only the key written by hand is there.
-    for c in &prepared.changes {
+    for c in &r.prepared.changes {
         let expected = (c.key == taken).then(|| b"written by someone else".to_vec());
-        assert_eq!(store.value(&c.key), expected, "{}", c.key);
+        assert_eq!(r.store.value(&c.key), expected, "{}", c.key);
     }
     // The record (saved while etcd was checked) went with the refused apply.
-    assert!(!record.exists(), "a record of an apply that wrote nothing");
+    assert!(
+        !r.record.exists(),
+        "a record of an apply that wrote nothing"
+    );
 }
