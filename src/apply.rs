@@ -55,7 +55,8 @@ pub enum Part {
 pub struct Change {
     pub path: String,
     pub key: String,
-    pub value: Vec<u8>,
+    /// Shared with the migrated file's text when it is written as it is (no copy).
+    pub value: std::sync::Arc<[u8]>,
     /// The value before, None when the key is new.
     pub previous: Option<Vec<u8>>,
     pub expect: Expect,
@@ -77,17 +78,17 @@ pub fn item_changes(
     current: &Exported,
     path: &str,
     key: String,
-    value: &[u8],
+    value: impl Into<std::sync::Arc<[u8]>> + AsRef<[u8]>,
 ) -> Vec<Change> {
     let now = current.items.get(path);
-    if now.is_some_and(|(v, _)| v.as_slice() == value) {
+    if now.is_some_and(|(v, _)| v.as_slice() == value.as_ref()) {
         return Vec::new();
     }
     let parts = layout.item_keys(&key, path);
     let mut out = vec![Change {
         path: path.to_string(),
         key,
-        value: value.to_vec(),
+        value: value.into(),
         previous: now.map(|(v, _)| v.clone()),
         expect: now.map_or(Expect::Absent, |(_, rev)| Expect::ModRevision(*rev)),
         part: Part::File,
@@ -96,7 +97,7 @@ pub fn item_changes(
         out.push(Change {
             path: path.to_string(),
             key: name_key,
-            value: name.into_bytes(),
+            value: name.into_bytes().into(),
             previous: None,
             expect: Expect::Absent,
             part: Part::Name,
@@ -110,7 +111,7 @@ pub fn item_changes(
         out.push(Change {
             path: path.to_string(),
             key: guard,
-            value: held.clone(),
+            value: held.as_slice().into(),
             previous: Some(held.clone()),
             expect: Expect::ModRevision(*rev),
             part: Part::Guard,
@@ -136,14 +137,13 @@ pub fn changes(migration: &Migration, layout: &Layout, current: &Exported) -> Ve
     // Per file (the layout's patterns are matched for each): on a few threads, in order.
     let per_file = map_each_in_parallel(&files, |f| {
         let key = item_key(layout, current, &f.path)?;
-        // What apply writes: the migrated file merged onto the new cluster's copy.
-        Some(item_changes(
-            layout,
-            current,
-            &f.path,
-            key,
-            f.written().as_bytes(),
-        ))
+        // What apply writes: the migrated file merged onto the new cluster's copy, else
+        // the migrated text itself (shared, not copied).
+        let value: std::sync::Arc<[u8]> = match &f.result {
+            Some(merged) => merged.text.as_bytes().into(),
+            None => f.after.clone().into(),
+        };
+        Some(item_changes(layout, current, &f.path, key, value))
     });
     per_file.into_iter().flatten().flatten().collect()
 }
@@ -573,7 +573,7 @@ fn undo_written(
                 match prev.get(key.as_str()).and_then(|c| c.previous.clone()) {
                     Some(v) => group.push(Op::Put {
                         key: k.clone(),
-                        value: v,
+                        value: v.into(),
                         expect,
                     }),
                     None => group.push(Op::Delete {
@@ -682,7 +682,7 @@ pub fn check_rollback(
                     Some(kv) if ours && file_restored => {
                         group.push(Op::Put {
                             key: e.key.as_bytes().to_vec(),
-                            value: kv.value.clone(),
+                            value: kv.value.as_slice().into(),
                             expect: Expect::ModRevision(kv.mod_revision),
                         });
                         check.restore.push(e.key.clone());
@@ -702,7 +702,7 @@ pub fn check_rollback(
                     group.push(match previous {
                         Some(v) => Op::Put {
                             key: e.key.as_bytes().to_vec(),
-                            value: v,
+                            value: v.into(),
                             expect,
                         },
                         None => Op::Delete {
@@ -781,7 +781,7 @@ mod tests {
         Change {
             path: key.into(),
             key: key.into(),
-            value: value.as_bytes().to_vec(),
+            value: value.as_bytes().into(),
             previous: now.as_ref().map(|kv| kv.value.clone()),
             expect: now.map_or(Expect::Absent, |kv| Expect::ModRevision(kv.mod_revision)),
             part: Part::File,
@@ -1033,8 +1033,8 @@ mod tests {
                 ),
             ]
         );
-        assert_eq!(cs[1].value, b"7", "the guard keeps its value");
-        assert_eq!(cs[3].value, b"iris-common.prop");
+        assert_eq!(&cs[1].value[..], b"7", "the guard keeps its value");
+        assert_eq!(&cs[3].value[..], b"iris-common.prop");
         assert_eq!(
             groups(&cs, |c| c.part)
                 .iter()

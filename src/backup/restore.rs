@@ -129,7 +129,7 @@ pub fn changes(
     items
         .iter()
         .flat_map(|(path, (key, value))| {
-            crate::apply::item_changes(layout, current, path, key.clone(), value)
+            crate::apply::item_changes(layout, current, path, key.clone(), value.as_slice())
         })
         .collect()
 }

@@ -99,7 +99,7 @@ mod tests {
     fn put(i: usize, len: usize) -> Op {
         Op::Put {
             key: format!("/k/{i:02}").into_bytes(),
-            value: vec![b'v'; len],
+            value: vec![b'v'; len].into(),
             expect: Expect::Absent,
         }
     }
@@ -166,7 +166,7 @@ mod tests {
             .iter()
             .map(|part| Op::Put {
                 key: format!("/i/{i:02}/{part}").into_bytes(),
-                value: b"v".to_vec(),
+                value: b"v".to_vec().into(),
                 expect: Expect::Absent,
             })
             .collect()

@@ -47,7 +47,9 @@ pub enum Expect {
 pub enum Op {
     Put {
         key: Vec<u8>,
-        value: Vec<u8>,
+        /// Shared with the change it writes (a large tree's values are not copied for
+        /// the transactions).
+        value: std::sync::Arc<[u8]>,
         expect: Expect,
     },
     Delete {
@@ -518,7 +520,7 @@ impl RealEtcd {
                 .await?;
             let now = resp.kvs().first().map(to_kv);
             let as_written = match (op, now) {
-                (Op::Put { value, .. }, Some(kv)) => &kv.value == value,
+                (Op::Put { value, .. }, Some(kv)) => kv.value[..] == value[..],
                 (Op::Delete { .. }, None) => true,
                 _ => false,
             };
@@ -628,7 +630,7 @@ fn build_txn(ops: &[Op]) -> Txn {
             Expect::ModRevision(r) => Compare::mod_revision(key.clone(), CompareOp::Equal, r),
         });
         writes.push(match op {
-            Op::Put { value, .. } => TxnOp::put(key.clone(), value.clone(), None),
+            Op::Put { value, .. } => TxnOp::put(key.clone(), value.to_vec(), None),
             Op::Delete { .. } => TxnOp::delete(key.clone(), None),
         });
         reads.push(TxnOp::get(key, Some(GetOptions::new().with_keys_only())));
@@ -879,7 +881,7 @@ mod tests {
     fn put(key: &str, value_len: usize, expect: Expect) -> Op {
         Op::Put {
             key: key.as_bytes().to_vec(),
-            value: vec![b'v'; value_len],
+            value: vec![b'v'; value_len].into(),
             expect,
         }
     }

@@ -238,7 +238,7 @@ mod tests {
         Change {
             path: format!("config/props/p{dir}.prop"),
             key: format!("/main/config/props/p{dir}.prop/{name}"),
-            value: vec![b'v'; value],
+            value: vec![b'v'; value].into(),
             previous: None,
             expect: Expect::Absent,
             part,

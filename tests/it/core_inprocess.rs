@@ -300,7 +300,7 @@ fn apply_in_process_on_a_memory_store_writes_every_item_and_rolls_back() {
     for c in &prepared.changes {
         assert_eq!(
             store.value(&c.key).as_deref(),
-            Some(c.value.as_slice()),
+            Some(&c.value[..]),
             "{}",
             c.key
         );

@@ -27,7 +27,7 @@ fn connect(server: &EtcdServer) -> RealEtcd {
 fn put(key: &[u8], value: &[u8], expect: Expect) -> Op {
     Op::Put {
         key: key.to_vec(),
-        value: value.to_vec(),
+        value: value.into(),
         expect,
     }
 }
