@@ -688,6 +688,21 @@ fn decode_attr_value<const MODEL: bool>(
     Ok((value, escapes))
 }
 
+/// Where `]]>` starts in `text`: a search for `]` (most text runs are the white space
+/// between tags, where building a substring searcher cost more than the search).
+fn find_cdata_end(text: &str) -> Option<usize> {
+    let b = text.as_bytes();
+    let mut from = 0;
+    while let Some(i) = b[from..].iter().position(|&c| c == b']') {
+        let at = from + i;
+        if b[at..].starts_with(b"]]>") {
+            return Some(at);
+        }
+        from = at + 1;
+    }
+    None
+}
+
 /// The byte offset of `part` inside `outer`, when `part` is a slice of it.
 fn offset_within(outer: &str, part: &str) -> Option<usize> {
     let start = (part.as_ptr() as usize).checked_sub(outer.as_ptr() as usize)?;
@@ -857,7 +872,7 @@ impl<'s, const MODEL: bool> Builder<'s, MODEL> {
         };
         // Entity references split a run, so `]]>` is looked for in each raw piece; a
         // reference between the brackets (`]]&gt;`) is the legal spelling.
-        if let Some(i) = pending.span.slice(self.src).find("]]>") {
+        if let Some(i) = find_cdata_end(pending.span.slice(self.src)) {
             return Err(Located::new(
                 pending.span.start + i,
                 XmlError::CdataEndInText,
@@ -1885,6 +1900,11 @@ mod tests {
         assert_eq!(err("<a>x]]>y</a>"), (4, XmlError::CdataEndInText));
         assert_eq!(doc("<a>x]]&gt;y ]] > </a>").texts()[0].value, "x]]>y ]] > ");
         assert_eq!(err("<a>]]&amp;]]></a>"), (10, XmlError::CdataEndInText));
+        // A run of brackets: the `]]>` is its last two and the `>`.
+        assert_eq!(err("<a>]]]></a>"), (4, XmlError::CdataEndInText));
+        assert_eq!(doc("<a>] ]] ]</a>").texts()[0].value, "] ]] ]");
+        assert_eq!(find_cdata_end("]]"), None);
+        assert_eq!(find_cdata_end("x]]>"), Some(1));
     }
 
     #[test]
