@@ -328,7 +328,10 @@ pub fn save_record(path: &Path, record: &RunRecord) -> Result<(), ApplyError> {
         path: path.to_path_buf(),
         source,
     };
-    let json = serde_json::to_vec_pretty(record).map_err(|e| err(std::io::Error::other(e)))?;
+    // Sized for the entries up front (about 300 bytes each): grown by doubling, the
+    // buffer of a large apply was copied a dozen times.
+    let mut json = Vec::with_capacity(512 + record.entries.len() * 320);
+    serde_json::to_writer_pretty(&mut json, record).map_err(|e| err(std::io::Error::other(e)))?;
     // The default place (a state directory) may not exist yet; made private to its owner.
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         let mut dirs = std::fs::DirBuilder::new();

@@ -23,7 +23,8 @@ pub(crate) struct Listing {
 pub(crate) fn parse(content: &[u8]) -> (Vec<Listing>, Vec<Problem>) {
     let mut listings = Vec::new();
     let mut problems = Vec::new();
-    let mut first_line_of: HashMap<String, usize> = HashMap::new();
+    // Hashed with foldhash: one lookup per line of a manifest of thousands of lines.
+    let mut first_line_of: HashMap<String, usize, foldhash::fast::RandomState> = HashMap::default();
     for (index, raw) in content.split(|&b| b == b'\n').enumerate() {
         let line = index + 1;
         let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
@@ -95,6 +96,13 @@ fn normalize(path: &str) -> Option<String> {
     if path.starts_with('/') {
         return None;
     }
+    // Most paths are already in the bundle's form: kept as they are.
+    let plain = !path.is_empty()
+        && !path.ends_with('/')
+        && path.split('/').all(|p| !matches!(p, "" | "." | ".."));
+    if plain {
+        return Some(path.to_owned());
+    }
     let mut parts = Vec::new();
     for part in path.split('/') {
         match part {
@@ -111,7 +119,7 @@ fn normalize(path: &str) -> Option<String> {
 /// by path.
 pub(crate) fn verify(listings: &[Listing], files: &BTreeMap<String, BundleFile>) -> Vec<Problem> {
     let mut problems = Vec::new();
-    let mut listed = HashMap::new();
+    let mut listed: HashMap<&str, &Listing, foldhash::fast::RandomState> = HashMap::default();
     for l in listings {
         listed.insert(l.path.as_str(), l);
     }
@@ -181,6 +189,23 @@ mod tests {
             vec![("config/a.prop", 3), ("files/b", 4), ("c d", 5)]
         );
         assert_eq!(hex::encode(listings[1].sha256), H1);
+    }
+
+    #[test]
+    fn listed_paths_are_normalized_and_escaping_ones_refused() {
+        for (given, expected) in [
+            ("config/a.prop", Some("config/a.prop")),
+            ("./config//a.prop", Some("config/a.prop")),
+            ("config/./a.prop/", Some("config/a.prop")),
+            ("a..b/.c", Some("a..b/.c")),
+            ("/etc/passwd", None),
+            ("config/../../x", None),
+            ("..", None),
+            (".", None),
+            ("", None),
+        ] {
+            assert_eq!(normalize(given).as_deref(), expected, "{given:?}");
+        }
     }
 
     #[test]
