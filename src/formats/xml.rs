@@ -625,16 +625,32 @@ fn is_name_char(c: char) -> bool {
         || matches!(c, '-' | '.' | '0'..='9' | '\u{B7}' | '\u{300}'..='\u{36F}' | '\u{203F}'..='\u{2040}')
 }
 
+/// For each ASCII byte: 2 when it may start a `Name`, 1 when it may only follow, 0 when
+/// neither (the ASCII part of [`is_name_start_char`] and [`is_name_char`]).
+const ASCII_NAME: [u8; 128] = {
+    let mut t = [0u8; 128];
+    let mut b = 0;
+    while b < 128 {
+        let c = b as u8;
+        t[b] = if c == b':' || c == b'_' || c.is_ascii_alphabetic() {
+            2
+        } else if c == b'-' || c == b'.' || c.is_ascii_digit() {
+            1
+        } else {
+            0
+        };
+        b += 1;
+    }
+    t
+};
+
 /// XML 1.0 `Name`.
 fn is_xml_name(name: &str) -> bool {
-    // Names in configuration are ASCII: checked byte by byte, without decoding.
+    // Names in configuration are ASCII: checked byte by byte (a table), without decoding.
     if name.is_ascii() {
         let b = name.as_bytes();
-        return b
-            .first()
-            .is_some_and(|&c| c == b':' || c == b'_' || c.is_ascii_alphabetic())
-            && b.iter()
-                .all(|&c| c.is_ascii_alphanumeric() || matches!(c, b':' | b'_' | b'-' | b'.'));
+        return b.first().is_some_and(|&c| ASCII_NAME[usize::from(c)] == 2)
+            && b.iter().all(|&c| ASCII_NAME[usize::from(c)] != 0);
     }
     let mut chars = name.chars();
     chars.next().is_some_and(is_name_start_char) && chars.all(is_name_char)
@@ -1953,6 +1969,25 @@ mod tests {
         let e = parse(&deep(100_000)).expect_err("100,000 deep");
         assert_eq!(e.kind, XmlError::TooDeep { limit: MAX_DEPTH });
         assert_eq!(e.offset, 3 * MAX_DEPTH);
+    }
+
+    #[test]
+    fn the_ascii_name_table_agrees_with_the_name_character_rules() {
+        for b in 0..128u8 {
+            let c = char::from(b);
+            let expected = if is_name_start_char(c) {
+                2
+            } else if is_name_char(c) {
+                1
+            } else {
+                0
+            };
+            assert_eq!(ASCII_NAME[usize::from(b)], expected, "{c:?}");
+        }
+        assert!(is_xml_name("a:b-c.d_1") && is_xml_name("_x") && is_xml_name("\u{e9}t\u{e9}"));
+        assert!(
+            !is_xml_name("1a") && !is_xml_name("-a") && !is_xml_name("a b") && !is_xml_name("")
+        );
     }
 
     #[test]
