@@ -390,15 +390,18 @@ fn precheck(store: &mut dyn KvStore, layout: &Layout, changes: &[Change]) -> Res
     }
 }
 
+/// Transactions waiting to be sent (each a list of items, each item its operations), and
+/// the limits they were packed within.
+type Packed = (VecDeque<Vec<Vec<Op>>>, Limits);
+
 /// The guards checked against etcd's present state, then the changes packed into
 /// transactions within the store's limits (lowered to `max_ops`), each item whole.
-#[allow(clippy::type_complexity)]
 fn check_and_pack(
     store: &mut dyn KvStore,
     layout: &Layout,
     changes: &[Change],
     max_ops: Option<usize>,
-) -> Result<(VecDeque<Vec<Vec<Op>>>, Limits), ApplyError> {
+) -> Result<Packed, ApplyError> {
     precheck(store, layout, changes)?;
     crate::timing::mark("prechecked");
     let mut limits = store.limits();
