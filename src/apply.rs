@@ -967,6 +967,14 @@ mod tests {
     const ENV: &str = "/main/config/props/iris-environment.prop";
 
     /// A Deephaven-shaped store: one props item with its meta subtree.
+    /// The environment item's `file` and `meta/guard` keys as the store holds them.
+    fn file_and_guard(s: &mut MemStore) -> (crate::etcd::Kv, crate::etcd::Kv) {
+        let get = |s: &mut MemStore, part: &str| {
+            s.get(format!("{ENV}/{part}").as_bytes()).unwrap().unwrap()
+        };
+        (get(s, "file"), get(s, "meta/guard"))
+    }
+
     fn deephaven() -> MemStore {
         let mut s = MemStore::new();
         s.put(format!("{ENV}/file").as_bytes(), b"a=1\n");
@@ -1075,11 +1083,7 @@ mod tests {
         // Two operations per transaction: each item (2 ops) alone in one.
         let out = run(&mut s, &cs, &rec, Some(2)).unwrap();
         assert_eq!((out.keys, out.batches), (4, 2));
-        let file = s.get(format!("{ENV}/file").as_bytes()).unwrap().unwrap();
-        let guard = s
-            .get(format!("{ENV}/meta/guard").as_bytes())
-            .unwrap()
-            .unwrap();
+        let (file, guard) = file_and_guard(&mut s);
         assert_eq!(
             (guard.value.as_slice(), guard.mod_revision),
             (&b"7"[..], file.mod_revision)
@@ -1095,11 +1099,7 @@ mod tests {
                 .collect()
         };
         assert_eq!(values(&now), values(&before));
-        let file = s.get(format!("{ENV}/file").as_bytes()).unwrap().unwrap();
-        let guard = s
-            .get(format!("{ENV}/meta/guard").as_bytes())
-            .unwrap()
-            .unwrap();
+        let (file, guard) = file_and_guard(&mut s);
         assert_eq!(
             guard.mod_revision, file.mod_revision,
             "guard re-put with the rollback"

@@ -54,10 +54,10 @@ fn expect(p: &mut OsSession, text: &str) {
     }
 }
 
-/// Sends `keys` until `text` shows. The prompt reads keys with the terminal in raw mode
-/// only while it waits for one: a Ctrl-D arriving just before (the prompt drawn, the
-/// read not started) is taken by the terminal's line discipline as end of input for a
-/// read that never comes, and lost; the prompt then waits for the next key.
+/// Sends `keys` until `text` shows. The prompt puts the terminal in raw mode only while
+/// it waits for a key; a Ctrl-D arriving just before (prompt drawn, read not started)
+/// meets the line discipline in cooked mode, where it can be taken as end of input and
+/// never reach the prompt (the likely cause of one timeout seen under load).
 fn send_until(p: &mut OsSession, keys: &str, text: &str) {
     p.set_expect_timeout(Some(Duration::from_secs(2)));
     for _ in 0..10 {
