@@ -319,19 +319,41 @@ pub struct Applied {
     pub lowered: Option<Limits>,
 }
 
+/// A run record made ahead of the write: every new value hashed and the whole record
+/// serialized while the plan is shown and confirmed, so that [`apply`] only saves it.
+#[derive(Debug)]
+pub struct Draft(std::io::Result<Vec<u8>>);
+
+impl Draft {
+    /// The record of writing `changes` to `endpoints`, as [`RunRecord::new`] makes it.
+    pub fn new(endpoints: &[String], changes: &[Change]) -> Draft {
+        Draft(record_json(&RunRecord::new(endpoints, changes)))
+    }
+}
+
+/// The record as saved: pretty JSON.
+fn record_json(record: &RunRecord) -> std::io::Result<Vec<u8>> {
+    // Sized for the entries up front (about 300 bytes each): grown by doubling, the
+    // buffer of a large apply was copied a dozen times.
+    let mut json = Vec::with_capacity(512 + record.entries.len() * 320);
+    serde_json::to_writer_pretty(&mut json, record).map_err(std::io::Error::other)?;
+    Ok(json)
+}
+
 /// Saves the run record atomically, readable by its owner only (it holds previous values,
 /// which may include secrets). An existing file is never replaced: it may be the only way
 /// back from an earlier apply.
 pub fn save_record(path: &Path, record: &RunRecord) -> Result<(), ApplyError> {
+    save_draft(path, Draft(record_json(record)))
+}
+
+fn save_draft(path: &Path, draft: Draft) -> Result<(), ApplyError> {
     use crate::atomic::{write_atomic, Mode};
     let err = |source| ApplyError::Record {
         path: path.to_path_buf(),
         source,
     };
-    // Sized for the entries up front (about 300 bytes each): grown by doubling, the
-    // buffer of a large apply was copied a dozen times.
-    let mut json = Vec::with_capacity(512 + record.entries.len() * 320);
-    serde_json::to_writer_pretty(&mut json, record).map_err(|e| err(std::io::Error::other(e)))?;
+    let json = draft.0.map_err(err)?;
     // The default place (a state directory) may not exist yet; made private to its owner.
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         let mut dirs = std::fs::DirBuilder::new();
@@ -356,6 +378,9 @@ pub fn save_record(path: &Path, record: &RunRecord) -> Result<(), ApplyError> {
 pub struct RunOptions<'a> {
     pub endpoints: &'a [String],
     pub record: &'a Path,
+    /// The record made ahead ([`Draft::new`] with these endpoints and changes); None: it
+    /// is made here.
+    pub draft: Option<Draft>,
     /// Test seam: stop (as if interrupted) after this many batches.
     pub stop_after: Option<usize>,
     /// Override the store's operations-per-transaction limit (a server with a lower
@@ -440,12 +465,15 @@ pub fn apply(
             lowered: None,
         });
     }
-    let (endpoints, record) = (opts.endpoints, opts.record);
-    // The run record is made and saved (hashing every value, then an fsync) on its own
-    // thread while etcd's present state is checked and the transactions are packed; the
-    // first write waits for both.
+    let (endpoints, record, draft) = (opts.endpoints, opts.record, opts.draft);
+    // The run record is saved (made first, hashing every value, unless drafted ahead; then
+    // an fsync) on its own thread while etcd's present state is checked and the
+    // transactions are packed; the first write waits for both.
     let (checked, saved) = std::thread::scope(|s| {
-        let saving = s.spawn(|| save_record(record, &RunRecord::new(endpoints, changes)));
+        let saving = s.spawn(|| {
+            let draft = draft.unwrap_or_else(|| Draft::new(endpoints, changes));
+            save_draft(record, draft)
+        });
         let checked = check_and_pack(store, layout, changes, opts.max_ops);
         let saved = saving
             .join()
@@ -819,6 +847,7 @@ mod tests {
             RunOptions {
                 endpoints: &[],
                 record: &rec,
+                draft: None,
                 stop_after: None,
                 max_ops: Some(1),
                 progress: &mut progress,
@@ -865,6 +894,7 @@ mod tests {
             RunOptions {
                 endpoints: &[],
                 record: &rec,
+                draft: None,
                 stop_after: None,
                 max_ops: Some(1),
                 progress: &mut |_, _| {},
@@ -893,6 +923,7 @@ mod tests {
             RunOptions {
                 endpoints: &[],
                 record: &rec,
+                draft: None,
                 stop_after: None,
                 max_ops: None,
                 progress: &mut |_, _| {},
@@ -1011,6 +1042,7 @@ mod tests {
             RunOptions {
                 endpoints: &[],
                 record: rec,
+                draft: None,
                 stop_after: None,
                 max_ops,
                 progress: &mut |_, _| {},

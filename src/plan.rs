@@ -256,49 +256,61 @@ pub fn make_plan_with(
         .collect();
     let is_item = |p: &str| items.contains(p);
     // As `Target::in_scope`, with the item paths known.
-    let in_scope = |p: &str| target.etcd.is_none() || is_item(p);
+    let no_etcd = target.etcd.is_none();
+    let in_scope = |p: &str| no_etcd || is_item(p);
     crate::timing::mark("validated");
-    let comparison = compare(&Inputs {
-        migrated: &migration.files,
-        bundle: tree,
-        target: &target.tree,
-        in_scope: &in_scope,
-        secrets,
-    });
-    let nodes = match &target.nodes {
-        n if n.is_empty() => nodes_from_mapping(mapping, &migration),
-        n => n.clone(),
-    };
-    // What apply does not write: new serial-keyed items (PQs), and `config/` files no
-    // layout item holds (neither etcd items nor node files).
-    let not_created = crate::apply::not_created(
-        layout,
-        migration
-            .files
-            .keys()
-            .map(String::as_str)
-            .filter(|p| is_item(p) || p.starts_with("config/")),
-        |p| target.tree.files.contains_key(p),
-    );
-    let skipped: HashSet<&str> = not_created.iter().map(|s| s.path.as_str()).collect();
-    // Which new node receives each file-system part.
-    let shared = shared_files_node(&migration, files_node);
-    let mut files_for_node: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for f in migration
-        .files
-        .values()
-        .filter(|f| !is_item(&f.path) && !skipped.contains(f.path.as_str()))
-    {
-        let old = f.node.clone().or_else(|| {
-            f.path
-                .starts_with("files/")
-                .then(|| shared.clone())
-                .flatten()
+    // The comparison on its own thread, while what apply does not write and which node
+    // gets each file are worked out here.
+    let (comparison, nodes, not_created, files_for_node) = std::thread::scope(|s| {
+        let comparing = s.spawn(|| {
+            compare(&Inputs {
+                migrated: &migration.files,
+                bundle: tree,
+                target: &target.tree,
+                in_scope: &in_scope,
+                secrets,
+            })
         });
-        let new = node_for_file(&f.path, old.as_deref(), mapping, contexts)
-            .unwrap_or_else(|| "unassigned".into());
-        files_for_node.entry(new).or_default().push(f.path.clone());
-    }
+        let nodes = match &target.nodes {
+            n if n.is_empty() => nodes_from_mapping(mapping, &migration),
+            n => n.clone(),
+        };
+        // What apply does not write: new serial-keyed items (PQs), and `config/` files no
+        // layout item holds (neither etcd items nor node files).
+        let not_created = crate::apply::not_created(
+            layout,
+            migration
+                .files
+                .keys()
+                .map(String::as_str)
+                .filter(|p| is_item(p) || p.starts_with("config/")),
+            |p| target.tree.files.contains_key(p),
+        );
+        let skipped: HashSet<&str> = not_created.iter().map(|s| s.path.as_str()).collect();
+        // Which new node receives each file-system part.
+        let shared = shared_files_node(&migration, files_node);
+        let mut files_for_node: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for f in migration
+            .files
+            .values()
+            .filter(|f| !is_item(&f.path) && !skipped.contains(f.path.as_str()))
+        {
+            let old = f.node.clone().or_else(|| {
+                f.path
+                    .starts_with("files/")
+                    .then(|| shared.clone())
+                    .flatten()
+            });
+            let new = node_for_file(&f.path, old.as_deref(), mapping, contexts)
+                .unwrap_or_else(|| "unassigned".into());
+            files_for_node.entry(new).or_default().push(f.path.clone());
+        }
+        let comparison = comparing
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        (comparison, nodes, not_created, files_for_node)
+    });
+    let skipped: HashSet<&str> = not_created.iter().map(|s| s.path.as_str()).collect();
     // Looked up per file below: a set, not a search of the comparison per file.
     let counted: HashSet<&str> = comparison
         .files

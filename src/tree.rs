@@ -277,16 +277,19 @@ where
         }
         done
     };
+    // The calling thread is one of the workers: what it makes is allocated from its own
+    // heap, which lives on (a short-lived thread's heap is left to be reclaimed).
     let mut results: Vec<(usize, Result<T, E>)> = std::thread::scope(|s| {
-        let workers: Vec<_> = (0..threads).map(|_| s.spawn(work)).collect();
-        workers
-            .into_iter()
-            .flat_map(|w| match w.join() {
-                Ok(done) => done,
+        let workers: Vec<_> = (1..threads).map(|_| s.spawn(work)).collect();
+        let mut all = work();
+        for w in workers {
+            match w.join() {
+                Ok(done) => all.extend(done),
                 // A panic in `f` is a bug: let it surface as one.
                 Err(panic) => std::panic::resume_unwind(panic),
-            })
-            .collect()
+            }
+        }
+        all
     });
     results.sort_unstable_by_key(|(i, _)| *i);
     let mut out = Vec::with_capacity(items.len());
@@ -318,7 +321,7 @@ fn parse_bundle_file(bundle: &Bundle, file: &BundleFile) -> Result<Parsing, Tree
     if classify(&file.path).is_none() {
         return Ok(Parsing::Skipped);
     }
-    let text = match bundle.text(&file.path) {
+    let text = match bundle.shared_text(&file.path) {
         Ok(t) => t,
         // Larger than the bundle keeps in memory: listed by `inspect` as not read.
         Err(BundleError::NotLoaded { .. })
@@ -359,8 +362,8 @@ fn parse_bundle_file(bundle: &Bundle, file: &BundleFile) -> Result<Parsing, Tree
         Err(e) => return Err(e.into()),
     };
     Ok(
-        // Straight into the shared text: one copy of the bundle's bytes.
-        match config_file(&file.path, text, file.mode)? {
+        // The bundle's own text, shared: its bytes are not copied.
+        match config_file(&file.path, text.clone(), file.mode)? {
             Some(f) => Parsing::File(f),
             None => Parsing::Skipped,
         },

@@ -100,7 +100,7 @@ pub fn items(
         .under("config")
         .filter_map(|f| {
             let key = crate::apply::item_key(layout, current, &f.path)?;
-            Some((f.path.clone(), (key, f.content.clone()?)))
+            Some((f.path.clone(), (key, f.content.as_deref()?.to_vec())))
         })
         .collect()
 }

@@ -143,19 +143,28 @@ pub(crate) fn read(
     }
     let names = LocalNames::load();
     let count = Cell::new(0);
+    thread_local! {
+        // Each reading thread's buffer for whole small files, reused from file to file.
+        static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
     let read_small = crate::tree::map_in_parallel(&small, |(accepted, f)| {
         let mut buf = [0u8; 16 * 1024];
         let uncounted = Cell::new(0);
         let mut quiet = |_: Progress| {};
         let mut reporter = Reporter::new(&mut quiet, &uncounted);
-        read_one(
-            f,
-            accepted.load,
-            &mut buf,
-            &uncounted,
-            &mut reporter,
-            &names,
-        )
+        SCRATCH.with_borrow_mut(|scratch| {
+            let read = read_one(
+                f,
+                accepted.load,
+                (&mut buf, scratch),
+                &uncounted,
+                &mut reporter,
+                &names,
+            );
+            // Never more than the largest small file (1 MiB) stays with a thread.
+            scratch.clear();
+            read
+        })
     })?;
     let mut reporter = Reporter::new(progress, &count);
     for ((accepted, _), file) in small.into_iter().zip(read_small) {
@@ -164,8 +173,16 @@ pub(crate) fn read(
         collector.add_file(accepted, file);
     }
     let mut buf = vec![0u8; BUFFER_SIZE];
+    let mut scratch = Vec::new();
     for (accepted, f) in large {
-        let file = read_one(&f, accepted.load, &mut buf, &count, &mut reporter, &names)?;
+        let file = read_one(
+            &f,
+            accepted.load,
+            (&mut buf, &mut scratch),
+            &count,
+            &mut reporter,
+            &names,
+        )?;
         collector.add_file(accepted, file);
     }
     Ok(collector.finish())
@@ -212,11 +229,12 @@ fn parse_id_names(text: &str) -> HashMap<u32, String> {
     out
 }
 
-/// Reads and hashes one checked regular file (keeping its content when `load`).
+/// Reads and hashes one checked regular file (keeping its content when `load`), with a
+/// streaming buffer and a whole-file scratch buffer.
 fn read_one(
     f: &Found,
     load: bool,
-    buf: &mut [u8],
+    (buf, scratch): (&mut [u8], &mut Vec<u8>),
     count: &Cell<u64>,
     reporter: &mut Reporter<'_, '_>,
     names: &LocalNames,
@@ -234,7 +252,7 @@ fn read_one(
     }
     let mut counting = Counting { inner: file, count };
     let hashed = if load && size <= PARALLEL_MAX {
-        read_small(&mut counting, size)
+        read_small(&mut counting, size, scratch)
     } else {
         hash_stream(&mut counting, load.then_some(size), buf, reporter)
     }

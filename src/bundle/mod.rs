@@ -11,6 +11,7 @@
 
 mod archive;
 mod collect;
+mod content;
 mod dir;
 mod error;
 mod limits;
@@ -23,6 +24,7 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
+pub use content::Content;
 pub use error::{BundleError, Problem, UnsafeReason};
 pub use limits::{
     parse_size, set_limits, LimitKind, Limits, DEFAULT_BUNDLE_LIMIT, DEFAULT_FILE_LIMIT,
@@ -103,7 +105,7 @@ pub struct BundleFile {
     pub gname: Option<String>,
     /// The bytes, for files of the parsed parts (and the manifest); `None` for files that
     /// were only hashed.
-    pub content: Option<Vec<u8>>,
+    pub content: Option<Content>,
 }
 
 impl BundleFile {
@@ -114,7 +116,7 @@ impl BundleFile {
 
     /// A file with mode 0644 and no owner or time (a test's, or one derived from the
     /// bundle's etcd snapshot).
-    fn plain(path: String, size: u64, sha256: [u8; 32], content: Option<Vec<u8>>) -> BundleFile {
+    fn plain(path: String, size: u64, sha256: [u8; 32], content: Option<Content>) -> BundleFile {
         BundleFile {
             path,
             size,
@@ -131,7 +133,7 @@ impl BundleFile {
 
     #[cfg(test)]
     pub(crate) fn for_test(content: Option<Vec<u8>>) -> BundleFile {
-        BundleFile::plain(String::new(), 0, [0; 32], content)
+        BundleFile::plain(String::new(), 0, [0; 32], content.map(Content::from))
     }
 }
 
@@ -247,19 +249,24 @@ impl Bundle {
 
     /// A file's in-memory content as UTF-8 text.
     pub fn text(&self, path: &str) -> Result<&str, BundleError> {
+        self.shared_text(path).map(|t| &**t)
+    }
+
+    /// The same text, shared (the configuration tree holds it without a copy).
+    pub fn shared_text(&self, path: &str) -> Result<&std::sync::Arc<str>, BundleError> {
         let file = self.get(path).ok_or_else(|| BundleError::NoSuchFile {
             path: path.to_owned(),
         })?;
         let content = file
             .content
-            .as_deref()
+            .as_ref()
             .ok_or_else(|| BundleError::NotLoaded {
                 path: path.to_owned(),
             })?;
-        std::str::from_utf8(content).map_err(|e| {
-            // The bytes before the first bad one are valid: their lines and characters
-            // say where it is.
-            let offset = e.valid_up_to();
+        content.text().ok_or_else(|| {
+            // Not UTF-8; the bytes before the first bad one are valid: their lines and
+            // characters say where it is.
+            let offset = std::str::from_utf8(content).map_or_else(|e| e.valid_up_to(), str::len);
             let valid = std::str::from_utf8(&content[..offset]).unwrap_or_default();
             BundleError::NotUtf8 {
                 path: path.to_owned(),
@@ -277,7 +284,7 @@ impl Bundle {
             path.to_owned(),
             content.len() as u64,
             sha2::Sha256::digest(&content).into(),
-            Some(content),
+            Some(Content::from(content)),
         );
         self.files.insert(path.to_owned(), file);
     }

@@ -7,7 +7,7 @@ use std::io::{self, Read};
 
 use sha2::{Digest, Sha256};
 
-use super::Progress;
+use super::{Content, Progress};
 
 /// Counts the bytes read from the bundle source (the compressed file for an archive).
 pub(crate) struct Counting<'c, R> {
@@ -55,28 +55,31 @@ impl<'p, 'c> Reporter<'p, 'c> {
 pub(crate) struct Hashed {
     pub sha256: [u8; 32],
     pub size: u64,
-    pub content: Option<Vec<u8>>,
+    pub content: Option<Content>,
 }
 
-/// Reads a small stream whole, straight into its content (no intermediate buffer), and
-/// hashes it; as [`hash_stream`] with `keep = Some(size)`: more than `size` bytes is an
-/// error, so the size checked against the limits bounds the memory.
-pub(crate) fn read_small(reader: &mut dyn Read, size: u64) -> io::Result<Hashed> {
-    let cap = usize::try_from(size).unwrap_or(0).saturating_add(1);
-    let mut content = Vec::with_capacity(cap);
+/// Reads a small stream whole into `scratch` (the caller's, reused from file to file, so
+/// its memory is touched once), hashes it, and keeps it as its [`Content`]: one copy of
+/// exactly its size. As [`hash_stream`] with `keep = Some(size)`: more than `size` bytes
+/// is an error, so the size checked against the limits bounds the memory.
+pub(crate) fn read_small(
+    reader: &mut dyn Read,
+    size: u64,
+    scratch: &mut Vec<u8>,
+) -> io::Result<Hashed> {
+    scratch.clear();
+    scratch.reserve(usize::try_from(size).unwrap_or(0).saturating_add(1));
     // One byte more than expected is enough to tell that the file grew.
-    reader
-        .take(size.saturating_add(1))
-        .read_to_end(&mut content)?;
-    if content.len() as u64 > size {
+    reader.take(size.saturating_add(1)).read_to_end(scratch)?;
+    if scratch.len() as u64 > size {
         return Err(io::Error::other(
             "the file holds more bytes than its size said (it changed while read)",
         ));
     }
     Ok(Hashed {
-        sha256: Sha256::digest(&content).into(),
-        size: content.len() as u64,
-        content: Some(content),
+        sha256: Sha256::digest(&scratch).into(),
+        size: scratch.len() as u64,
+        content: Some(Content::from_slice(scratch)),
     })
 }
 
@@ -116,7 +119,7 @@ pub(crate) fn hash_stream(
     Ok(Hashed {
         sha256: hasher.finalize().into(),
         size,
-        content,
+        content: content.map(Content::from),
     })
 }
 
@@ -128,8 +131,13 @@ mod tests {
     fn a_small_file_is_read_whole_and_hashed_and_growth_is_refused() {
         let data = b"host=dh-query-1.old.example.com\n";
         let size = data.len() as u64;
-        let got = read_small(&mut &data[..], size).unwrap();
+        let mut scratch = b"left from an earlier, longer file".to_vec();
+        let got = read_small(&mut &data[..], size, &mut scratch).unwrap();
         assert_eq!(got.content.as_deref(), Some(&data[..]));
+        assert!(
+            got.content.unwrap().text().is_some(),
+            "UTF-8 is kept as text"
+        );
         assert_eq!(got.size, size);
         assert_eq!(got.sha256, <[u8; 32]>::from(Sha256::digest(data)));
         // The same digest as the streaming reader's.
@@ -140,11 +148,13 @@ mod tests {
         assert_eq!(streamed.sha256, got.sha256);
         // Grown since its size was taken: refused, whatever the growth.
         for smaller in [size - 1, 0] {
-            let err = read_small(&mut &data[..], smaller).unwrap_err();
+            let err = read_small(&mut &data[..], smaller, &mut scratch).unwrap_err();
             assert!(err.to_string().contains("changed while read"), "{err}");
         }
         // Shrunk: what is there (the manifest then tells the difference).
-        let got = read_small(&mut &data[..10], size).unwrap();
+        let got = read_small(&mut &data[..10], size, &mut scratch).unwrap();
         assert_eq!(got.size, 10);
+        assert_eq!(got.content.as_deref(), Some(&data[..10]));
+        assert_eq!(got.sha256, <[u8; 32]>::from(Sha256::digest(&data[..10])));
     }
 }

@@ -146,7 +146,6 @@ fn state_dir(env: &HashMap<String, String>) -> PathBuf {
 pub struct Flow {
     pub diff: DiffMode,
     pub format: OutputFormat,
-    pub dry_run: bool,
     pub yes: bool,
 }
 
@@ -201,11 +200,11 @@ pub fn run(args: ApplyArgs, ctx: &Ctx) -> Result<ExitCode, CliError> {
             .clone()
             .unwrap_or_else(|| default_record(&ctx.env)),
         saved_plan: saved,
+        dry_run: args.dry_run,
     };
     let flow = Flow {
         diff: args.diff,
         format: args.format,
-        dry_run: args.dry_run,
         yes: args.yes,
     };
     let code = apply(&ui, &mut inputs, &opts, &flow)?;
@@ -220,7 +219,7 @@ pub fn apply(
     opts: &ApplyOptions,
     flow: &Flow,
 ) -> Result<ExitCode, CliError> {
-    let prepared = crate::ops::apply_prepare(inputs, opts)?;
+    let mut prepared = crate::ops::apply_prepare(inputs, opts)?;
     let view = ViewOptions {
         diff: flow.diff,
         color: ui.color(),
@@ -256,7 +255,7 @@ pub fn apply(
         release_at_exit(prepared);
         return Ok(ExitCode::SUCCESS);
     }
-    if flow.dry_run {
+    if opts.dry_run {
         ui.status(&format!(
             "dry run: would write {} key(s) to etcd (about {} transaction(s)){}; nothing was written",
             prepared.changes.len(),
@@ -282,7 +281,7 @@ pub fn apply(
         flow.yes,
     )?;
     let bar = ui.progress(prepared.transactions as u64, "writing to etcd");
-    let done = crate::ops::apply_execute(inputs, &prepared, opts, &mut |d, t| bar.set(d, t));
+    let done = crate::ops::apply_execute(inputs, &mut prepared, opts, &mut |d, t| bar.set(d, t));
     bar.finish();
     let done = done?;
     if let Some(lower) = done.applied.lowered {

@@ -272,7 +272,6 @@ pub fn run(args: WizardArgs, ctx: &Ctx) -> Result<ExitCode, CliError> {
             let flow = super::apply::Flow {
                 diff: DiffMode::None,
                 format: OutputFormat::Text,
-                dry_run: false,
                 yes: false,
             };
             super::apply::apply(ui, &mut inputs, &opts, &flow)

@@ -4,7 +4,7 @@
 //! record, writes the keys in guarded transactions, then the file-system parts per node.
 
 use super::{Inputs, OpsError};
-use crate::apply::{self as core, Applied, Change, RunOptions};
+use crate::apply::{self as core, Applied, Change, Draft, RunOptions};
 use crate::emit::{self, OutFile};
 use crate::layout::Layout;
 use crate::plan::Plan;
@@ -12,6 +12,7 @@ use crate::planfile::{sha256_hex, PlanFile};
 use crate::restart::{owners_tsv, CopyFile};
 use crate::secrets::SecretPolicy;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 /// How to apply.
 #[derive(Debug, Clone, Default)]
@@ -28,6 +29,8 @@ pub struct ApplyOptions {
     pub record: PathBuf,
     /// A saved plan (its path and content): refused when anything changed since.
     pub saved_plan: Option<(PathBuf, PlanFile)>,
+    /// Only show what would be written: no run record is drafted.
+    pub dry_run: bool,
 }
 
 /// One file of the per-node file-system parts: path under the output folder, content,
@@ -38,7 +41,8 @@ pub type NodeFile = (String, Vec<u8>, u32);
 #[derive(Debug)]
 pub struct Prepared {
     pub plan: Plan,
-    pub changes: Vec<Change>,
+    /// Shared with the run record being drafted.
+    pub changes: Arc<[Change]>,
     /// The per-node files, when `files_out` is given (with an OWNERS.tsv).
     pub files: Option<Vec<NodeFile>>,
     /// The same node files as the copy step lists them (empty without `files_out`).
@@ -47,6 +51,9 @@ pub struct Prepared {
     pub transactions: usize,
     /// etcd's revision when the target was read.
     pub revision: i64,
+    /// The run record, made on its own thread while the plan is shown and confirmed
+    /// (None for a dry run or nothing to write). Taken by [`execute`].
+    draft: Option<std::thread::JoinHandle<Draft>>,
 }
 
 impl Prepared {
@@ -108,8 +115,14 @@ pub fn prepare(inputs: &Inputs, opts: &ApplyOptions) -> Result<Prepared, OpsErro
     }
     let plan = super::plan::make(inputs, opts.files_node.as_deref(), opts.secrets)?;
     crate::timing::mark("planned");
-    let changes = core::changes(&plan.migration, &inputs.layout, exported);
+    let changes: Arc<[Change]> = core::changes(&plan.migration, &inputs.layout, exported).into();
     crate::timing::mark("changes");
+    // Hashing every value and serializing the record take a while on a large tree: done
+    // while the caller shows the plan and asks; saved only by `execute`.
+    let draft = (!opts.dry_run && !changes.is_empty()).then(|| {
+        let (endpoints, changes) = (inputs.target.endpoints.clone(), Arc::clone(&changes));
+        std::thread::spawn(move || Draft::new(&endpoints, &changes))
+    });
     let (files, copies) = match &opts.files_out {
         Some(_) => {
             let (files, copies) = node_files(&plan, inputs, &inputs.layout);
@@ -132,6 +145,7 @@ pub fn prepare(inputs: &Inputs, opts: &ApplyOptions) -> Result<Prepared, OpsErro
         changes,
         files,
         copies,
+        draft,
     })
 }
 
@@ -139,7 +153,7 @@ pub fn prepare(inputs: &Inputs, opts: &ApplyOptions) -> Result<Prepared, OpsErro
 /// guarded transactions (a refused one undoes the written ones), then the per-node files.
 pub fn execute(
     inputs: &mut Inputs,
-    prepared: &Prepared,
+    prepared: &mut Prepared,
     opts: &ApplyOptions,
     progress: &mut dyn FnMut(usize, usize),
 ) -> Result<Executed, OpsError> {
@@ -147,6 +161,11 @@ pub fn execute(
     let store = inputs.target.store.as_mut().ok_or(OpsError::Missing(
         "apply needs the new cluster's etcd (--endpoints)",
     ))?;
+    let draft = prepared.draft.take().map(|drafting| {
+        drafting
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+    });
     let applied = core::apply(
         store.as_mut(),
         &inputs.layout,
@@ -154,6 +173,7 @@ pub fn execute(
         RunOptions {
             endpoints: &endpoints,
             record: &opts.record,
+            draft,
             stop_after: opts.stop_after,
             max_ops: opts.max_txn_ops,
             progress,

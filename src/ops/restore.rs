@@ -135,6 +135,7 @@ pub fn execute(
         RunOptions {
             endpoints: &endpoints,
             record,
+            draft: None,
             stop_after: None,
             max_ops: None,
             progress: &mut |_, _| {},

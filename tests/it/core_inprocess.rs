@@ -3,7 +3,7 @@
 //! in-memory store, including a store that dies between transactions (exit 15) and
 //! rollback of only the keys nobody changed since.
 
-use dh_migrate::apply::Part;
+use dh_migrate::apply::{Part, RunRecord};
 use dh_migrate::error::{CliError, ErrorKind};
 use dh_migrate::etcd::{EtcdError, Kv, KvStore, Limits, MemStore, Op};
 use dh_migrate::ops::{self, ApplyOptions, Inputs, RollbackOptions, Sources, TargetSource};
@@ -270,7 +270,7 @@ fn apply_in_process_on_a_memory_store_writes_every_item_and_rolls_back() {
     let dir = tempfile::tempdir().unwrap();
     let record = dir.path().join("runs/run.json");
     let opts = apply_opts(&record, Some(5));
-    let prepared = ops::apply_prepare(&inputs, &opts).unwrap();
+    let mut prepared = ops::apply_prepare(&inputs, &opts).unwrap();
     assert!(!prepared.changes.is_empty());
     assert_eq!(
         store.inner.lock().unwrap().revision(),
@@ -278,8 +278,10 @@ fn apply_in_process_on_a_memory_store_writes_every_item_and_rolls_back() {
         "prepare writes nothing"
     );
     let mut seen = Vec::new();
-    let done =
-        ops::apply_execute(&mut inputs, &prepared, &opts, &mut |d, t| seen.push((d, t))).unwrap();
+    let done = ops::apply_execute(&mut inputs, &mut prepared, &opts, &mut |d, t| {
+        seen.push((d, t))
+    })
+    .unwrap();
     let n = prepared.changes.len();
     assert_eq!(done.applied.keys, n);
     // The default layout (v2) on an empty store: every item is created as its `file` and
@@ -297,7 +299,10 @@ fn apply_in_process_on_a_memory_store_writes_every_item_and_rolls_back() {
     assert_eq!(prepared.transactions, batches);
     assert_eq!(seen.last(), Some(&(batches, batches)));
     assert_eq!(done.record.as_deref(), Some(record.as_path()));
-    for c in &prepared.changes {
+    // The record drafted during prepare is the record of what was written.
+    let saved = RunRecord::parse(&std::fs::read_to_string(&record).unwrap()).unwrap();
+    assert_eq!(saved, RunRecord::new(&["mem://".into()], &prepared.changes));
+    for c in prepared.changes.iter() {
         assert_eq!(
             store.value(&c.key).as_deref(),
             Some(&c.value[..]),
@@ -397,7 +402,8 @@ fn an_apply_cut_off_between_transactions_exits_15_naming_the_run_record() {
     let mut r = prepared(Some(2));
     // Two transactions land, then etcd is gone (and so is the way to undo them).
     *r.store.commits_left.lock().unwrap() = Some(2);
-    let err = ops::apply_execute(&mut r.inputs, &r.prepared, &r.opts, &mut |_, _| {}).unwrap_err();
+    let err =
+        ops::apply_execute(&mut r.inputs, &mut r.prepared, &r.opts, &mut |_, _| {}).unwrap_err();
     let cli = CliError::from(err);
     assert_eq!(cli.kind, ErrorKind::Interrupted);
     assert_eq!(cli.kind.exit_code(), 15);
@@ -423,12 +429,13 @@ fn a_key_changed_between_plan_and_write_refuses_the_apply_and_leaves_no_record()
         .lock()
         .unwrap()
         .put(taken.as_bytes(), b"written by someone else");
-    let err = ops::apply_execute(&mut r.inputs, &r.prepared, &r.opts, &mut |_, _| {}).unwrap_err();
+    let err =
+        ops::apply_execute(&mut r.inputs, &mut r.prepared, &r.opts, &mut |_, _| {}).unwrap_err();
     let cli = CliError::from(err);
     assert_eq!(cli.kind.exit_code(), 11, "{}", cli.message);
     assert!(cli.message.contains(&taken), "{}", cli.message);
     // Nothing written: only the key written by hand is there.
-    for c in &r.prepared.changes {
+    for c in r.prepared.changes.iter() {
         let expected = (c.key == taken).then(|| b"written by someone else".to_vec());
         assert_eq!(r.store.value(&c.key), expected, "{}", c.key);
     }

@@ -138,7 +138,7 @@ fn a_file_carried_to_the_nodes_may_exceed_the_configuration_limit() {
     assert_eq!(bundle.files().count(), 1);
     assert!(bundle
         .files()
-        .all(|f| f.content.as_ref().map(Vec::len) == Some(8192)));
+        .all(|f| f.content.as_ref().map(|c| c.len()) == Some(8192)));
 }
 
 const CNF: &str = "DH_NODE_1_NAME=\"dh-infra-1.old.example.com\"\nDH_NODE_1_IP=\"10.1.2.11\"\n";
