@@ -362,15 +362,13 @@ fn save_draft(path: &Path, draft: Draft) -> Result<(), ApplyError> {
         std::os::unix::fs::DirBuilderExt::mode(&mut dirs, 0o700);
         dirs.create(parent).map_err(err)?;
     }
-    write_atomic(path, &json, Mode::Exact(0o600), true).map_err(|e| {
-        if e.already_exists() {
-            err(std::io::Error::new(
-                std::io::ErrorKind::AlreadyExists,
-                "a run record of an earlier apply is there; it is kept (choose another --run-record)",
-            ))
-        } else {
-            err(e.source)
-        }
+    write_atomic(path, &json, Mode::Exact(0o600), true).map_err(|e| match e {
+        e if e.already_exists() => err(std::io::Error::new(
+            std::io::ErrorKind::AlreadyExists,
+            "a run record of an earlier apply is there; it is kept (choose another --run-record)",
+        )),
+        crate::atomic::WriteError::Io { source, .. } => err(source),
+        other => err(std::io::Error::other(other)),
     })
 }
 

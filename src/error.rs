@@ -5,7 +5,6 @@
 
 use crate::apply::ApplyError;
 use crate::bundle::BundleError;
-use crate::emit::EmitError;
 use crate::etcd::EtcdError;
 use crate::export::ExportError;
 use crate::ops::{FileRole, OpsError};
@@ -318,12 +317,6 @@ impl From<ApplyError> for CliError {
     }
 }
 
-impl From<EmitError> for CliError {
-    fn from(e: EmitError) -> CliError {
-        CliError::from_error(ErrorKind::Io, e)
-    }
-}
-
 impl From<crate::atomic::WriteError> for CliError {
     fn from(e: crate::atomic::WriteError) -> CliError {
         CliError::from_error(ErrorKind::Io, e)
@@ -358,7 +351,6 @@ impl From<OpsError> for CliError {
             OpsError::Etcd(e) => e.into(),
             OpsError::Plan(e) => e.into(),
             OpsError::Apply(e) => e.into(),
-            OpsError::Emit(e) => e.into(),
             OpsError::Write(e) => e.into(),
             e @ OpsError::Stale { .. } => {
                 CliError::from_error(ErrorKind::Conflict, e).hint("make a new plan")
@@ -474,7 +466,7 @@ mod tests {
     #[test]
     fn the_source_chain_is_kept_without_repeating_the_message() {
         let io = std::io::Error::other("disk full");
-        let e = CliError::from(crate::atomic::WriteError {
+        let e = CliError::from(crate::atomic::WriteError::Io {
             path: "x".into(),
             source: io,
         });

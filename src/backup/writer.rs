@@ -18,8 +18,8 @@ use std::path::{Component, Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
+use crate::atomic::{open_with_mode, sync_dir, sync_tree};
 use crate::bundle::{Bundle, BundleError, MANIFEST};
-use crate::emit::{open_with_mode, sync_dir, sync_tree};
 
 /// Hidden names of unfinished backups: never a bundle name, and removed by the next run.
 pub const PARTIAL_PREFIX: &str = ".dh-migrate-backup-partial-";

@@ -33,7 +33,6 @@ pub use suggest::{suggest, Suggested};
 use crate::apply::ApplyError;
 use crate::bundle::{Bundle, BundleError, Progress};
 use crate::contexts::{ContextsError, RoleContexts};
-use crate::emit::EmitError;
 use crate::etcd::{EtcdError, EtcdSettings, RealEtcd};
 use crate::layout::{Layout, LayoutError, DEFAULT_LAYOUT};
 use crate::mapping::{Mapping, MappingError};
@@ -146,8 +145,6 @@ pub enum OpsError {
     Plan(#[from] PlanError),
     #[error(transparent)]
     Apply(#[from] ApplyError),
-    #[error(transparent)]
-    Emit(#[from] EmitError),
     #[error(transparent)]
     Write(#[from] crate::atomic::WriteError),
     #[error("saved plan {} is stale: {source}; nothing was written", path.display())]
