@@ -48,12 +48,10 @@ pub(crate) enum EntryKind {
     Rejected(UnsafeReason),
 }
 
-/// A safe entry's normalized path components (no `.`, no empty components).
-pub(crate) type Components = Vec<String>;
-
-/// Splits a raw entry name into normalized components, reporting every reason it is
-/// unsafe. `None` when the name cannot be used as a key.
-fn normalize(raw: &[u8], reasons: &mut Vec<UnsafeReason>) -> Option<Components> {
+/// Normalizes a raw entry name (components joined with `/`, no `.` and no empty
+/// components), reporting every reason it is unsafe. `None` when the name cannot be used
+/// as a key.
+fn normalize(raw: &[u8], reasons: &mut Vec<UnsafeReason>) -> Option<String> {
     let Ok(name) = std::str::from_utf8(raw) else {
         reasons.push(UnsafeReason::NotUtf8Name);
         return None;
@@ -61,19 +59,37 @@ fn normalize(raw: &[u8], reasons: &mut Vec<UnsafeReason>) -> Option<Components> 
     if name.starts_with('/') {
         reasons.push(UnsafeReason::Absolute);
     }
-    let mut parts = Vec::new();
+    let mut path = String::with_capacity(name.len());
     let mut parent = false;
     for part in name.split('/') {
         match part {
             "" | "." => {}
             ".." => parent = true,
-            _ => parts.push(part.to_owned()),
+            _ => {
+                if !path.is_empty() {
+                    path.push('/');
+                }
+                path.push_str(part);
+            }
         }
     }
     if parent {
         reasons.push(UnsafeReason::ParentDir);
     }
-    reasons.is_empty().then_some(parts)
+    reasons.is_empty().then_some(path)
+}
+
+/// A normalized path's first component.
+fn first(path: &str) -> &str {
+    path.split_once('/').map_or(path, |(first, _)| first)
+}
+
+/// Whether a bundle-relative path is the manifest or lies in one of `parts`.
+fn in_parts(relative: &str, parts: &[&str]) -> bool {
+    match relative.split_once('/') {
+        None => relative == MANIFEST,
+        Some((first, _)) => parts.contains(&first),
+    }
 }
 
 /// Whether the whole tree sits under one wrapping folder, as far as the entries seen so far
@@ -104,8 +120,9 @@ pub(crate) struct Collector {
     prefix: Prefix,
     /// Normalized full paths (prefix included) of every accepted entry, files and
     /// directories, to find duplicates.
-    seen: HashSet<String>,
-    files: Vec<(Components, BundleFile)>,
+    seen: HashSet<String, foldhash::fast::RandomState>,
+    /// Normalized full paths (prefix included) and files.
+    files: Vec<(String, BundleFile)>,
     problems: Vec<Problem>,
     /// Top-level names that are folders (a directory entry, or a path through them).
     top_folders: BTreeSet<String>,
@@ -118,7 +135,8 @@ pub(crate) struct Collector {
 /// The decision for one accepted regular file.
 #[derive(Debug)]
 pub(crate) struct Accepted {
-    components: Components,
+    /// Normalized full path (prefix included).
+    path: String,
     /// Keep the content in memory (otherwise hash only).
     pub load: bool,
     /// `load` was decided with a wrapping folder assumed.
@@ -129,7 +147,7 @@ impl Collector {
     pub fn new(limits: Limits) -> Collector {
         Collector {
             prefix: Prefix::Undecided,
-            seen: HashSet::new(),
+            seen: HashSet::default(),
             files: Vec::new(),
             problems: Vec::new(),
             top_folders: BTreeSet::new(),
@@ -155,7 +173,7 @@ impl Collector {
         if let EntryKind::Rejected(reason) = kind {
             reasons.push(reason);
         }
-        let components = normalize(raw_name, &mut reasons);
+        let normalized = normalize(raw_name, &mut reasons);
         if !reasons.is_empty() {
             self.problems
                 .extend(reasons.into_iter().map(|reason| Problem::Unsafe {
@@ -164,10 +182,10 @@ impl Collector {
                 }));
             return Ok(None);
         }
-        let Some(components) = components else {
+        let Some(path) = normalized else {
             return Ok(None);
         };
-        if components.is_empty() {
+        if path.is_empty() {
             // `./` (the root itself) is a harmless directory entry; a regular file with no
             // name is not.
             if kind == EntryKind::File {
@@ -178,24 +196,25 @@ impl Collector {
             }
             return Ok(None);
         }
-        let joined = components.join("/");
-        if !self.seen.insert(joined.clone()) {
-            self.problems.push(Problem::Duplicate { entry: joined });
+        if !self.seen.insert(path.clone()) {
+            self.problems.push(Problem::Duplicate { entry: path });
             return Ok(None);
         }
-        self.update_prefix(&components, kind == EntryKind::Dir);
+        self.update_prefix(&path, kind == EntryKind::Dir);
         if kind != EntryKind::File {
             return Ok(None);
         }
         let stripped = matches!(self.prefix, Prefix::Candidate(_));
+        // Under a candidate wrapping folder a file is never at the top level (that would
+        // have ruled the folder out).
         let relative = if stripped {
-            &components[1..]
+            path.split_once('/').map_or("", |(_, rest)| rest)
         } else {
-            &components[..]
+            &path
         };
         let load = wants_content(relative) && self.budget(relative, display, size)?;
         Ok(Some(Accepted {
-            components,
+            path,
             load,
             stripped,
         }))
@@ -206,12 +225,8 @@ impl Collector {
     /// limit, stops the read. Files under `files/` and `nodes/` (custom JARs, keystores,
     /// carried to the new nodes as they are) may be as large as [`NODE_FILE_LIMIT`] even
     /// when the configuration limit is lower.
-    fn budget(&mut self, relative: &[String], display: &str, size: u64) -> Result<bool, Stopped> {
-        let parsed = match relative {
-            [only] => only == MANIFEST,
-            [first, ..] => PARSED_PARTS.contains(&first.as_str()),
-            [] => false,
-        };
+    fn budget(&mut self, relative: &str, display: &str, size: u64) -> Result<bool, Stopped> {
+        let parsed = in_parts(relative, PARSED_PARTS);
         let file_limit = if parsed {
             self.limits.file
         } else {
@@ -246,19 +261,19 @@ impl Collector {
         });
     }
 
-    fn update_prefix(&mut self, components: &[String], is_dir: bool) {
+    fn update_prefix(&mut self, path: &str, is_dir: bool) {
         // A wrapping folder holds everything: a file at the top level, or a top-level name
         // that is itself a bundle part, means there is none.
-        let first = &components[0];
-        let folder = is_dir || components.len() > 1;
+        let first = first(path);
+        let folder = is_dir || path.contains('/');
         if folder && !self.top_folders.contains(first) {
-            self.top_folders.insert(first.clone());
+            self.top_folders.insert(first.to_owned());
         }
-        let can_wrap = folder && !PART_NAMES.contains(&first.as_str());
+        let can_wrap = folder && !PART_NAMES.contains(&first);
         match &self.prefix {
             Prefix::Undecided => {
                 self.prefix = if can_wrap {
-                    Prefix::Candidate(first.clone())
+                    Prefix::Candidate(first.to_owned())
                 } else {
                     Prefix::No
                 };
@@ -286,13 +301,13 @@ impl Collector {
         if accepted.stripped && !matches!(self.prefix, Prefix::Candidate(_)) {
             file.content = None;
         }
-        self.files.push((accepted.components, file));
+        self.files.push((accepted.path, file));
     }
 
     pub fn finish(mut self) -> Collected {
-        let (strip, prefix) = match self.prefix {
-            Prefix::Candidate(p) => (1, Some(p)),
-            _ => (0, None),
+        let prefix = match self.prefix {
+            Prefix::Candidate(p) => Some(p),
+            _ => None,
         };
         if prefix.is_none() {
             // Not one wrapping folder, so every top-level folder must be a part: two
@@ -311,8 +326,12 @@ impl Collector {
         let files: BTreeMap<String, BundleFile> = self
             .files
             .into_iter()
-            .map(|(components, mut file)| {
-                let path = components[strip..].join("/");
+            .map(|(full, mut file)| {
+                // Under the wrapping folder: every full path is `prefix/...`.
+                let path = match &prefix {
+                    Some(p) => full[p.len() + 1..].to_owned(),
+                    None => full,
+                };
                 file.path.clone_from(&path);
                 (path, file)
             })
@@ -339,12 +358,8 @@ impl Collector {
 
 /// True for the files later stages parse: everything under the loaded parts, and the
 /// manifest.
-fn wants_content(relative: &[String]) -> bool {
-    match relative {
-        [only] => only == MANIFEST,
-        [first, ..] => LOADED_PARTS.contains(&first.as_str()),
-        [] => false,
-    }
+fn wants_content(relative: &str) -> bool {
+    in_parts(relative, LOADED_PARTS)
 }
 
 #[cfg(test)]
@@ -362,8 +377,10 @@ mod tests {
         let mut r = Vec::new();
         assert_eq!(
             normalize(b"./config//props/./a.prop", &mut r),
-            Some(vec!["config".into(), "props".into(), "a.prop".into()])
+            Some("config/props/a.prop".to_string())
         );
+        assert_eq!(normalize(b"./", &mut r), Some(String::new()));
+        assert_eq!(normalize(b"wrap/", &mut r), Some("wrap".to_string()));
         assert!(r.is_empty());
     }
 

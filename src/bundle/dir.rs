@@ -127,7 +127,7 @@ pub(crate) fn read(
     let mut small = Vec::new();
     let mut large = Vec::new();
     for f in found {
-        let display = String::from_utf8_lossy(&f.relative).into_owned();
+        let display = String::from_utf8_lossy(&f.relative);
         let size = f.metadata.len();
         let Ok(checked) = collector.entry(&f.relative, &display, f.kind, size) else {
             // A size limit: nothing has been read yet, and nothing will be.
