@@ -240,18 +240,33 @@ pub struct RunRecord {
 
 impl RunRecord {
     pub fn new(endpoints: &[String], changes: &[Change]) -> RunRecord {
+        RunRecord::with_known(endpoints, changes, &[])
+    }
+
+    /// [`RunRecord::new`], with `known[i]` the SHA-256 of `changes[i].value` where the
+    /// caller already has it (a value that is a bundle file's own bytes, hashed when the
+    /// bundle was read); the other values are hashed here.
+    pub fn with_known(
+        endpoints: &[String],
+        changes: &[Change],
+        known: &[Option<[u8; 32]>],
+    ) -> RunRecord {
         let b64 = base64::engine::general_purpose::STANDARD;
+        let indexed: Vec<(usize, &Change)> = changes.iter().enumerate().collect();
         RunRecord {
             schema: RECORD_SCHEMA.into(),
             endpoints: endpoints.to_vec(),
             // Hashing every new value and encoding every previous one is per key: on a
             // few threads, in order.
-            entries: map_each_in_parallel(changes, |c| RecordEntry {
+            entries: map_each_in_parallel(&indexed, |&(i, c)| RecordEntry {
                 key: c.key.clone(),
                 path: c.path.clone(),
                 part: c.part,
                 previous: c.previous.as_ref().map(|v| b64.encode(v)),
-                new_sha256: sha256_hex(&c.value),
+                new_sha256: match known.get(i).copied().flatten() {
+                    Some(hash) => hex::encode(hash),
+                    None => sha256_hex(&c.value),
+                },
             }),
         }
     }
@@ -327,9 +342,26 @@ pub struct Draft(std::io::Result<Vec<u8>>);
 impl Draft {
     /// The record of writing `changes` to `endpoints`, as [`RunRecord::new`] makes it.
     pub fn new(endpoints: &[String], changes: &[Change]) -> Draft {
-        Draft(record_json(&RunRecord::new(endpoints, changes)))
+        Draft::with_known(endpoints, changes, &[])
+    }
+
+    /// The same, with the SHA-256 of some values already known (see
+    /// [`RunRecord::with_known`]).
+    pub fn with_known(
+        endpoints: &[String],
+        changes: &[Change],
+        known: &[Option<[u8; 32]>],
+    ) -> Draft {
+        Draft(record_json(&RunRecord::with_known(
+            endpoints, changes, known,
+        )))
     }
 }
+
+/// How a caller hands over a record drafted ahead: called (on the thread that saves the
+/// record, so waiting for a draft still being made overlaps the check of etcd's state)
+/// for the draft.
+pub type Drafted<'a> = Box<dyn FnOnce() -> Draft + Send + 'a>;
 
 /// The record as saved: pretty JSON.
 fn record_json(record: &RunRecord) -> std::io::Result<Vec<u8>> {
@@ -378,7 +410,7 @@ pub struct RunOptions<'a> {
     pub record: &'a Path,
     /// The record made ahead ([`Draft::new`] with these endpoints and changes); None: it
     /// is made here.
-    pub draft: Option<Draft>,
+    pub draft: Option<Drafted<'a>>,
     /// Test seam: stop (as if interrupted) after this many batches.
     pub stop_after: Option<usize>,
     /// Override the store's operations-per-transaction limit (a server with a lower
@@ -469,7 +501,10 @@ pub fn apply(
     // transactions are packed; the first write waits for both.
     let (checked, saved) = std::thread::scope(|s| {
         let saving = s.spawn(|| {
-            let draft = draft.unwrap_or_else(|| Draft::new(endpoints, changes));
+            let draft = match draft {
+                Some(drafted) => drafted(),
+                None => Draft::new(endpoints, changes),
+            };
             save_draft(record, draft)
         });
         let checked = check_and_pack(store, layout, changes, opts.max_ops);

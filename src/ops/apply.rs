@@ -120,8 +120,9 @@ pub fn prepare(inputs: &Inputs, opts: &ApplyOptions) -> Result<Prepared, OpsErro
     // Hashing every value and serializing the record take a while on a large tree: done
     // while the caller shows the plan and asks; saved only by `execute`.
     let draft = (!opts.dry_run && !changes.is_empty()).then(|| {
+        let known = known_hashes(&inputs.bundle, &changes);
         let (endpoints, changes) = (inputs.target.endpoints.clone(), Arc::clone(&changes));
-        std::thread::spawn(move || Draft::new(&endpoints, &changes))
+        std::thread::spawn(move || Draft::with_known(&endpoints, &changes, &known))
     });
     let (files, copies) = match &opts.files_out {
         Some(_) => {
@@ -149,6 +150,26 @@ pub fn prepare(inputs: &Inputs, opts: &ApplyOptions) -> Result<Prepared, OpsErro
     })
 }
 
+/// The SHA-256 of each change's value where it is already known: a value that is a bundle
+/// file's own bytes (shared with the bundle, not a copy: the same memory and length) has
+/// the digest taken when the bundle was read. The others (rewritten, merged, re-encoded,
+/// the name and guard parts) are None.
+pub fn known_hashes(bundle: &crate::bundle::Bundle, changes: &[Change]) -> Vec<Option<[u8; 32]>> {
+    changes
+        .iter()
+        .map(|c| {
+            bundle
+                .get(&c.path)
+                .filter(|f| {
+                    f.content
+                        .as_deref()
+                        .is_some_and(|bytes| std::ptr::eq(bytes, &*c.value))
+                })
+                .map(|f| f.sha256)
+        })
+        .collect()
+}
+
 /// Writes what `prepare` planned: the run record before the first write, the keys in
 /// guarded transactions (a refused one undoes the written ones), then the per-node files.
 pub fn execute(
@@ -161,10 +182,12 @@ pub fn execute(
     let store = inputs.target.store.as_mut().ok_or(OpsError::Missing(
         "apply needs the new cluster's etcd (--endpoints)",
     ))?;
-    let draft = prepared.draft.take().map(|drafting| {
-        drafting
-            .join()
-            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+    let draft = prepared.draft.take().map(|drafting| -> core::Drafted<'_> {
+        Box::new(move || {
+            drafting
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+        })
     });
     let applied = core::apply(
         store.as_mut(),

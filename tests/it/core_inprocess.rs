@@ -9,6 +9,7 @@ use dh_migrate::etcd::{EtcdError, Kv, KvStore, Limits, MemStore, Op};
 use dh_migrate::ops::{self, ApplyOptions, Inputs, RollbackOptions, Sources, TargetSource};
 use dh_migrate::wizard::ask::{Ask, AskError, Check};
 use dh_migrate::wizard::Finish;
+use sha2::{Digest, Sha256};
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -302,6 +303,36 @@ fn apply_in_process_on_a_memory_store_writes_every_item_and_rolls_back() {
     // The record drafted during prepare is the record of what was written.
     let saved = RunRecord::parse(&std::fs::read_to_string(&record).unwrap()).unwrap();
     assert_eq!(saved, RunRecord::new(&["mem://".into()], &prepared.changes));
+    // It took the digests of values that are bundle files' own bytes from the bundle
+    // read: right for every one, and only for values the mapping left as they were.
+    let known = ops::apply::known_hashes(&inputs.bundle, &prepared.changes);
+    assert!(
+        known.iter().any(Option::is_some),
+        "some values are unchanged files"
+    );
+    for (c, k) in prepared.changes.iter().zip(&known) {
+        if let Some(hash) = k {
+            assert_eq!(
+                hash,
+                &<[u8; 32]>::from(Sha256::digest(&c.value)),
+                "{}",
+                c.key
+            );
+            assert_eq!(inputs.bundle.get(&c.path).unwrap().sha256, *hash);
+        }
+    }
+    let rewritten = prepared.changes.iter().zip(&known).find(|(c, _)| {
+        c.part == Part::File
+            && inputs
+                .bundle
+                .get(&c.path)
+                .and_then(|f| f.content.as_deref())
+                != Some(&c.value[..])
+    });
+    assert!(
+        matches!(rewritten, Some((_, None))),
+        "a rewritten value is hashed, not looked up"
+    );
     for c in prepared.changes.iter() {
         assert_eq!(
             store.value(&c.key).as_deref(),
