@@ -12,8 +12,9 @@ use crate::migrate::{migrate, Migration, RewriteBroke};
 use crate::restart::{self, Changes, RestartStep};
 use crate::roles::Role;
 use crate::tree::{map_each_in_parallel, ConfigTree};
+use foldhash::HashSet;
 use sha2::{Digest, Sha256};
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 
 pub use crate::target::{admin_user, EtcdState, Target};
 

@@ -9,7 +9,7 @@ use crate::plan::Plan;
 use crate::secrets::SecretPolicy;
 use crate::text::escape_for_terminal as esc;
 use crate::tree::parse_file;
-use std::collections::{HashMap, HashSet};
+use foldhash::{HashMap, HashSet};
 use std::fmt::Write;
 
 /// Which diffs to show.
@@ -58,7 +58,7 @@ pub fn render_text(plan: &Plan, o: &ViewOptions) -> String {
             .iter()
             .flat_map(|(n, fs)| fs.iter().map(move |f| (f.as_str(), n.as_str())))
             .collect();
-        let mut rewrites_in: HashMap<&str, usize> = HashMap::new();
+        let mut rewrites_in: HashMap<&str, usize> = HashMap::default();
         for (r, _) in m.rewrites() {
             *rewrites_in.entry(r.file.as_str()).or_default() += 1;
         }
@@ -338,7 +338,7 @@ pub fn plan_doc<'a>(plan: &'a Plan, o: &ViewOptions) -> PlanDoc<'a> {
         .iter()
         .map(|c| (c.path.as_str(), c))
         .collect();
-    let mut rewrites_in: HashMap<&str, usize> = HashMap::new();
+    let mut rewrites_in: HashMap<&str, usize> = HashMap::default();
     for (r, _) in plan.migration.rewrites() {
         *rewrites_in.entry(r.file.as_str()).or_default() += 1;
     }
