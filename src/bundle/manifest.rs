@@ -28,12 +28,13 @@ pub(crate) fn parse(content: &[u8]) -> (Vec<Listing>, Vec<Problem>) {
     for (index, raw) in content.split(|&b| b == b'\n').enumerate() {
         let line = index + 1;
         let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
-        let text = String::from_utf8_lossy(raw);
+        let valid = std::str::from_utf8(raw).ok();
+        let text = valid.map_or_else(|| String::from_utf8_lossy(raw), std::borrow::Cow::Borrowed);
         let trimmed = text.trim();
         if trimmed.is_empty() || trimmed.starts_with('#') {
             continue;
         }
-        let parsed = std::str::from_utf8(raw).ok().and_then(parse_line);
+        let parsed = valid.and_then(parse_line);
         let Some((path, sha256)) = parsed else {
             problems.push(Problem::ManifestSyntax {
                 line,
@@ -118,31 +119,51 @@ fn normalize(path: &str) -> Option<String> {
 /// and each regular file other than the manifest is listed. Returns the problems, ordered
 /// by path.
 pub(crate) fn verify(listings: &[Listing], files: &BTreeMap<String, BundleFile>) -> Vec<Problem> {
-    let mut problems = Vec::new();
-    let mut listed: HashMap<&str, &Listing, foldhash::fast::RandomState> = HashMap::default();
-    for l in listings {
-        listed.insert(l.path.as_str(), l);
-    }
+    use std::cmp::Ordering;
+    // Listed paths are unique (`parse` reports the duplicates): both sides sorted by path
+    // are walked together once.
     let mut sorted: Vec<&Listing> = listings.iter().collect();
-    sorted.sort_by(|a, b| a.path.cmp(&b.path));
-    for l in sorted {
-        match files.get(&l.path) {
-            None => problems.push(Problem::Missing {
-                path: l.path.clone(),
-            }),
-            Some(file) if file.sha256 != l.sha256 => problems.push(Problem::ChecksumMismatch {
-                path: l.path.clone(),
-                expected: hex::encode(l.sha256),
-                actual: hex::encode(file.sha256),
-            }),
-            Some(_) => {}
+    sorted.sort_unstable_by(|a, b| a.path.cmp(&b.path));
+    let mut problems = Vec::new();
+    let mut unlisted = Vec::new();
+    let (mut listed, mut held) = (sorted.into_iter().peekable(), files.iter().peekable());
+    loop {
+        let order = match (listed.peek(), held.peek()) {
+            (None, None) => break,
+            (Some(_), None) => Ordering::Less,
+            (None, Some(_)) => Ordering::Greater,
+            (Some(l), Some((path, _))) => l.path.as_str().cmp(path.as_str()),
+        };
+        match order {
+            Ordering::Less => {
+                if let Some(l) = listed.next() {
+                    problems.push(Problem::Missing {
+                        path: l.path.clone(),
+                    });
+                }
+            }
+            Ordering::Greater => {
+                if let Some((path, _)) = held.next() {
+                    if path != MANIFEST {
+                        unlisted.push(Problem::Unlisted { path: path.clone() });
+                    }
+                }
+            }
+            Ordering::Equal => {
+                if let (Some(l), Some((_, file))) = (listed.next(), held.next()) {
+                    if file.sha256 != l.sha256 {
+                        problems.push(Problem::ChecksumMismatch {
+                            path: l.path.clone(),
+                            expected: hex::encode(l.sha256),
+                            actual: hex::encode(file.sha256),
+                        });
+                    }
+                }
+            }
         }
     }
-    for path in files.keys() {
-        if path != MANIFEST && !listed.contains_key(path.as_str()) {
-            problems.push(Problem::Unlisted { path: path.clone() });
-        }
-    }
+    // The listings' problems in path order, then the unlisted files in path order.
+    problems.extend(unlisted);
     problems
 }
 
@@ -171,6 +192,61 @@ pub fn manifest_for<'a>(files: impl IntoIterator<Item = (&'a str, &'a [u8; 32])>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn verify_walks_both_sides_once_and_reports_listings_then_unlisted_in_path_order() {
+        let file = |path: &str, byte: u8| {
+            let mut f = BundleFile::for_test(None);
+            f.path = path.to_string();
+            f.sha256 = [byte; 32];
+            (path.to_string(), f)
+        };
+        let files: BTreeMap<String, BundleFile> = [
+            file("a", 1),
+            file("b", 9),
+            file("c", 3),
+            file(MANIFEST, 0),
+            file("e", 5),
+            file("z", 7),
+        ]
+        .into_iter()
+        .collect();
+        let listing = |path: &str, byte: u8, line| Listing {
+            path: path.to_string(),
+            sha256: [byte; 32],
+            line,
+        };
+        // In manifest order, not path order.
+        let listings = [
+            listing("d", 4, 1),
+            listing("c", 3, 2),
+            listing("b", 2, 3),
+            listing("a", 1, 4),
+            listing("y", 6, 5),
+        ];
+        assert_eq!(
+            verify(&listings, &files),
+            vec![
+                Problem::ChecksumMismatch {
+                    path: "b".into(),
+                    expected: hex::encode([2u8; 32]),
+                    actual: hex::encode([9u8; 32]),
+                },
+                Problem::Missing { path: "d".into() },
+                Problem::Missing { path: "y".into() },
+                Problem::Unlisted { path: "e".into() },
+                Problem::Unlisted { path: "z".into() },
+            ]
+        );
+        let missing: Vec<Problem> = ["a", "b", "c", "d", "y"]
+            .map(|p| Problem::Missing { path: p.into() })
+            .into();
+        assert_eq!(verify(&listings, &BTreeMap::new()), missing);
+        let unlisted: Vec<Problem> = ["a", "b", "c", "e", "z"]
+            .map(|p| Problem::Unlisted { path: p.into() })
+            .into();
+        assert_eq!(verify(&[], &files), unlisted);
+    }
 
     const H1: &str = "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824";
 
