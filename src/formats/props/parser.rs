@@ -10,7 +10,7 @@ use super::{
     Declaration, Finalize, IncludeFiles, Part, PartKind, PropsContext, PropsError, PropsFile,
     Scope, ScopeId, ScopeItem,
 };
-use crate::text::{LineIndex, Located, Span};
+use crate::text::{Located, Span};
 use std::collections::HashMap;
 
 type PResult<T> = Result<T, Located<PropsError>>;
@@ -77,7 +77,6 @@ enum Keyword {
 pub(super) struct Parser<'a> {
     src: &'a str,
     lines: Vec<PhysLine>,
-    index: LineIndex,
     file: PropsFile,
     /// Open blocks, outermost first: also the current scope chain.
     stack: Vec<ScopeId>,
@@ -92,7 +91,6 @@ impl<'a> Parser<'a> {
         Parser {
             src,
             lines: physical_lines(src),
-            index: LineIndex::new(src),
             file: PropsFile {
                 parts: Vec::new(),
                 declarations: Vec::new(),
@@ -160,8 +158,10 @@ impl<'a> Parser<'a> {
         }
     }
 
+    /// The 1-based line holding `offset`: the physical lines (split as
+    /// [`crate::text::LineIndex`] splits them) that start at or before it.
     fn line_of(&self, offset: usize) -> usize {
-        self.index.position(self.src, offset).line
+        self.lines.partition_point(|l| l.start <= offset).max(1)
     }
 
     /// Maps a logical line's parts to source parts, placing each continuation that falls

@@ -710,3 +710,18 @@ fn every_value_byte_maps_to_its_character_in_the_source() {
     let a = &f.declarations()[0];
     assert_eq!(a.raw_span(0..a.value.len()), a.value_span);
 }
+
+#[test]
+fn every_declaration_line_is_where_its_key_starts() {
+    // CRLF and LF endings, a lone CR (text, not a line end), continuation lines, blank
+    // and comment lines, a scope, and no line end at the end.
+    let src =
+        "a=1\r\n\r\n# c\nb=x\\\n  y\\\r\n  z\nc=one\rtwo\n[service.name=x] {\n  d=4\n}\n  e : 5";
+    let f = ok(src);
+    assert_eq!(f.declarations().len(), 5);
+    for d in f.declarations() {
+        assert_eq!(d.line, position_of(src, d.key_span.start).line, "{}", d.key);
+    }
+    let lines: Vec<usize> = f.declarations().iter().map(|d| d.line).collect();
+    assert_eq!(lines, [1, 4, 7, 9, 11]);
+}
