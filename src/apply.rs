@@ -375,10 +375,6 @@ fn record_json(record: &RunRecord) -> std::io::Result<Vec<u8>> {
 /// Saves the run record atomically, readable by its owner only (it holds previous values,
 /// which may include secrets). An existing file is never replaced: it may be the only way
 /// back from an earlier apply.
-pub fn save_record(path: &Path, record: &RunRecord) -> Result<(), ApplyError> {
-    save_draft(path, Draft(record_json(record)))
-}
-
 fn save_draft(path: &Path, draft: Draft) -> Result<(), ApplyError> {
     use crate::atomic::{write_atomic, Mode};
     let err = |source| ApplyError::Record {

@@ -76,10 +76,9 @@ struct Walk {
     found: Vec<Found>,
 }
 
-impl Walk {
-    fn path_of(&self, f: &Found) -> PathBuf {
-        self.dirs[f.dir].join(&f.name)
-    }
+/// The path of an entry, for messages.
+fn path_of(dirs: &[PathBuf], f: &Found) -> PathBuf {
+    dirs[f.dir].join(&f.name)
 }
 
 fn io_error(path: &Path) -> impl FnOnce(io::Error) -> BundleError + '_ {
@@ -238,10 +237,6 @@ pub(crate) fn read(
             }
         }
     }
-    let walk = Walk {
-        dirs,
-        found: Vec::new(),
-    };
     let names = LocalNames::load();
     let count = Cell::new(0);
     thread_local! {
@@ -250,7 +245,7 @@ pub(crate) fn read(
     }
     let tasks = by_folder(&small, |(_, f)| f.dir);
     let read_small = crate::tree::map_in_parallel(&tasks, |task| {
-        let dir = open_dir(&walk.dirs, small[task.start].1.dir)?;
+        let dir = open_dir(&dirs, small[task.start].1.dir)?;
         let mut buf = [0u8; 16 * 1024];
         let uncounted = Cell::new(0);
         let mut quiet = |_: Progress| {};
@@ -260,7 +255,7 @@ pub(crate) fn read(
                 .iter()
                 .map(|(accepted, f)| {
                     read_one(
-                        (&walk, &dir, f),
+                        (&dirs, &dir, f),
                         accepted.load,
                         (&mut buf, scratch),
                         &uncounted,
@@ -283,9 +278,9 @@ pub(crate) fn read(
     let mut buf = vec![0u8; BUFFER_SIZE];
     let mut scratch = Vec::new();
     for (accepted, f) in large {
-        let dir = open_dir(&walk.dirs, f.dir)?;
+        let dir = open_dir(&dirs, f.dir)?;
         let file = read_one(
-            (&walk, &dir, &f),
+            (&dirs, &dir, &f),
             accepted.load,
             (&mut buf, &mut scratch),
             &count,
@@ -341,7 +336,7 @@ fn parse_id_names(text: &str) -> HashMap<u32, String> {
 /// Reads and hashes one checked regular file (keeping its content when `load`), opened
 /// in its folder (`dir`), with a streaming buffer and a whole-file scratch buffer.
 fn read_one(
-    (walk, dir, f): (&Walk, &OwnedFd, &Found),
+    (dirs, dir, f): (&[PathBuf], &OwnedFd, &Found),
     load: bool,
     (buf, scratch): (&mut [u8], &mut Vec<u8>),
     count: &Cell<u64>,
@@ -350,7 +345,7 @@ fn read_one(
 ) -> Result<BundleFile, BundleError> {
     let size = f.meta.size;
     let replaced = || BundleError::Io {
-        path: walk.path_of(f),
+        path: path_of(dirs, f),
         source: io::Error::other("the file was replaced while the bundle was read"),
     };
     // Never through a link, and never blocking on a FIFO put in its place.
@@ -359,12 +354,12 @@ fn read_one(
     let fd = match rustix::fs::openat(dir, &f.name, flags, Mode::empty()) {
         Ok(fd) => fd,
         Err(rustix::io::Errno::LOOP | rustix::io::Errno::NXIO) => return Err(replaced()),
-        Err(e) => return Err(io_error(&walk.path_of(f))(e.into())),
+        Err(e) => return Err(io_error(&path_of(dirs, f))(e.into())),
     };
     // The entry could have been swapped (for a link or a FIFO) since it was looked at;
     // read it only if the opened file is the regular file that was checked.
     let opened = rustix::fs::statx(&fd, "", AtFlags::EMPTY_PATH, WANTED)
-        .map_err(|e| io_error(&walk.path_of(f))(e.into()))?;
+        .map_err(|e| io_error(&path_of(dirs, f))(e.into()))?;
     let opened = Meta::of(&opened);
     if opened.kind != EntryKind::File || opened.identity != f.meta.identity {
         return Err(replaced());
@@ -378,7 +373,7 @@ fn read_one(
     } else {
         hash_stream(&mut counting, load.then_some(size), buf, reporter)
     }
-    .map_err(|e| io_error(&walk.path_of(f))(e))?;
+    .map_err(|e| io_error(&path_of(dirs, f))(e))?;
     Ok(BundleFile {
         path: String::new(),
         size: hashed.size,
@@ -425,7 +420,7 @@ mod tests {
         let (count, mut quiet) = (Cell::new(0), |_: Progress| {});
         let mut reporter = Reporter::new(&mut quiet, &count);
         read_one(
-            (&walk, &dir, f),
+            (&walk.dirs, &dir, f),
             true,
             (&mut [0u8; 64], &mut Vec::new()),
             &count,
