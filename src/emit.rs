@@ -56,6 +56,42 @@ mod tests {
     use std::fs;
 
     #[test]
+    fn writes_all_files_with_their_modes() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("out");
+        let files = [
+            OutFile {
+                path: "a/b.txt",
+                content: b"hello",
+                mode: 0o644,
+            },
+            OutFile {
+                path: "k/priv.key",
+                content: b"secret",
+                mode: 0o600,
+            },
+        ];
+        assert_eq!(write_tree(&dir, &files).unwrap(), 2);
+        assert_eq!(fs::read(dir.join("a/b.txt")).unwrap(), b"hello");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let m = fs::metadata(dir.join("k/priv.key"))
+                .unwrap()
+                .permissions()
+                .mode()
+                & 0o777;
+            assert_eq!(m, 0o600);
+        }
+        // Nothing left over next to it.
+        let names: Vec<_> = fs::read_dir(tmp.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, vec![std::ffi::OsString::from("out")]);
+    }
+
+    #[test]
     fn a_bundle_tree_carries_a_manifest_that_verifies() {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().join("out");
