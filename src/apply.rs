@@ -340,13 +340,8 @@ pub struct Applied {
 pub struct Draft(std::io::Result<Vec<u8>>);
 
 impl Draft {
-    /// The record of writing `changes` to `endpoints`, as [`RunRecord::new`] makes it.
-    pub fn new(endpoints: &[String], changes: &[Change]) -> Draft {
-        Draft::with_known(endpoints, changes, &[])
-    }
-
-    /// The same, with the SHA-256 of some values already known (see
-    /// [`RunRecord::with_known`]).
+    /// The record of writing `changes` to `endpoints`, as [`RunRecord::with_known`] makes
+    /// it (`known`: the SHA-256 of values already hashed; may be empty).
     pub fn with_known(
         endpoints: &[String],
         changes: &[Change],
@@ -404,7 +399,7 @@ fn save_draft(path: &Path, draft: Draft) -> Result<(), ApplyError> {
 pub struct RunOptions<'a> {
     pub endpoints: &'a [String],
     pub record: &'a Path,
-    /// The record made ahead ([`Draft::new`] with these endpoints and changes); None: it
+    /// The record made ahead ([`Draft::with_known`] with these endpoints and changes); None: it
     /// is made here.
     pub draft: Option<Drafted<'a>>,
     /// Test seam: stop (as if interrupted) after this many batches.
@@ -499,7 +494,7 @@ pub fn apply(
         let saving = s.spawn(|| {
             let draft = match draft {
                 Some(drafted) => drafted(),
-                None => Draft::new(endpoints, changes),
+                None => Draft::with_known(endpoints, changes, &[]),
             };
             save_draft(record, draft)
         });
